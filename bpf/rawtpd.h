@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Structures shared by the BPF program and user space. Fixed-size types only: the same bytes
+ * are read by the kernel side (vmlinux.h types) and by the daemon (linux/types.h).
+ */
+#ifndef RAWTPD_H
+#define RAWTPD_H
+
+#define RAWTPD_COMM_LEN 16
+
+/*
+ * A process is its tgid plus the start time of its group leader (CLOCK_MONOTONIC ns, the
+ * kernel's task->start_time). A pid the kernel hands out again gets a different start time,
+ * hence a different key: a new process never inherits the counts of an old one.
+ */
+struct rawtpd_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 start_ns;
+};
+
+/* One CPU's share of a process's counters (the map is per-CPU: no atomics on the hot path). */
+struct rawtpd_value {
+	__u64 voluntary;
+	__u64 involuntary;
+	__u64 runtime_ns;
+	/* group leader's comm when this CPU created the entry; zero on the other CPUs */
+	char comm[RAWTPD_COMM_LEN];
+};
+
+/* Per-CPU stash: the thread switched in on this CPU and its se.sum_exec_runtime then. */
+struct rawtpd_oncpu {
+	__u64 sum_exec_runtime;
+	__u64 since_ns; /* bpf_ktime_get_ns() at switch-in, for hooks without sum_exec_runtime */
+	__u32 pid;
+	__u32 valid;
+};
+
+/* Indexes of the per-CPU "stats" array. */
+enum rawtpd_stat {
+	RAWTPD_STAT_MAP_FULL = 0, /* an entry could not be created: the map is at capacity */
+	RAWTPD_STAT_MAX,
+};
+
+#endif

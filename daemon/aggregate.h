@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Aggregation: the next state is a pure function of the previous state and one raw sample of
+ * the BPF map. No I/O here, so every rule (exits folded into totals, pid reuse, monotonic
+ * counters) is unit-tested without a kernel.
+ */
+#ifndef RAWTPD_AGGREGATE_H
+#define RAWTPD_AGGREGATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define COMM_RAW_LEN  16 /* the kernel's TASK_COMM_LEN */
+#define COMM_TEXT_MAX 64 /* 15 bytes, each at worst "\xNN", plus NUL */
+
+struct counters {
+	uint64_t voluntary;
+	uint64_t involuntary;
+	uint64_t runtime_ns;
+};
+
+/* One process as the map showed it: counters summed over CPUs. */
+struct sample_entry {
+	uint32_t tgid;
+	uint64_t start_ns;
+	struct counters c;
+	char comm[COMM_RAW_LEN]; /* raw bytes, NUL-terminated; may be empty */
+};
+
+struct sample {
+	struct sample_entry *entries; /* any order; aggregate sorts its own copy */
+	size_t n_entries;
+	/* tgids that still exist, listed *after* the map was read; sorted ascending */
+	const uint32_t *live;
+	size_t n_live;
+	uint64_t mono_ns; /* CLOCK_MONOTONIC when the map was read */
+	uint64_t map_update_failures; /* the BPF side's running count */
+};
+
+struct proc {
+	uint32_t tgid;
+	uint64_t start_ns;
+	char comm[COMM_TEXT_MAX]; /* valid UTF-8 (see escape.h) */
+	bool comm_from_proc;       /* comm came from /proc (else from the BPF side) */
+	struct counters c;
+	struct counters delta; /* growth during the last interval */
+};
+
+struct comm_group {
+	char comm[COMM_TEXT_MAX];
+	struct counters c; /* counts of exited processes of this name */
+	uint64_t exited;
+};
+
+struct agg_key {
+	uint32_t tgid;
+	uint64_t start_ns;
+};
+
+struct agg_state {
+	struct proc *procs; /* sorted by (tgid, start_ns) */
+	size_t n_procs;
+	struct counters exited;      /* everything ever folded out of exited processes */
+	uint64_t processes_exited;
+	struct comm_group *groups;   /* exited processes by name, sorted by comm */
+	size_t n_groups;
+	struct agg_key *recent_dead; /* keys folded by the previous update, sorted */
+	size_t n_recent_dead;
+	uint64_t mono_ns;            /* of the sample behind this state; 0 before the first */
+	double interval_s;           /* time between the last two samples */
+	uint64_t map_update_failures;
+	uint64_t updates;            /* number of samples applied */
+};
+
+void aggregate_init(struct agg_state *s);
+void aggregate_done(struct agg_state *s);
+
+/*
+ * Apply one sample. A process whose tgid is not in sample->live, or whose tgid now belongs to
+ * a process with a later start time, has exited: its counts move into the totals and its comm
+ * group, processes_exited grows by one, and its key is returned in *ret_dead (malloc'd, caller
+ * frees) so the caller can delete it from the BPF map. A key that comes back after being
+ * folded (a last switch recorded after deletion) adds its counts without counting a second
+ * exit. Returns 0 or -ENOMEM (the state is then unchanged).
+ */
+int aggregate_update(struct agg_state *s, const struct sample *sample, struct agg_key **ret_dead,
+		     size_t *ret_n_dead);
+
+/* Replace a live process's comm with the raw bytes from /proc/<pid>/comm. */
+void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, const char *raw,
+			size_t len);
+
+/* Sum over live processes plus everything exited: what rawtpd_*_total report. */
+struct counters aggregate_totals(const struct agg_state *s);
+
+#endif

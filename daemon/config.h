@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Configuration: built-in defaults, then the INI file (libinih), then command-line flags.
+ * On SIGHUP the file is read again into a fresh struct config and the same flags re-applied;
+ * a file that does not parse leaves the running configuration untouched.
+ */
+#ifndef RAWTPD_CONFIG_H
+#define RAWTPD_CONFIG_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum attach_mode {
+	ATTACH_AUTO,
+	ATTACH_TP_BTF,
+	ATTACH_RAW_TP,
+	ATTACH_TRACEPOINT,
+	ATTACH_KPROBE,
+	_ATTACH_MODE_MAX,
+};
+
+enum group_by {
+	GROUP_BY_PID,
+	GROUP_BY_COMM,
+};
+
+#define CONFIG_MAX_LISTEN 16
+
+struct config {
+	/* [daemon] */
+	uint64_t interval_usec;  /* default 1 s; 100 ms .. 1 h */
+	int log_level;           /* syslog level; default LOG_INFO */
+	/* [bpf] */
+	enum attach_mode attach; /* default auto */
+	uint32_t max_processes;  /* BPF map capacity; default 32768; 64 .. 4194304 */
+	/* [http] */
+	char *listen[CONFIG_MAX_LISTEN]; /* default one entry ":<RAWTPD_DEFAULT_PORT>" */
+	unsigned n_listen;
+	char *tls_cert, *tls_key;
+	char *basic_auth_user, *basic_auth_password_hash;
+	/* [metrics] */
+	enum group_by group_by;  /* default pid */
+	uint32_t max_series;     /* 0: unlimited (default) */
+	char *include_comm, *exclude_comm; /* POSIX ERE source text, NULL if unset */
+	regex_t include_re, exclude_re;    /* compiled when the text above is set */
+	bool has_include_re, has_exclude_re;
+};
+
+/* What was given on the command line; each value only counts when its flag was given. */
+struct options {
+	const char *config_path; /* --config; NULL: RAWTPD_DEFAULT_CONFIG, missing is fine */
+	bool check_config, probe, json, version, help;
+	struct config flags;       /* values from flags */
+	uint32_t set;              /* OPT_SET_* bits of the flags that were given */
+};
+
+enum {
+	OPT_SET_INTERVAL = 1u << 0,
+	OPT_SET_LOG_LEVEL = 1u << 1,
+	OPT_SET_ATTACH = 1u << 2,
+	OPT_SET_MAX_PROCESSES = 1u << 3,
+	OPT_SET_LISTEN = 1u << 4,
+	OPT_SET_GROUP_BY = 1u << 5,
+	OPT_SET_MAX_SERIES = 1u << 6,
+	OPT_SET_INCLUDE_COMM = 1u << 7,
+	OPT_SET_EXCLUDE_COMM = 1u << 8,
+};
+
+/* Fill *c with the built-in defaults. */
+void config_init(struct config *c);
+/* Release what *c owns (strings, compiled regexes); *c is left as after config_init(). */
+void config_done(struct config *c);
+
+/*
+ * Parse argv. Returns 0, or -EINVAL after printing one line saying which argument is wrong
+ * and how to get --help. Strings in *ret point into argv or are owned by ret->flags.
+ */
+int config_parse_argv(int argc, char **argv, struct options *ret);
+void options_done(struct options *o);
+void config_print_help(const char *argv0);
+
+/*
+ * Build a configuration: defaults, then the file at path (NULL: the default path, where a
+ * missing file is not an error), then the flags in *o (may be NULL). On failure returns a
+ * negative errno and sets *ret_error to a malloc'd "FILE:LINE: what is wrong" message;
+ * *ret is untouched.
+ */
+int config_load(const char *path, const struct options *o, struct config *ret, char **ret_error);
+
+/* Names used in the config file, flags, logs and metrics ("auto", "tp_btf", ...). */
+const char *attach_mode_to_string(enum attach_mode m);
+int attach_mode_from_string(const char *s); /* the mode, or -EINVAL */
+const char *group_by_to_string(enum group_by g);
+
+/*
+ * Parse a listen address: "HOST:PORT", "[IPV6]:PORT" or ":PORT" (every address, IPv6 and IPv4).
+ * Numeric hosts and "localhost" only (no DNS at start-up). 0 or -EINVAL.
+ */
+struct sockaddr_storage;
+int config_parse_listen(const char *s, struct sockaddr_storage *ret, unsigned *ret_len);
+
+/* "1s", "500ms", "15s", "2m", "1h", "250us"; a bare number is seconds. 0 or -EINVAL. */
+int parse_duration(const char *s, uint64_t *ret_usec);
+
+#endif

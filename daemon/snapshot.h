@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * A snapshot is everything one aggregation produced: the process table, the totals, the
+ * daemon's own figures and every output already rendered. It is immutable once published and
+ * reference-counted: a scrape takes a reference to the latest one and sends its bytes, never
+ * touching the BPF maps and never waiting for aggregation.
+ */
+#ifndef RAWTPD_SNAPSHOT_H
+#define RAWTPD_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aggregate.h"
+#include "config.h"
+
+struct blob {
+	char *data;
+	size_t len;
+};
+
+/* One live process. */
+struct snapshot_proc {
+	uint32_t pid;
+	char comm[COMM_TEXT_MAX]; /* valid UTF-8 */
+	struct counters c;
+	double switches_per_second; /* over the last interval */
+	double cpu_utilization;     /* CPU seconds per second over the last interval */
+};
+
+/* One metric series set: a process (group_by = pid) or a name (group_by = comm). */
+struct snapshot_series {
+	uint32_t pid; /* 0 when grouped by comm */
+	char comm[COMM_TEXT_MAX];
+	struct counters c;
+};
+
+/* The daemon's own figures at the time of the snapshot. */
+struct snapshot_info {
+	const char *version;
+	const char *libbpf_version;
+	char kernel_release[65];
+	const char *attach_mode;
+	double interval_s;
+	double start_time;          /* daemon start, seconds since the epoch */
+	uint64_t map_capacity;
+	uint64_t map_entries;
+	uint64_t map_update_failures;
+	uint64_t processes_seen;    /* live now + exited */
+	bool bpf_stats_enabled;     /* kernel.bpf_stats_enabled: run count/time are meaningful */
+	uint64_t prog_run_cnt;
+	uint64_t prog_run_time_ns;
+	uint64_t series_dropped;    /* series cut by max_series or the comm filters */
+	double aggregation_duration_s;
+	uint64_t aggregations;      /* completed aggregations */
+	uint64_t aggregation_failures;
+	/* the daemon process itself (process_* family) */
+	double self_cpu_seconds;
+	uint64_t self_rss_bytes, self_vsize_bytes;
+	uint64_t self_open_fds, self_max_fds;
+	double self_start_time;
+};
+
+struct snapshot {
+	int n_ref;
+	uint64_t mono_ns;  /* CLOCK_MONOTONIC of the aggregation */
+	double timestamp;  /* seconds since the epoch of the aggregation */
+	enum group_by group_by;
+	struct snapshot_info info;
+
+	struct snapshot_proc *procs; /* every live process, sorted by pid */
+	size_t n_procs;
+	struct snapshot_series *series; /* what /metrics shows per process/name */
+	size_t n_series;
+	struct counters totals;      /* live + exited, filtered or not */
+	uint64_t processes_exited;
+
+	/* rendered once, shared by every request until the next snapshot */
+	struct blob prom;           /* text format 0.0.4 */
+	struct blob openmetrics;    /* OpenMetrics 1.0.0 */
+	struct blob prom_gz;        /* gzip of prom */
+	struct blob openmetrics_gz; /* gzip of openmetrics */
+	struct blob json;           /* /api/v1/processes without query */
+	struct blob status_json;    /* /api/v1/status */
+};
+
+/*
+ * Build a snapshot from the aggregation state, the daemon's figures and the [metrics] part of
+ * the configuration, and render every output. Returns 0 or a negative errno; *ret gets a
+ * snapshot holding one reference.
+ */
+int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
+		 const struct config *cfg, uint64_t mono_ns, double timestamp,
+		 struct snapshot **ret);
+
+struct snapshot *snapshot_ref(struct snapshot *s);
+/* Drop a reference; frees on the last one. Accepts NULL, returns NULL. */
+struct snapshot *snapshot_unref(struct snapshot *s);
+
+/* Make s the latest snapshot (takes a reference of its own). Thread-safe. */
+void snapshot_publish(struct snapshot *s);
+/* A new reference to the latest snapshot, or NULL before the first. Thread-safe. */
+struct snapshot *snapshot_get_latest(void);
+
+#endif
