@@ -87,7 +87,10 @@ void aggregate_done(struct agg_state *s);
 int aggregate_update(struct agg_state *s, const struct sample *sample, struct agg_key **ret_dead,
 		     size_t *ret_n_dead);
 
-/* Replace a live process's comm with the raw bytes from /proc/<pid>/comm. */
+/*
+ * Replace a live process's comm with the raw bytes from /proc/<pid>/comm, and mark it as read
+ * from /proc (raw == NULL: only mark it, keeping the name the BPF side saw).
+ */
 void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, const char *raw,
 			size_t len);
 

@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "collector.h"
+#include "log.h"
+#include "util.h"
+#include "rawtpd.h"
+#include "rawtpd.skel.h"
+
+struct collector {
+	struct rawtpd_bpf *skel;
+	struct bpf_link *link;
+	struct bpf_program *prog;
+	enum attach_mode mode;
+	uint32_t capacity;
+	int ncpus;
+	bool batch_ok; /* BPF_MAP_LOOKUP_BATCH works on this kernel */
+	char proc_root[64];
+	/* read buffers, reused every interval */
+	struct rawtpd_key *keys;
+	struct rawtpd_value *values;
+};
+
+/* libbpf speaks through our logger, at debug: users see its dumps only when they ask. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	size_t n;
+
+	if (log_get_max_level() < LOG_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = 0;
+	log_debug("libbpf: %s", buf);
+	return 0;
+}
+
+/* Does sched_switch pass prev_state (v5.18+)? Read it from the kernel's BTF. */
+static bool sched_switch_has_prev_state(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	bool ret = true;
+	int id;
+
+	if (!btf)
+		return true;
+	id = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+	if (id > 0) {
+		t = btf__type_by_id(btf, id);
+		t = btf__type_by_id(btf, t->type); /* pointer */
+		if (t && btf_is_ptr(t)) {
+			t = btf__type_by_id(btf, t->type); /* func proto: (void *, preempt, prev, next[, state]) */
+			if (t && btf_is_func_proto(t))
+				ret = btf_vlen(t) >= 5;
+		}
+	}
+	btf__free(btf);
+	return ret;
+}
+
+static const char *const mode_hook[_ATTACH_MODE_MAX] = {
+	[ATTACH_TP_BTF] = "BTF raw tracepoint sched_switch",
+	[ATTACH_RAW_TP] = "raw tracepoint sched_switch",
+	[ATTACH_TRACEPOINT] = "tracepoint sched:sched_switch",
+	[ATTACH_KPROBE] = "kprobe finish_task_switch",
+};
+
+static struct bpf_program *mode_program(struct rawtpd_bpf *skel, enum attach_mode m)
+{
+	switch (m) {
+	case ATTACH_TP_BTF:
+		return skel->progs.rawtpd_tp_btf;
+	case ATTACH_RAW_TP:
+		return skel->progs.rawtpd_raw_tp;
+	default:
+		return NULL;
+	}
+}
+
+/* What a user can do about err when attaching in mode m. */
+static const char *mode_advice(enum attach_mode m, int err)
+{
+	if (err == -EPERM || err == -EACCES)
+		return "run as root or grant CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN before Linux 5.8)";
+	switch (m) {
+	case ATTACH_TP_BTF:
+		return "the kernel needs BTF (CONFIG_DEBUG_INFO_BTF) and Linux 5.5+: use --attach raw_tp "
+		       "or auto";
+	case ATTACH_RAW_TP:
+		return "raw tracepoints need Linux 4.17+: use --attach tracepoint, kprobe or auto";
+	default:
+		return "use --attach auto";
+	}
+}
+
+/* Open, load and attach the object for one mode. */
+static int try_mode(struct collector *c, enum attach_mode m, uint32_t max_processes,
+		    char **ret_error)
+{
+	struct rawtpd_bpf *skel = NULL;
+	struct bpf_program *p, *want;
+	const char *step = "open the BPF object";
+	int r;
+
+	skel = rawtpd_bpf__open();
+	if (!skel) {
+		r = -errno;
+		goto fail;
+	}
+	want = mode_program(skel, m);
+	if (!want) {
+		r = -EOPNOTSUPP;
+		step = "find a program for this mode (not built into this rawtpd)";
+		goto fail;
+	}
+	bpf_object__for_each_program(p, skel->obj)
+		bpf_program__set_autoload(p, p == want);
+	skel->rodata->prev_state_arg = sched_switch_has_prev_state();
+
+	step = "size the process map";
+	r = bpf_map__set_max_entries(skel->maps.counts, max_processes);
+	if (r < 0)
+		goto fail;
+
+	step = "load the BPF program (the kernel's verifier log is shown with --log-level debug)";
+	r = rawtpd_bpf__load(skel);
+	if (r < 0)
+		goto fail;
+
+	step = "attach";
+	c->link = bpf_program__attach(want);
+	if (!c->link) {
+		r = -errno;
+		goto fail;
+	}
+	c->skel = skel;
+	c->prog = want;
+	c->mode = m;
+	return 0;
+
+fail:
+	rawtpd_bpf__destroy(skel);
+	if (ret_error && asprintf(ret_error, "%s: failed to %s on the %s: %s (%s)",
+				  attach_mode_to_string(m), step, mode_hook[m], strerror(-r),
+				  mode_advice(m, r)) < 0)
+		*ret_error = NULL;
+	return r;
+}
+
+int collector_open(const struct collector_options *o, struct collector **ret, char **ret_error)
+{
+	static const enum attach_mode order[] = { ATTACH_TP_BTF, ATTACH_RAW_TP, ATTACH_TRACEPOINT,
+						  ATTACH_KPROBE };
+	_cleanup_free_ char *err = NULL;
+	struct collector *c;
+	int r = -EINVAL;
+
+	libbpf_set_print(libbpf_print);
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	snprintf(c->proc_root, sizeof(c->proc_root), "%s", o->proc_root ?: "/proc");
+	c->ncpus = libbpf_num_possible_cpus();
+	if (c->ncpus <= 0) {
+		r = c->ncpus ?: -EINVAL;
+		if (ret_error && asprintf(ret_error, "cannot count the possible CPUs: %s",
+					  strerror(-r)) < 0)
+			*ret_error = NULL;
+		free(c);
+		return r;
+	}
+
+	if (o->mode != ATTACH_AUTO) {
+		r = try_mode(c, o->mode, o->max_processes, &err);
+	} else {
+		for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+			free(err);
+			err = NULL;
+			r = try_mode(c, order[i], o->max_processes, &err);
+			if (r == 0)
+				break;
+			log_info("Passing over attach mode %s: %s", attach_mode_to_string(order[i]),
+				 err ?: strerror(-r));
+		}
+	}
+	if (r < 0) {
+		if (ret_error) {
+			if (o->mode == ATTACH_AUTO) {
+				free(err);
+				err = strdup("no attach mode works on this kernel (each reason is "
+					     "logged above; rawtpd --probe shows them all)");
+			}
+			*ret_error = TAKE_PTR(err);
+		}
+		free(c);
+		return r;
+	}
+
+	c->capacity = bpf_map__max_entries(c->skel->maps.counts);
+	c->batch_ok = true;
+	c->keys = calloc(c->capacity, sizeof(*c->keys));
+	c->values = calloc((size_t)c->capacity * c->ncpus, sizeof(*c->values));
+	if (!c->keys || !c->values) {
+		collector_close(c);
+		return -ENOMEM;
+	}
+	*ret = c;
+	return 0;
+}
+
+int collector_try_mode(enum attach_mode m, char **ret_error)
+{
+	struct collector c = {};
+	int r;
+
+	libbpf_set_print(libbpf_print);
+	r = try_mode(&c, m, 64, ret_error);
+	if (r < 0)
+		return r;
+	bpf_link__destroy(c.link);
+	rawtpd_bpf__destroy(c.skel);
+	return 0;
+}
+
+struct collector *collector_close(struct collector *c)
+{
+	if (!c)
+		return NULL;
+	bpf_link__destroy(c->link);
+	rawtpd_bpf__destroy(c->skel);
+	free(c->keys);
+	free(c->values);
+	free(c);
+	return NULL;
+}
+
+const char *collector_attach_mode(const struct collector *c)
+{
+	return attach_mode_to_string(c->mode);
+}
+
+uint32_t collector_capacity(const struct collector *c)
+{
+	return c->capacity;
+}
+
+/* Fill c->keys/c->values; returns the number of entries or a negative errno. */
+static int read_batch(struct collector *c)
+{
+	int fd = bpf_map__fd(c->skel->maps.counts);
+	__u64 batch = 0;
+	bool first = true;
+	size_t n = 0;
+	int r;
+
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	while (n < c->capacity) {
+		__u32 count = c->capacity - n;
+
+		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, c->keys + n,
+					 c->values + n * c->ncpus, &count, &opts);
+		first = false;
+		if (r < 0 && errno != ENOENT)
+			return -errno;
+		n += count;
+		if (r < 0) /* ENOENT: that was the last batch */
+			break;
+	}
+	return (int)n;
+}
+
+/* The same with one syscall per key: kernels before 5.6 have no batch operations. */
+static int read_iter(struct collector *c)
+{
+	int fd = bpf_map__fd(c->skel->maps.counts);
+	struct rawtpd_key k, next;
+	size_t n = 0;
+	void *prev = NULL;
+
+	while (n < c->capacity && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (bpf_map_lookup_elem(fd, &next, c->values + n * c->ncpus) == 0)
+			c->keys[n++] = next;
+		k = next;
+		prev = &k;
+	}
+	return (int)n;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int read_live(const char *proc_root, uint32_t **ret, size_t *ret_n)
+{
+	_cleanup_free_ uint32_t *live = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	d = opendir(proc_root);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char *end;
+		unsigned long v;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		v = strtoul(de->d_name, &end, 10);
+		if (*end || v > UINT32_MAX)
+			continue;
+		if (n == cap) {
+			uint32_t *t = realloc(live, (cap = cap ? cap * 2 : 1024) * sizeof(*t));
+
+			if (!t) {
+				closedir(d);
+				return -ENOMEM;
+			}
+			live = t;
+		}
+		live[n++] = (uint32_t)v;
+	}
+	closedir(d);
+	/* readdir(/proc) lists tgids in ascending order, but do not rely on it */
+	for (size_t i = 1; i < n; i++)
+		if (live[i - 1] > live[i]) {
+			qsort(live, n, sizeof(*live), u32_cmp);
+			break;
+		}
+	*ret = TAKE_PTR(live);
+	*ret_n = n;
+	return 0;
+}
+
+int collector_read(struct collector *c, struct sample *ret)
+{
+	_cleanup_free_ struct sample_entry *e = NULL;
+	uint32_t *live = NULL;
+	size_t n_live = 0;
+	uint64_t failures = 0;
+	int n = -EOPNOTSUPP, r;
+
+	if (c->batch_ok) {
+		n = read_batch(c);
+		if (n == -EINVAL || n == -ENOTSUP || n == -EOPNOTSUPP) {
+			log_debug("Batch map reads are not supported here (%s), reading key by key",
+				  strerror(-n));
+			c->batch_ok = false;
+		}
+	}
+	if (!c->batch_ok)
+		n = read_iter(c);
+	if (n < 0)
+		return n;
+	uint64_t mono = now_nsec(CLOCK_MONOTONIC);
+
+	e = calloc(n ? n : 1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const struct rawtpd_value *v = c->values + (size_t)i * c->ncpus;
+
+		e[i].tgid = c->keys[i].tgid;
+		e[i].start_ns = c->keys[i].start_ns;
+		for (int cpu = 0; cpu < c->ncpus; cpu++) {
+			e[i].c.voluntary += v[cpu].voluntary;
+			e[i].c.involuntary += v[cpu].involuntary;
+			e[i].c.runtime_ns += v[cpu].runtime_ns;
+			if (!e[i].comm[0] && v[cpu].comm[0])
+				memcpy(e[i].comm, v[cpu].comm, sizeof(e[i].comm));
+		}
+		e[i].comm[sizeof(e[i].comm) - 1] = 0;
+	}
+
+	/* Failures to create entries, summed over CPUs. */
+	{
+		__u32 idx = RAWTPD_STAT_MAP_FULL;
+		__u64 vals[c->ncpus];
+
+		if (bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.stats), &idx, vals) == 0)
+			for (int cpu = 0; cpu < c->ncpus; cpu++)
+				failures += vals[cpu];
+	}
+
+	/* After the map: a process in the sample that is missing here has exited. */
+	r = read_live(c->proc_root, &live, &n_live);
+	if (r < 0)
+		return r;
+
+	*ret = (struct sample){
+		.entries = TAKE_PTR(e),
+		.n_entries = (size_t)n,
+		.live = live,
+		.n_live = n_live,
+		.mono_ns = mono,
+		.map_update_failures = failures,
+	};
+	return 0;
+}
+
+void collector_sample_done(struct sample *s)
+{
+	free(s->entries);
+	free((void *)s->live);
+	*s = (struct sample){};
+}
+
+int collector_delete(struct collector *c, const struct agg_key *keys, size_t n)
+{
+	int fd = bpf_map__fd(c->skel->maps.counts), failed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct rawtpd_key k = { .tgid = keys[i].tgid, .start_ns = keys[i].start_ns };
+
+		if (bpf_map_delete_elem(fd, &k) < 0 && errno != ENOENT)
+			failed++;
+	}
+	return failed;
+}
+
+int collector_read_comm(const struct collector *c, uint32_t pid, char buf[COMM_RAW_LEN],
+			size_t *ret_len)
+{
+	char path[96];
+	_cleanup_close_ int fd = -1;
+	ssize_t l;
+
+	snprintf(path, sizeof(path), "%s/%u/comm", c->proc_root, pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	l = read(fd, buf, COMM_RAW_LEN);
+	if (l < 0)
+		return -errno;
+	if (l > 0 && buf[l - 1] == '\n')
+		l--;
+	if (l >= COMM_RAW_LEN)
+		l = COMM_RAW_LEN - 1;
+	buf[l] = 0;
+	*ret_len = (size_t)l;
+	return 0;
+}
+
+int collector_prog_stats(const struct collector *c, uint64_t *ret_cnt, uint64_t *ret_ns,
+			 bool *ret_stats_enabled)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	char v = '0';
+	int fd, r;
+
+	r = bpf_obj_get_info_by_fd(bpf_program__fd(c->prog), &info, &len);
+	if (r < 0)
+		return -errno;
+	*ret_cnt = info.run_cnt;
+	*ret_ns = info.run_time_ns;
+	fd = open("/proc/sys/kernel/bpf_stats_enabled", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, &v, 1) != 1)
+			v = '0';
+		close(fd);
+	}
+	/* BPF_ENABLE_STATS (another tool's fd) also turns them on without the sysctl */
+	*ret_stats_enabled = v == '1' || info.run_cnt > 0;
+	return 0;
+}

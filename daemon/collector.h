@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The collector owns the BPF object: it loads and attaches it, reads the per-process map into a
+ * raw sample, deletes the entries of processes that aggregation found exited, and reports the
+ * program's own statistics. It is the only module that includes the generated skeleton.
+ */
+#ifndef RAWTPD_COLLECTOR_H
+#define RAWTPD_COLLECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aggregate.h"
+#include "config.h"
+
+struct collector;
+
+struct collector_options {
+	enum attach_mode mode;  /* ATTACH_AUTO tries each mode in order */
+	uint32_t max_processes; /* capacity of the per-process map */
+	const char *proc_root;  /* "/proc" unless testing */
+};
+
+/*
+ * Load the BPF object and attach it. On failure returns a negative errno and *ret_error gets
+ * a malloc'd message naming the mode, the hook, the kernel's error and what to do.
+ */
+int collector_open(const struct collector_options *o, struct collector **ret, char **ret_error);
+/*
+ * Load and attach one mode, then detach and free it again: 0 if the mode works here, else a
+ * negative errno with *ret_error as for collector_open(). For --probe.
+ */
+int collector_try_mode(enum attach_mode m, char **ret_error);
+
+/* Detach and free. Accepts NULL, returns NULL. */
+struct collector *collector_close(struct collector *c);
+
+/* The mode that was attached ("tp_btf", ...). */
+const char *collector_attach_mode(const struct collector *c);
+uint32_t collector_capacity(const struct collector *c);
+
+/*
+ * Read every map entry (summed over CPUs), then the list of processes that still exist.
+ * ret->entries and ret->live are malloc'd; release with collector_sample_done().
+ */
+int collector_read(struct collector *c, struct sample *ret);
+void collector_sample_done(struct sample *s);
+
+/* Delete the entries of exited processes. Returns how many could not be deleted (>= 0). */
+int collector_delete(struct collector *c, const struct agg_key *keys, size_t n);
+
+/* Raw bytes of /proc/<pid>/comm without the newline. 0, or -errno (-ENOENT: gone). */
+int collector_read_comm(const struct collector *c, uint32_t pid, char buf[COMM_RAW_LEN],
+			size_t *ret_len);
+
+/* Run count and run time of the attached programs (meaningful with kernel.bpf_stats_enabled). */
+int collector_prog_stats(const struct collector *c, uint64_t *ret_cnt, uint64_t *ret_ns,
+			 bool *ret_stats_enabled);
+
+#endif

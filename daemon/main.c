@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* rawtpd: per-process scheduler counters from sched_switch, served to Prometheus. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <bpf/libbpf.h>
+
+#include "config.h"
+#include "log.h"
+#include "probe.h"
+#include "rawtpd-config.h"
+#include "service.h"
+#include "util.h"
+
+int main(int argc, char **argv)
+{
+	struct options o = {};
+	int r, status;
+
+	r = config_parse_argv(argc, argv, &o);
+	if (r < 0)
+		return 2;
+
+	if (o.help) {
+		config_print_help(argv[0]);
+		status = 0;
+	} else if (o.version) {
+		printf("rawtpd %s (libbpf %s)\n", RAWTPD_VERSION, libbpf_version_string());
+		status = 0;
+	} else if (o.check_config) {
+		_cleanup_free_ char *err = NULL;
+		struct config c;
+
+		r = config_load(o.config_path, &o, &c, &err);
+		if (r < 0) {
+			fprintf(stderr, "%s\n", err ?: "invalid configuration");
+			status = 2;
+		} else {
+			printf("%s: OK\n", o.config_path ?: RAWTPD_DEFAULT_CONFIG);
+			config_done(&c);
+			status = 0;
+		}
+	} else if (o.probe) {
+		status = probe_run(o.json);
+	} else {
+		status = service_run(&o);
+	}
+	options_done(&o);
+	return status;
+}

@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <bpf/libbpf.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "aggregate.h"
+#include "collector.h"
+#include "http.h"
+#include "log.h"
+#include "rawtpd-config.h"
+#include "service.h"
+#include "snapshot.h"
+#include "util.h"
+
+struct service {
+	const struct options *opts;
+	struct config cfg;
+	sd_event *event;
+	sd_event_source *timer;
+	struct collector *collector;
+	struct http_server *http;
+	struct agg_state agg;
+	struct utsname uts;
+	double start_time;
+	uint64_t aggregations, aggregation_failures;
+	uint64_t last_map_failures;
+	bool map_full_episode;
+	bool ready;
+	int listen_fds; /* from socket activation; 0 if none */
+};
+
+/* --- the daemon's own figures (process_* family) ------------------------------------- */
+
+static void self_stats(struct snapshot_info *info)
+{
+	unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;
+	long long rss = 0;
+	char buf[1024], *p;
+	long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	struct rlimit rl;
+	FILE *f;
+	DIR *d;
+
+	f = fopen("/proc/self/stat", "re");
+	if (f) {
+		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+			/* fields after ")": state(3) ... utime(14) stime(15) ... starttime(22)
+			 * vsize(23) rss(24) */
+			sscanf(p + 2,
+			       "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
+			       "%*d %*d %*d %llu %llu %lld",
+			       &utime, &stime, &start, &vsize, &rss);
+		fclose(f);
+	}
+	info->self_cpu_seconds = (double)(utime + stime) / (double)tck;
+	info->self_vsize_bytes = vsize;
+	info->self_rss_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
+
+	/* start time: boot time (btime) plus starttime ticks */
+	f = fopen("/proc/stat", "re");
+	if (f) {
+		unsigned long long btime = 0;
+
+		while (fgets(buf, sizeof(buf), f))
+			if (sscanf(buf, "btime %llu", &btime) == 1)
+				break;
+		fclose(f);
+		info->self_start_time = (double)btime + (double)start / (double)tck;
+	}
+
+	info->self_open_fds = 0;
+	d = opendir("/proc/self/fd");
+	if (d) {
+		struct dirent *de;
+
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.')
+				info->self_open_fds++;
+		closedir(d);
+		info->self_open_fds--; /* the directory itself */
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		info->self_max_fds = rl.rlim_cur;
+}
+
+/* --- aggregation --------------------------------------------------------------------- */
+
+static void notify_status(struct service *s, const struct snapshot *snap)
+{
+	sd_notifyf(false, "STATUS=attached (%s), %zu processes, %.1f ms per aggregation",
+		   collector_attach_mode(s->collector), snap->n_procs,
+		   snap->info.aggregation_duration_s * 1e3);
+}
+
+/* Read the map, fold, publish a new snapshot. */
+static int aggregate_once(struct service *s)
+{
+	_cleanup_free_ struct agg_key *dead = NULL;
+	struct snapshot *snap = NULL;
+	struct snapshot_info info = {};
+	struct sample sample = {};
+	size_t n_dead = 0;
+	uint64_t t0 = now_nsec(CLOCK_MONOTONIC);
+	int r;
+
+	r = collector_read(s->collector, &sample);
+	if (r < 0)
+		return log_warning_errno(r, "Failed to read the BPF map: %m (serving the previous "
+					    "snapshot)");
+	r = aggregate_update(&s->agg, &sample, &dead, &n_dead);
+	collector_sample_done(&sample);
+	if (r < 0)
+		return log_warning_errno(r, "Failed to aggregate: %m");
+
+	if (n_dead) {
+		int failed = collector_delete(s->collector, dead, n_dead);
+
+		if (failed > 0)
+			log_warning("Failed to delete %d map entries of exited processes", failed);
+	}
+
+	/* Names: once per process from /proc (the BPF side saw it at its first switch,
+	 * possibly before exec). */
+	for (size_t i = 0; i < s->agg.n_procs; i++) {
+		struct proc *p = &s->agg.procs[i];
+		char comm[COMM_RAW_LEN];
+		size_t len;
+
+		if (p->comm_from_proc)
+			continue;
+		if (collector_read_comm(s->collector, p->tgid, comm, &len) == 0)
+			aggregate_set_comm(&s->agg, p->tgid, p->start_ns, comm, len);
+		else
+			aggregate_set_comm(&s->agg, p->tgid, p->start_ns, NULL, 0);
+	}
+
+	/* A full map: counted always, logged once per episode. */
+	if (s->agg.map_update_failures > s->last_map_failures) {
+		if (!s->map_full_episode)
+			log_struct_errno(LOG_WARNING, 0, RAWTPD_MESSAGE_MAP_FULL,
+					 "The BPF process map is full (%u entries): new processes "
+					 "are not counted (%" PRIu64 " failed so far). Raise [bpf] "
+					 "max_processes.",
+					 collector_capacity(s->collector),
+					 s->agg.map_update_failures);
+		s->map_full_episode = true;
+	} else if (s->map_full_episode) {
+		log_notice("The BPF process map has room again");
+		s->map_full_episode = false;
+	}
+	s->last_map_failures = s->agg.map_update_failures;
+
+	info.version = RAWTPD_VERSION;
+	info.libbpf_version = libbpf_version_string();
+	snprintf(info.kernel_release, sizeof(info.kernel_release), "%s", s->uts.release);
+	info.attach_mode = collector_attach_mode(s->collector);
+	info.interval_s = (double)s->cfg.interval_usec / USEC_PER_SEC;
+	info.start_time = s->start_time;
+	info.map_capacity = collector_capacity(s->collector);
+	info.map_entries = s->agg.n_procs;
+	info.map_update_failures = s->agg.map_update_failures;
+	collector_prog_stats(s->collector, &info.prog_run_cnt, &info.prog_run_time_ns,
+			     &info.bpf_stats_enabled);
+	info.aggregations = s->aggregations + 1;
+	info.aggregation_failures = s->aggregation_failures;
+	self_stats(&info);
+	info.aggregation_duration_s = (double)(now_nsec(CLOCK_MONOTONIC) - t0) / NSEC_PER_SEC;
+
+	r = snapshot_new(&s->agg, &info, &s->cfg, t0, (double)now_nsec(CLOCK_REALTIME) / NSEC_PER_SEC,
+			 &snap);
+	if (r < 0)
+		return log_warning_errno(r, "Failed to build a snapshot: %m");
+	snapshot_publish(snap);
+	s->aggregations++;
+	notify_status(s, snap);
+	snapshot_unref(snap);
+	return 0;
+}
+
+static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+	struct service *s = userdata;
+
+	if (aggregate_once(s) < 0)
+		s->aggregation_failures++;
+	/* The next tick is one interval after this one was due: no drift, no bursts. */
+	uint64_t now;
+	sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+	uint64_t next = usec + s->cfg.interval_usec;
+	if (next <= now)
+		next = now + s->cfg.interval_usec;
+	sd_event_source_set_time(es, next);
+	return sd_event_source_set_enabled(es, SD_EVENT_ON);
+}
+
+/* --- reload -------------------------------------------------------------------------- */
+
+static bool listen_equal(const struct config *a, const struct config *b)
+{
+	if (a->n_listen != b->n_listen)
+		return false;
+	for (unsigned i = 0; i < a->n_listen; i++)
+		if (strcmp(a->listen[i], b->listen[i]) != 0)
+			return false;
+	return (a->tls_cert == b->tls_cert ||
+		(a->tls_cert && b->tls_cert && strcmp(a->tls_cert, b->tls_cert) == 0)) &&
+	       (a->tls_key == b->tls_key ||
+		(a->tls_key && b->tls_key && strcmp(a->tls_key, b->tls_key) == 0)) &&
+	       (a->basic_auth_user == b->basic_auth_user ||
+		(a->basic_auth_user && b->basic_auth_user &&
+		 strcmp(a->basic_auth_user, b->basic_auth_user) == 0)) &&
+	       (a->basic_auth_password_hash == b->basic_auth_password_hash ||
+		(a->basic_auth_password_hash && b->basic_auth_password_hash &&
+		 strcmp(a->basic_auth_password_hash, b->basic_auth_password_hash) == 0));
+}
+
+static int start_http(struct service *s, const struct config *c, struct http_server **ret)
+{
+	_cleanup_free_ char *err = NULL;
+	int fds[64];
+	size_t n = 0;
+	int r;
+
+	for (int i = 0; i < s->listen_fds && n < ELEMENTSOF(fds); i++)
+		fds[n++] = SD_LISTEN_FDS_START + i;
+	r = http_start(c, fds, n, ret, &err);
+	if (r < 0)
+		return log_error_errno(r, "Failed to start the HTTP server: %s",
+				       err ?: strerror(-r));
+	return 0;
+}
+
+static void reload(struct service *s)
+{
+	_cleanup_free_ char *err = NULL;
+	struct config next;
+	int r;
+
+	sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
+		   now_nsec(CLOCK_MONOTONIC) / NSEC_PER_USEC);
+	r = config_load(s->opts->config_path, s->opts, &next, &err);
+	if (r < 0) {
+		log_struct_errno(LOG_ERR, r, RAWTPD_MESSAGE_RELOAD_FAILED,
+				 "Reload failed, keeping the running configuration: %s",
+				 err ?: strerror(-r));
+		goto done;
+	}
+
+	if (next.attach != s->cfg.attach || next.max_processes != s->cfg.max_processes)
+		log_notice("[bpf] attach and max_processes take effect at the next restart");
+
+	if (s->listen_fds == 0 && !listen_equal(&next, &s->cfg)) {
+		struct http_server *h = NULL;
+
+		/* Stop first: the new set may reuse a port of the old one. */
+		s->http = http_stop(s->http);
+		if (start_http(s, &next, &h) < 0) {
+			log_error("Keeping the previous listen addresses");
+			if (start_http(s, &s->cfg, &s->http) < 0)
+				log_error("The HTTP server could not be restarted either; nothing "
+					  "is being served until the next successful reload");
+			config_done(&next);
+			goto done;
+		}
+		s->http = h;
+	}
+
+	log_set_max_level(next.log_level);
+	if (next.interval_usec != s->cfg.interval_usec) {
+		uint64_t now;
+
+		sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+		sd_event_source_set_time(s->timer, now + next.interval_usec);
+	}
+	config_done(&s->cfg);
+	s->cfg = next;
+	log_info("Configuration reloaded (interval %.3fs, group_by %s)",
+		 (double)s->cfg.interval_usec / USEC_PER_SEC, group_by_to_string(s->cfg.group_by));
+done:
+	sd_notify(false, "READY=1");
+}
+
+static int on_signal(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct service *s = userdata;
+
+	if (si->ssi_signo == SIGHUP) {
+		reload(s);
+		return 0;
+	}
+	log_info("Received %s, stopping", strsignal((int)si->ssi_signo));
+	sd_notify(false, "STOPPING=1");
+	return sd_event_exit(s->event, 0);
+}
+
+/* --- start-up ------------------------------------------------------------------------ */
+
+/* Say which capability is missing before the kernel says only "Operation not permitted". */
+static int check_capabilities(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {};
+	uint64_t eff;
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return 0; /* cannot tell: let the kernel decide */
+	eff = (uint64_t)d[1].effective << 32 | d[0].effective;
+#define HAS(cap) (!!(eff & (UINT64_C(1) << (cap))))
+	if (HAS(CAP_SYS_ADMIN))
+		return 0;
+	if (HAS(CAP_BPF) && HAS(CAP_PERFMON))
+		return 0;
+	log_error("Missing capabilit%s %s%s%s: rawtpd needs CAP_BPF and CAP_PERFMON (Linux 5.8+) "
+		  "or CAP_SYS_ADMIN to load and attach its BPF program. Run it as root or grant "
+		  "them (AmbientCapabilities= in the unit).",
+		  HAS(CAP_BPF) || HAS(CAP_PERFMON) ? "y" : "ies",
+		  HAS(CAP_BPF) ? "" : "CAP_BPF", !HAS(CAP_BPF) && !HAS(CAP_PERFMON) ? " and " : "",
+		  HAS(CAP_PERFMON) ? "" : "CAP_PERFMON");
+#undef HAS
+	return -EPERM;
+}
+
+int service_run(const struct options *o)
+{
+	_cleanup_free_ char *err = NULL;
+	struct service s = { .opts = o };
+	sigset_t mask;
+	int r, status = 1;
+
+	aggregate_init(&s.agg);
+	r = config_load(o->config_path, o, &s.cfg, &err);
+	if (r < 0) {
+		log_error("%s", err ?: "invalid configuration");
+		return 2;
+	}
+	log_set_max_level(s.cfg.log_level);
+	uname(&s.uts);
+	s.start_time = (double)now_nsec(CLOCK_REALTIME) / NSEC_PER_SEC;
+	log_struct_errno(LOG_INFO, 0, RAWTPD_MESSAGE_STARTED, "rawtpd %s starting on Linux %s",
+			 RAWTPD_VERSION, s.uts.release);
+
+	/* Signals are handled by the loop; block them before any thread starts. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (check_capabilities() < 0)
+		goto out;
+
+	struct collector_options co = {
+		.mode = s.cfg.attach,
+		.max_processes = s.cfg.max_processes,
+	};
+	r = collector_open(&co, &s.collector, &err);
+	if (r < 0) {
+		log_error("%s", err ?: strerror(-r));
+		goto out;
+	}
+	log_struct_errno(LOG_NOTICE, 0, RAWTPD_MESSAGE_ATTACHED,
+			 "Attached in mode %s; counting up to %u processes every %.3fs",
+			 collector_attach_mode(s.collector), collector_capacity(s.collector),
+			 (double)s.cfg.interval_usec / USEC_PER_SEC);
+
+	r = sd_listen_fds(true);
+	if (r < 0) {
+		log_error_errno(r, "Failed to receive sockets from systemd: %m");
+		goto out;
+	}
+	s.listen_fds = r;
+	if (start_http(&s, &s.cfg, &s.http) < 0)
+		goto out;
+	if (s.listen_fds)
+		log_info("Serving HTTP on %d socket(s) passed by systemd", s.listen_fds);
+	else
+		for (unsigned i = 0; i < s.cfg.n_listen; i++)
+			log_info("Serving HTTP on %s", s.cfg.listen[i]);
+
+	r = sd_event_default(&s.event);
+	if (r < 0) {
+		log_error_errno(r, "Failed to create the event loop: %m");
+		goto out;
+	}
+	if ((r = sd_event_add_signal(s.event, NULL, SIGTERM, on_signal, &s)) < 0 ||
+	    (r = sd_event_add_signal(s.event, NULL, SIGINT, on_signal, &s)) < 0 ||
+	    (r = sd_event_add_signal(s.event, NULL, SIGHUP, on_signal, &s)) < 0) {
+		log_error_errno(r, "Failed to watch signals: %m");
+		goto out;
+	}
+	/* Pings the watchdog from the loop itself: a stuck aggregation stops the pings. */
+	r = sd_event_set_watchdog(s.event, true);
+	if (r < 0)
+		log_warning_errno(r, "Failed to enable the watchdog: %m");
+
+	/* The first snapshot right away, so READY=1 means "scrapable". */
+	if (aggregate_once(&s) < 0)
+		s.aggregation_failures++;
+	uint64_t now;
+	sd_event_now(s.event, CLOCK_MONOTONIC, &now);
+	r = sd_event_add_time(s.event, &s.timer, CLOCK_MONOTONIC, now + s.cfg.interval_usec,
+			      s.cfg.interval_usec / 20, on_timer, &s);
+	if (r < 0) {
+		log_error_errno(r, "Failed to arm the aggregation timer: %m");
+		goto out;
+	}
+	sd_notify(false, "READY=1");
+	s.ready = true;
+
+	r = sd_event_loop(s.event);
+	if (r < 0) {
+		log_error_errno(r, "Event loop failed: %m");
+		goto out;
+	}
+	status = 0;
+	log_info("Stopped");
+out:
+	s.http = http_stop(s.http);
+	s.collector = collector_close(s.collector);
+	sd_event_source_unref(s.timer);
+	sd_event_unref(s.event);
+	snapshot_publish(NULL);
+	aggregate_done(&s.agg);
+	config_done(&s.cfg);
+	return status;
+}

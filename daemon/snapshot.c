@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render-json.h"
+#include "render-prom.h"
+#include "snapshot.h"
+#include "util.h"
+
+static pthread_mutex_t latest_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct snapshot *latest;
+
+static void blob_free(struct blob *b)
+{
+	free(b->data);
+	*b = (struct blob){};
+}
+
+struct snapshot *snapshot_ref(struct snapshot *s)
+{
+	if (s)
+		__atomic_add_fetch(&s->n_ref, 1, __ATOMIC_RELAXED);
+	return s;
+}
+
+struct snapshot *snapshot_unref(struct snapshot *s)
+{
+	if (!s || __atomic_sub_fetch(&s->n_ref, 1, __ATOMIC_ACQ_REL) > 0)
+		return NULL;
+	free(s->procs);
+	free(s->series);
+	blob_free(&s->prom);
+	blob_free(&s->openmetrics);
+	blob_free(&s->prom_gz);
+	blob_free(&s->openmetrics_gz);
+	blob_free(&s->json);
+	blob_free(&s->status_json);
+	free(s);
+	return NULL;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_unref);
+
+void snapshot_publish(struct snapshot *s)
+{
+	struct snapshot *old;
+
+	snapshot_ref(s);
+	pthread_mutex_lock(&latest_lock);
+	old = latest;
+	latest = s;
+	pthread_mutex_unlock(&latest_lock);
+	snapshot_unref(old);
+}
+
+struct snapshot *snapshot_get_latest(void)
+{
+	struct snapshot *s;
+
+	pthread_mutex_lock(&latest_lock);
+	s = snapshot_ref(latest);
+	pthread_mutex_unlock(&latest_lock);
+	return s;
+}
+
+static bool comm_selected(const struct config *cfg, const char *comm)
+{
+	if (cfg->has_include_re && regexec(&cfg->include_re, comm, 0, NULL, 0) != 0)
+		return false;
+	if (cfg->has_exclude_re && regexec(&cfg->exclude_re, comm, 0, NULL, 0) == 0)
+		return false;
+	return true;
+}
+
+static int series_cpu_desc(const void *a, const void *b)
+{
+	const struct snapshot_series *x = a, *y = b;
+
+	if (x->c.runtime_ns != y->c.runtime_ns)
+		return x->c.runtime_ns > y->c.runtime_ns ? -1 : 1;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return strcmp(x->comm, y->comm);
+}
+
+static int series_key(const void *a, const void *b)
+{
+	const struct snapshot_series *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return strcmp(x->comm, y->comm);
+}
+
+/* Add c under comm, with series sorted by comm; n is the current count. */
+static void group_merge(struct snapshot_series *series, size_t *n, const char *comm,
+			const struct counters *c)
+{
+	struct snapshot_series key = {};
+	struct snapshot_series *g;
+	size_t i;
+
+	snprintf(key.comm, sizeof(key.comm), "%s", comm);
+	g = bsearch(&key, series, *n, sizeof(*series), series_key);
+	if (g) {
+		g->c.voluntary += c->voluntary;
+		g->c.involuntary += c->involuntary;
+		g->c.runtime_ns += c->runtime_ns;
+		return;
+	}
+	for (i = *n; i > 0 && strcmp(series[i - 1].comm, key.comm) > 0; i--)
+		series[i] = series[i - 1];
+	key.c = *c;
+	series[i] = key;
+	(*n)++;
+}
+
+/* The series /metrics shows: filtered by name, grouped, cut to the busiest max_series. */
+static int build_series(struct snapshot *s, const struct agg_state *st, const struct config *cfg)
+{
+	size_t n = 0, total;
+
+	s->series = calloc(st->n_procs + st->n_groups + 1, sizeof(*s->series));
+	if (!s->series)
+		return -ENOMEM;
+
+	if (cfg->group_by == GROUP_BY_COMM) {
+		for (size_t i = 0; i < st->n_procs; i++)
+			group_merge(s->series, &n, st->procs[i].comm, &st->procs[i].c);
+		for (size_t i = 0; i < st->n_groups; i++)
+			group_merge(s->series, &n, st->groups[i].comm, &st->groups[i].c);
+		total = n;
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (comm_selected(cfg, s->series[i].comm))
+				s->series[k++] = s->series[i];
+		n = k;
+	} else {
+		total = st->n_procs;
+		for (size_t i = 0; i < st->n_procs; i++) {
+			const struct proc *p = &st->procs[i];
+
+			if (!comm_selected(cfg, p->comm))
+				continue;
+			s->series[n].pid = p->tgid;
+			memcpy(s->series[n].comm, p->comm, sizeof(p->comm));
+			s->series[n].c = p->c;
+			n++;
+		}
+	}
+
+	if (cfg->max_series && n > cfg->max_series) {
+		qsort(s->series, n, sizeof(*s->series), series_cpu_desc);
+		n = cfg->max_series;
+		qsort(s->series, n, sizeof(*s->series), series_key);
+	}
+	s->n_series = n;
+	s->info.series_dropped = total - n;
+	return 0;
+}
+
+int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
+		 const struct config *cfg, uint64_t mono_ns, double timestamp,
+		 struct snapshot **ret)
+{
+	_cleanup_(snapshot_unrefp) struct snapshot *s = NULL;
+	double dt = st->interval_s;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->n_ref = 1;
+	s->mono_ns = mono_ns;
+	s->timestamp = timestamp;
+	s->group_by = cfg->group_by;
+	s->info = *info;
+	s->info.processes_seen = st->n_procs + st->processes_exited;
+	s->totals = aggregate_totals(st);
+	s->processes_exited = st->processes_exited;
+
+	s->procs = calloc(st->n_procs + 1, sizeof(*s->procs));
+	if (!s->procs)
+		return -ENOMEM;
+	for (size_t i = 0; i < st->n_procs; i++) {
+		const struct proc *p = &st->procs[i];
+		struct snapshot_proc *q = &s->procs[i];
+
+		q->pid = p->tgid;
+		memcpy(q->comm, p->comm, sizeof(q->comm));
+		q->c = p->c;
+		if (dt > 0) {
+			q->switches_per_second = (double)(p->delta.voluntary + p->delta.involuntary) / dt;
+			q->cpu_utilization = (double)p->delta.runtime_ns / NSEC_PER_SEC / dt;
+		}
+	}
+	s->n_procs = st->n_procs;
+
+	r = build_series(s, st, cfg);
+	if (r < 0)
+		return r;
+
+	r = render_prom(s, &s->prom);
+	if (r >= 0)
+		r = render_openmetrics(s, &s->openmetrics);
+	if (r >= 0)
+		r = render_gzip(&s->prom, &s->prom_gz);
+	if (r >= 0)
+		r = render_gzip(&s->openmetrics, &s->openmetrics_gz);
+	if (r >= 0)
+		r = render_json_processes(s, NULL, &s->json);
+	if (r >= 0)
+		r = render_json_status(s, &s->status_json);
+	if (r < 0)
+		return r;
+
+	*ret = TAKE_PTR(s);
+	return 0;
+}

@@ -1,0 +1,163 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Shared pieces of the integration tests: run the real daemon, talk HTTP, read /proc.
+
+Runs under Debian's /usr/bin/python3, standard library only."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+RAWTPD = os.environ.get("RAWTPD", "build/daemon/rawtpd")
+SKIP = 77
+
+
+def skip(why):
+    print(f"SKIP: {why}")
+    sys.exit(SKIP)
+
+
+def require_root():
+    if os.geteuid() != 0:
+        skip("needs root (BPF)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """rawtpd in the foreground on a loopback port; stopped with SIGTERM on exit."""
+
+    def __init__(self, *args, interval="200ms", port=None, config=None, env=None):
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        cmd = [RAWTPD, "--listen", f"127.0.0.1:{self.port}", "--interval", interval]
+        cmd += ["--config", config or "/dev/null"]
+        cmd += list(args)
+        self.log = open(f"/tmp/rawtpd-test-{os.getpid()}-{self.port}.log", "w+")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env)
+
+    def __enter__(self):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"rawtpd exited with {self.proc.returncode}:\n{self.logs()}")
+            try:
+                if self.get("/-/healthy")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"rawtpd did not become healthy:\n{self.logs()}")
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def logs(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def get(self, path, headers=None, method="GET"):
+        req = urllib.request.Request(self.base + path, headers=headers or {}, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def json(self, path):
+        status, _, body = self.get(path)
+        assert status == 200, (path, status, body)
+        return json.loads(body)
+
+    def metrics(self):
+        status, headers, body = self.get("/metrics")
+        assert status == 200, (status, body)
+        return headers, body.decode()
+
+    def wait_aggregations(self, n=3):
+        """Wait until n more snapshots have been published."""
+        start = self.json("/api/v1/status")["aggregations"]
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.json("/api/v1/status")["aggregations"] >= start + n:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("aggregation stalled")
+
+
+def proc_counts(pid):
+    """The kernel's own figures for a process: summed over its threads."""
+    vol = invol = 0
+    ns = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    vol += int(line.split()[1])
+                elif line.startswith("nonvoluntary_ctxt_switches:"):
+                    invol += int(line.split()[1])
+        with open(f"/proc/{pid}/task/{tid}/sched") as f:
+            for line in f:
+                if line.startswith("se.sum_exec_runtime"):
+                    ms = line.split(":")[1].strip()
+                    whole, _, frac = ms.partition(".")
+                    ns += int(whole) * 1_000_000 + int((frac + "000000")[:6])
+    return vol, invol, ns
+
+
+def find_process(doc, pid):
+    for p in doc["processes"]:
+        if p["pid"] == pid:
+            return p
+    return None
+
+
+def promtool_check(text):
+    """promtool check metrics on text; returns (ok, output). None if promtool is missing."""
+    try:
+        r = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                           capture_output=True, timeout=60)
+    except FileNotFoundError:
+        return None, "promtool not installed"
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    return r.returncode == 0, out
+
+
+class Checker:
+    """Collects failures so one run reports all of them; prints the plain closing line."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, cond, what):
+        if cond:
+            self.passed += 1
+            print(f"ok   {what}")
+        else:
+            self.failed += 1
+            print(f"FAIL {what}")
+        return cond
+
+    def done(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        sys.exit(1 if self.failed else 0)

