@@ -27,6 +27,14 @@ enum group_by {
 
 #define CONFIG_MAX_LISTEN 16
 
+/* Limits and defaults of the values below (config_print_help() and the checks use these). */
+#define CONFIG_INTERVAL_DEFAULT_USEC UINT64_C(1000000)
+#define CONFIG_INTERVAL_MIN_USEC     UINT64_C(100000)
+#define CONFIG_INTERVAL_MAX_USEC     UINT64_C(3600000000)
+#define CONFIG_MAX_PROCESSES_DEFAULT 32768u
+#define CONFIG_MAX_PROCESSES_MIN     64u
+#define CONFIG_MAX_PROCESSES_MAX     4194304u
+
 struct config {
 	/* [daemon] */
 	uint64_t interval_usec;  /* default 1 s; 100 ms .. 1 h */
@@ -84,7 +92,8 @@ void config_print_help(const char *argv0);
  * Build a configuration: defaults, then the file at path (NULL: the default path, where a
  * missing file is not an error), then the flags in *o (may be NULL). On failure returns a
  * negative errno and sets *ret_error to a malloc'd "FILE:LINE: what is wrong" message;
- * *ret is untouched.
+ * *ret is untouched. (ret_error may be NULL; *ret_error is NULL after -ENOMEM.) Call it again
+ * with the same arguments to reload: *ret is a fresh config, the old one stays valid.
  */
 int config_load(const char *path, const struct options *o, struct config *ret, char **ret_error);
 
@@ -92,10 +101,12 @@ int config_load(const char *path, const struct options *o, struct config *ret, c
 const char *attach_mode_to_string(enum attach_mode m);
 int attach_mode_from_string(const char *s); /* the mode, or -EINVAL */
 const char *group_by_to_string(enum group_by g);
+int group_by_from_string(const char *s); /* the grouping, or -EINVAL */
 
 /*
  * Parse a listen address: "HOST:PORT", "[IPV6]:PORT" or ":PORT" (every address, IPv6 and IPv4).
- * Numeric hosts and "localhost" only (no DNS at start-up). 0 or -EINVAL.
+ * Numeric hosts and "localhost" (127.0.0.1) only (no DNS at start-up). 0 or -EINVAL.
+ * ret and ret_len may be NULL to only validate.
  */
 struct sockaddr_storage;
 int config_parse_listen(const char *s, struct sockaddr_storage *ret, unsigned *ret_len);
