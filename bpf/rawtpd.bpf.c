@@ -29,6 +29,14 @@ struct {
 	__type(value, struct rawtpd_value);
 } counts SEC(".maps");
 
+/* Names changed since the last read; LRU so a rename storm can never fail an update. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct rawtpd_key);
+	__type(value, struct rawtpd_comm);
+} renames SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -149,4 +157,36 @@ int BPF_PROG(rawtpd_raw_tp, bool preempt, struct task_struct *prev, struct task_
 	else
 		state = compat_task_state(prev);
 	return account_switch(prev, next, preempt || state == COMPAT_TASK_RUNNING, false);
+}
+
+/*
+ * A process changed its name. Only the group leader's name is the process's name; the new name
+ * is noted so user space can relabel the process (the entry itself keeps the name its first
+ * switch saw).
+ */
+static __always_inline int account_rename(struct task_struct *t, const char *comm,
+					  const bool direct)
+{
+	struct rawtpd_key key = {};
+	struct rawtpd_comm c = {};
+
+	key.tgid = TASK_FIELD(direct, t, tgid);
+	if (TASK_FIELD(direct, t, pid) != key.tgid)
+		return 0;
+	key.start_ns = TASK_FIELD(direct, t, start_time);
+	bpf_probe_read_kernel_str(c.comm, sizeof(c.comm), comm);
+	bpf_map_update_elem(&renames, &key, &c, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/task_rename")
+int BPF_PROG(rawtpd_rename_tp_btf, struct task_struct *task, const char *comm)
+{
+	return account_rename(task, comm, true);
+}
+
+SEC("raw_tp/task_rename")
+int BPF_PROG(rawtpd_rename_raw_tp, struct task_struct *task, const char *comm)
+{
+	return account_rename(task, comm, false);
 }

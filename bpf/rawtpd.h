@@ -28,6 +28,11 @@ struct rawtpd_value {
 	char comm[RAWTPD_COMM_LEN];
 };
 
+/* A process's new name (task_rename: prctl(PR_SET_NAME), /proc/<pid>/comm writes, exec). */
+struct rawtpd_comm {
+	char comm[RAWTPD_COMM_LEN];
+};
+
 /* Per-CPU stash: the thread switched in on this CPU and its se.sum_exec_runtime then. */
 struct rawtpd_oncpu {
 	__u64 sum_exec_runtime;

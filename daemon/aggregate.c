@@ -235,6 +235,11 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 	free(s->procs);
 	s->procs = TAKE_PTR(procs);
 	s->n_procs = np;
+	for (size_t k = 0; k < sample->n_renames; k++) {
+		const struct sample_rename *rn = &sample->renames[k];
+
+		aggregate_set_comm(s, rn->tgid, rn->start_ns, rn->comm, sizeof(rn->comm));
+	}
 	free(s->recent_dead);
 	s->recent_dead = nd ? TAKE_PTR(dead) : NULL;
 	s->n_recent_dead = nd;

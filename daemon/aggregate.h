@@ -28,12 +28,21 @@ struct sample_entry {
 	char comm[COMM_RAW_LEN]; /* raw bytes, NUL-terminated; may be empty */
 };
 
+/* A process that changed its name (the BPF side saw prctl, a /proc comm write or exec). */
+struct sample_rename {
+	uint32_t tgid;
+	uint64_t start_ns;
+	char comm[COMM_RAW_LEN]; /* raw bytes, NUL-terminated */
+};
+
 struct sample {
 	struct sample_entry *entries; /* any order; aggregate sorts its own copy */
 	size_t n_entries;
 	/* tgids that still exist, listed *after* the map was read; sorted ascending */
 	const uint32_t *live;
 	size_t n_live;
+	const struct sample_rename *renames; /* applied after the entries, in order */
+	size_t n_renames;
 	uint64_t mono_ns; /* CLOCK_MONOTONIC when the map was read */
 	uint64_t map_update_failures; /* the BPF side's running count */
 };

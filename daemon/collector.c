@@ -19,6 +19,7 @@
 struct collector {
 	struct rawtpd_bpf *skel;
 	struct bpf_link *link;
+	struct bpf_link *rename_link; /* NULL where the mode has no rename hook */
 	struct bpf_program *prog;
 	enum attach_mode mode;
 	uint32_t capacity;
@@ -89,6 +90,19 @@ static struct bpf_program *mode_program(struct rawtpd_bpf *skel, enum attach_mod
 	}
 }
 
+/* The task_rename hook of the same family, or NULL. */
+static struct bpf_program *mode_rename_program(struct rawtpd_bpf *skel, enum attach_mode m)
+{
+	switch (m) {
+	case ATTACH_TP_BTF:
+		return skel->progs.rawtpd_rename_tp_btf;
+	case ATTACH_RAW_TP:
+		return skel->progs.rawtpd_rename_raw_tp;
+	default:
+		return NULL;
+	}
+}
+
 /* What a user can do about err when attaching in mode m. */
 static const char *mode_advice(enum attach_mode m, int err)
 {
@@ -110,7 +124,7 @@ static int try_mode(struct collector *c, enum attach_mode m, uint32_t max_proces
 		    char **ret_error)
 {
 	struct rawtpd_bpf *skel = NULL;
-	struct bpf_program *p, *want;
+	struct bpf_program *p, *want, *rename;
 	const char *step = "open the BPF object";
 	int r;
 
@@ -125,8 +139,9 @@ static int try_mode(struct collector *c, enum attach_mode m, uint32_t max_proces
 		step = "find a program for this mode (not built into this rawtpd)";
 		goto fail;
 	}
+	rename = mode_rename_program(skel, m);
 	bpf_object__for_each_program(p, skel->obj)
-		bpf_program__set_autoload(p, p == want);
+		bpf_program__set_autoload(p, p == want || p == rename);
 	skel->rodata->prev_state_arg = sched_switch_has_prev_state();
 
 	step = "size the process map";
@@ -148,6 +163,13 @@ static int try_mode(struct collector *c, enum attach_mode m, uint32_t max_proces
 	c->skel = skel;
 	c->prog = want;
 	c->mode = m;
+	if (rename) {
+		/* Optional: without it, names are read from /proc once per process. */
+		c->rename_link = bpf_program__attach(rename);
+		if (!c->rename_link)
+			log_info("Not following process renames (%s: %s); names come from /proc",
+				 bpf_program__section_name(rename), strerror(errno));
+	}
 	return 0;
 
 fail:
@@ -230,6 +252,7 @@ int collector_try_mode(enum attach_mode m, char **ret_error)
 	r = try_mode(&c, m, 64, ret_error);
 	if (r < 0)
 		return r;
+	bpf_link__destroy(c.rename_link);
 	bpf_link__destroy(c.link);
 	rawtpd_bpf__destroy(c.skel);
 	return 0;
@@ -239,6 +262,7 @@ struct collector *collector_close(struct collector *c)
 {
 	if (!c)
 		return NULL;
+	bpf_link__destroy(c->rename_link);
 	bpf_link__destroy(c->link);
 	rawtpd_bpf__destroy(c->skel);
 	free(c->keys);
@@ -255,6 +279,57 @@ const char *collector_attach_mode(const struct collector *c)
 uint32_t collector_capacity(const struct collector *c)
 {
 	return c->capacity;
+}
+
+bool collector_tracks_renames(const struct collector *c)
+{
+	return c->rename_link != NULL;
+}
+
+/* Take (read and delete) every rename noted since the last call. */
+static int read_renames(struct collector *c, struct sample_rename **ret, size_t *ret_n)
+{
+	int fd = bpf_map__fd(c->skel->maps.renames);
+	_cleanup_free_ struct rawtpd_key *keys = NULL;
+	_cleanup_free_ struct sample_rename *out = NULL;
+	size_t n = 0, cap = bpf_map__max_entries(c->skel->maps.renames), k = 0;
+	struct rawtpd_key cur;
+	void *prev = NULL;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!c->rename_link)
+		return 0;
+	keys = calloc(cap, sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	while (n < cap && bpf_map_get_next_key(fd, prev, &keys[n]) == 0) {
+		cur = keys[n++];
+		prev = &cur;
+	}
+	if (!n)
+		return 0;
+	out = calloc(n, sizeof(*out));
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct rawtpd_comm v;
+
+		/* lookup-and-delete is atomic for hash maps from Linux 5.14 on */
+		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &v) < 0) {
+			if (bpf_map_lookup_elem(fd, &keys[i], &v) < 0)
+				continue;
+			bpf_map_delete_elem(fd, &keys[i]);
+		}
+		out[k].tgid = keys[i].tgid;
+		out[k].start_ns = keys[i].start_ns;
+		memcpy(out[k].comm, v.comm, sizeof(out[k].comm));
+		out[k].comm[sizeof(out[k].comm) - 1] = 0;
+		k++;
+	}
+	*ret = TAKE_PTR(out);
+	*ret_n = k;
+	return 0;
 }
 
 /* Fill c->keys/c->values; returns the number of entries or a negative errno. */
@@ -398,16 +473,27 @@ int collector_read(struct collector *c, struct sample *ret)
 				failures += vals[cpu];
 	}
 
-	/* After the map: a process in the sample that is missing here has exited. */
-	r = read_live(c->proc_root, &live, &n_live);
+	struct sample_rename *renames = NULL;
+	size_t n_renames = 0;
+
+	r = read_renames(c, &renames, &n_renames);
 	if (r < 0)
 		return r;
+
+	/* After the map: a process in the sample that is missing here has exited. */
+	r = read_live(c->proc_root, &live, &n_live);
+	if (r < 0) {
+		free(renames);
+		return r;
+	}
 
 	*ret = (struct sample){
 		.entries = TAKE_PTR(e),
 		.n_entries = (size_t)n,
 		.live = live,
 		.n_live = n_live,
+		.renames = renames,
+		.n_renames = n_renames,
 		.mono_ns = mono,
 		.map_update_failures = failures,
 	};
@@ -418,6 +504,7 @@ void collector_sample_done(struct sample *s)
 {
 	free(s->entries);
 	free((void *)s->live);
+	free((void *)s->renames);
 	*s = (struct sample){};
 }
 

@@ -42,10 +42,13 @@ uint32_t collector_capacity(const struct collector *c);
 
 /*
  * Read every map entry (summed over CPUs), then the list of processes that still exist.
- * ret->entries and ret->live are malloc'd; release with collector_sample_done().
+ * ret->entries, ret->renames and ret->live are malloc'd; release with collector_sample_done().
  */
 int collector_read(struct collector *c, struct sample *ret);
 void collector_sample_done(struct sample *s);
+
+/* Does the attached mode report renames (sample.renames)? If not, names come from /proc. */
+bool collector_tracks_renames(const struct collector *c);
 
 /* Delete the entries of exited processes. Returns how many could not be deleted (>= 0). */
 int collector_delete(struct collector *c, const struct agg_key *keys, size_t n);

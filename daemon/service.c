@@ -131,9 +131,9 @@ static int aggregate_once(struct service *s)
 			log_warning("Failed to delete %d map entries of exited processes", failed);
 	}
 
-	/* Names: once per process from /proc (the BPF side saw it at its first switch,
-	 * possibly before exec). */
-	for (size_t i = 0; i < s->agg.n_procs; i++) {
+	/* Without a rename hook, names are read from /proc once per process (the BPF side saw
+	 * the name at the first switch, possibly before exec). */
+	for (size_t i = 0; !collector_tracks_renames(s->collector) && i < s->agg.n_procs; i++) {
 		struct proc *p = &s->agg.procs[i];
 		char comm[COMM_RAW_LEN];
 		size_t len;

@@ -162,6 +162,34 @@ static void test_comm_escape_and_set(void)
 	aggregate_done(&s);
 }
 
+static void test_renames(void)
+{
+	struct agg_state s;
+	struct sample_entry a[] = { E(8, 1, 1, 0, 0, "bash"), E(9, 2, 1, 0, 0, "x") };
+	struct sample_rename rn[] = { { 8, 1, "nginx" }, { 8, 99, "stale" }, { 77, 1, "gone" },
+				      { 9, 2, "q\"\xc3" } };
+	uint32_t live[] = { 8, 9 };
+	struct sample smp = { .entries = a, .n_entries = 2, .live = live, .n_live = 2,
+			      .renames = rn, .n_renames = 4, .mono_ns = 1 };
+	struct agg_key *dead = NULL;
+	size_t nd = 0;
+
+	aggregate_init(&s);
+	CHECK(aggregate_update(&s, &smp, &dead, &nd) == 0);
+	CHECK_EQ_U64(s.n_procs, 2);
+	CHECK_STREQ(s.procs[0].comm, "nginx");
+	CHECK_STREQ(s.procs[1].comm, "q\"\\xc3");
+	/* the renamed name is the one its comm group gets when it exits */
+	smp.n_renames = 0;
+	smp.n_live = 0;
+	smp.mono_ns = 2;
+	CHECK(aggregate_update(&s, &smp, &dead, &nd) == 0);
+	free(dead);
+	CHECK_EQ_U64(s.n_groups, 2);
+	CHECK_STREQ(s.groups[0].comm, "nginx");
+	aggregate_done(&s);
+}
+
 static void test_churn_bounded(void)
 {
 	struct agg_state s;
@@ -196,6 +224,7 @@ int main(void)
 	test_pid_reuse();
 	test_monotonic_and_vanished();
 	test_comm_escape_and_set();
+	test_renames();
 	test_churn_bounded();
 	TEST_DONE();
 }
