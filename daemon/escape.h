@@ -17,7 +17,7 @@ size_t escape_comm(const char *in, size_t len, char *out, size_t out_size);
 
 /*
  * Append s as a Prometheus label value body (no quotes): \ -> \\, " -> \", newline -> \n.
- * Returns bytes written (at most 2 * strlen(s)); out must have room for that.
+ * Returns bytes written (at most 2 * strlen(s)); out must have room for that. No NUL is added.
  */
 size_t escape_label_value(const char *s, char *out);
 

@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Prometheus text format 0.0.4 and OpenMetrics 1.0.0. At 10k processes one exposition is 30k
+ * sample lines, rendered once per snapshot: everything is formatted by hand into one growing
+ * buffer, integers and nanosecond figures without printf. CPU seconds are printed exactly from
+ * the nanosecond counts, so no float rounding noise ever shows.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "escape.h"
+#include "render-buf.h"
+#include "render-prom.h"
+
+/* Everything appends to one buffer; om selects OpenMetrics over text 0.0.4. */
+struct out {
+	struct render_buf b;
+	bool om;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	render_buf_put(&o->b, s, n);
+}
+
+#define put_lit(o, lit) put(o, "" lit, sizeof(lit) - 1)
+
+static void put_str(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static void put_u64(struct out *o, uint64_t v)
+{
+	render_buf_put_u64(&o->b, v);
+}
+
+static void put_ns_seconds(struct out *o, uint64_t ns)
+{
+	render_buf_put_ns_seconds(&o->b, ns, false);
+}
+
+/* Shortest round-trip form; the special values as both formats spell them. */
+static void put_double(struct out *o, double d)
+{
+	char buf[32];
+
+	if (isnan(d))
+		put_lit(o, "NaN");
+	else if (isinf(d))
+		put_str(o, d > 0 ? "+Inf" : "-Inf");
+	else
+		put(o, buf, render_format_double(buf, sizeof(buf), d));
+}
+
+/*
+ * s as a label value body. escape_comm() first, so the output is valid UTF-8 whatever s holds
+ * (on a comm from the snapshot, already escaped, it changes nothing), then the quoting rules.
+ */
+static void put_label_value(struct out *o, const char *s, size_t max)
+{
+	char text[256];
+	size_t n = escape_comm(s, max, text, max < sizeof(text) ? max : sizeof(text));
+
+	if (!render_buf_reserve(&o->b, 2 * n))
+		return;
+	o->b.len += escape_label_value(text, o->b.data + o->b.len);
+}
+
+enum kind {
+	COUNTER,
+	GAUGE,
+	INFO,
+};
+
+struct family {
+	const char *name; /* without the _total or _info of its samples */
+	enum kind kind;
+	const char *help;
+};
+
+static const char *sample_suffix(enum kind k)
+{
+	return k == COUNTER ? "_total" : k == INFO ? "_info" : "";
+}
+
+/*
+ * HELP and TYPE. Text 0.0.4 names a family after its samples and has no info type (an info
+ * metric is a gauge there); OpenMetrics names it without the suffix.
+ */
+static void put_family(struct out *o, const struct family *f)
+{
+	const char *suffix = o->om ? "" : sample_suffix(f->kind);
+
+	put_lit(o, "# HELP ");
+	put_str(o, f->name);
+	put_str(o, suffix);
+	put_lit(o, " ");
+	put_str(o, f->help);
+	put_lit(o, "\n# TYPE ");
+	put_str(o, f->name);
+	put_str(o, suffix);
+	switch (f->kind) {
+	case COUNTER:
+		put_lit(o, " counter\n");
+		break;
+	case INFO:
+		if (o->om) {
+			put_lit(o, " info\n");
+			break;
+		}
+		/* fall through */
+	case GAUGE:
+		put_lit(o, " gauge\n");
+		break;
+	}
+}
+
+static void put_name(struct out *o, const struct family *f)
+{
+	put_str(o, f->name);
+	put_str(o, sample_suffix(f->kind));
+}
+
+static void metric_u64(struct out *o, const struct family *f, uint64_t v)
+{
+	put_family(o, f);
+	put_name(o, f);
+	put_lit(o, " ");
+	put_u64(o, v);
+	put_lit(o, "\n");
+}
+
+static void metric_ns(struct out *o, const struct family *f, uint64_t ns)
+{
+	put_family(o, f);
+	put_name(o, f);
+	put_lit(o, " ");
+	put_ns_seconds(o, ns);
+	put_lit(o, "\n");
+}
+
+static void metric_double(struct out *o, const struct family *f, double v)
+{
+	put_family(o, f);
+	put_name(o, f);
+	put_lit(o, " ");
+	put_double(o, v);
+	put_lit(o, "\n");
+}
+
+/* The labels of one series: pid and comm, or comm alone when grouped by name. */
+static void put_series_labels(struct out *o, bool by_comm, const struct snapshot_series *e)
+{
+	if (!by_comm) {
+		put_lit(o, "pid=\"");
+		put_u64(o, e->pid);
+		put_lit(o, "\",");
+	}
+	put_lit(o, "comm=\"");
+	put_label_value(o, e->comm, sizeof(e->comm));
+	put_lit(o, "\"");
+}
+
+static const struct family f_proc_switches[] = {
+	[GROUP_BY_PID] = {"rawtpd_process_context_switches", COUNTER,
+			  "Context switches of a process, counted when one of its threads leaves "
+			  "the CPU: voluntary when it blocked, involuntary when it was preempted."},
+	[GROUP_BY_COMM] = {"rawtpd_process_context_switches", COUNTER,
+			   "Context switches of every process of a name, exited ones included: "
+			   "voluntary when a thread blocked, involuntary when it was preempted."},
+};
+
+static const struct family f_proc_cpu[] = {
+	[GROUP_BY_PID] = {"rawtpd_process_cpu_seconds", COUNTER,
+			  "CPU time of a process, summed over its threads."},
+	[GROUP_BY_COMM] = {"rawtpd_process_cpu_seconds", COUNTER,
+			   "CPU time of every process of a name, exited ones included."},
+};
+
+static const struct family
+	f_switches = {"rawtpd_context_switches", COUNTER,
+		      "Context switches of every process seen, exited and filtered ones included."},
+	f_cpu = {"rawtpd_cpu_seconds", COUNTER,
+		 "CPU time of every process seen, exited and filtered ones included."},
+	f_exited = {"rawtpd_processes_exited", COUNTER, "Processes seen to exit."},
+	f_build = {"rawtpd_build", INFO, "Version of rawtpd and of the libbpf it runs with."},
+	f_attach = {"rawtpd_attach", INFO, "How the BPF program is attached to sched_switch."},
+	f_map_entries = {"rawtpd_bpf_map_entries", GAUGE, "Processes in the BPF map."},
+	f_map_capacity = {"rawtpd_bpf_map_capacity", GAUGE,
+			  "Capacity of the BPF map (max_processes)."},
+	f_map_failures = {"rawtpd_bpf_map_update_failures", COUNTER,
+			  "Processes the BPF program could not add because its map was full."},
+	f_prog_runs = {"rawtpd_bpf_program_runs", COUNTER,
+		       "Runs of the BPF program, counted while kernel.bpf_stats_enabled is 1."},
+	f_prog_seconds = {"rawtpd_bpf_program_run_seconds", COUNTER,
+			  "Time spent in the BPF program, counted while kernel.bpf_stats_enabled "
+			  "is 1."},
+	f_stats_enabled = {"rawtpd_bpf_stats_enabled", GAUGE,
+			   "Whether kernel.bpf_stats_enabled is 1 (the BPF program run figures "
+			   "move only then)."},
+	f_series_dropped = {"rawtpd_series_dropped", GAUGE,
+			    "Series left out by max_series or the comm filters."},
+	f_last_aggregation = {"rawtpd_last_aggregation_timestamp_seconds", GAUGE,
+			      "When the last aggregation ran, in seconds since the epoch."},
+	f_aggregation_duration = {"rawtpd_aggregation_duration_seconds", GAUGE,
+				  "How long the last aggregation took."},
+	f_aggregations = {"rawtpd_aggregations", COUNTER, "Aggregations completed."},
+	f_aggregation_failures = {"rawtpd_aggregation_failures", COUNTER,
+				  "Aggregations that failed (the previous snapshot stayed)."},
+	f_self_cpu = {"process_cpu_seconds", COUNTER,
+		      "Total user and system CPU time spent in seconds."},
+	f_self_rss = {"process_resident_memory_bytes", GAUGE, "Resident memory size in bytes."},
+	f_self_vsize = {"process_virtual_memory_bytes", GAUGE, "Virtual memory size in bytes."},
+	f_self_fds = {"process_open_fds", GAUGE, "Number of open file descriptors."},
+	f_self_max_fds = {"process_max_fds", GAUGE, "Maximum number of open file descriptors."},
+	f_self_start = {"process_start_time_seconds", GAUGE,
+			"Start time of the process since unix epoch in seconds."};
+
+static void put_series(struct out *o, const struct snapshot *s)
+{
+	bool by_comm = s->group_by == GROUP_BY_COMM;
+	const struct family *f = &f_proc_switches[by_comm];
+
+	put_family(o, f);
+	for (size_t i = 0; i < s->n_series; i++) {
+		const struct snapshot_series *e = &s->series[i];
+
+		put_name(o, f);
+		put_lit(o, "{");
+		put_series_labels(o, by_comm, e);
+		put_lit(o, ",type=\"voluntary\"} ");
+		put_u64(o, e->c.voluntary);
+		put_lit(o, "\n");
+		put_name(o, f);
+		put_lit(o, "{");
+		put_series_labels(o, by_comm, e);
+		put_lit(o, ",type=\"involuntary\"} ");
+		put_u64(o, e->c.involuntary);
+		put_lit(o, "\n");
+	}
+
+	f = &f_proc_cpu[by_comm];
+	put_family(o, f);
+	for (size_t i = 0; i < s->n_series; i++) {
+		const struct snapshot_series *e = &s->series[i];
+
+		put_name(o, f);
+		put_lit(o, "{");
+		put_series_labels(o, by_comm, e);
+		put_lit(o, "} ");
+		put_ns_seconds(o, e->c.runtime_ns);
+		put_lit(o, "\n");
+	}
+}
+
+static void put_totals(struct out *o, const struct snapshot *s)
+{
+	put_family(o, &f_switches);
+	put_name(o, &f_switches);
+	put_lit(o, "{type=\"voluntary\"} ");
+	put_u64(o, s->totals.voluntary);
+	put_lit(o, "\n");
+	put_name(o, &f_switches);
+	put_lit(o, "{type=\"involuntary\"} ");
+	put_u64(o, s->totals.involuntary);
+	put_lit(o, "\n");
+
+	metric_ns(o, &f_cpu, s->totals.runtime_ns);
+	metric_u64(o, &f_exited, s->processes_exited);
+}
+
+static void put_self(struct out *o, const struct snapshot *s)
+{
+	const struct snapshot_info *in = &s->info;
+
+	put_family(o, &f_build);
+	put_name(o, &f_build);
+	put_lit(o, "{version=\"");
+	put_label_value(o, in->version ? in->version : "", SIZE_MAX);
+	put_lit(o, "\",libbpf_version=\"");
+	put_label_value(o, in->libbpf_version ? in->libbpf_version : "", SIZE_MAX);
+	put_lit(o, "\"} 1\n");
+
+	put_family(o, &f_attach);
+	put_name(o, &f_attach);
+	put_lit(o, "{mode=\"");
+	put_label_value(o, in->attach_mode ? in->attach_mode : "", SIZE_MAX);
+	put_lit(o, "\"} 1\n");
+
+	metric_u64(o, &f_map_entries, in->map_entries);
+	metric_u64(o, &f_map_capacity, in->map_capacity);
+	metric_u64(o, &f_map_failures, in->map_update_failures);
+	metric_u64(o, &f_prog_runs, in->prog_run_cnt);
+	metric_ns(o, &f_prog_seconds, in->prog_run_time_ns);
+	metric_u64(o, &f_stats_enabled, in->bpf_stats_enabled);
+	metric_u64(o, &f_series_dropped, in->series_dropped);
+	metric_double(o, &f_last_aggregation, s->timestamp);
+	metric_double(o, &f_aggregation_duration, in->aggregation_duration_s);
+	metric_u64(o, &f_aggregations, in->aggregations);
+	metric_u64(o, &f_aggregation_failures, in->aggregation_failures);
+
+	metric_double(o, &f_self_cpu, in->self_cpu_seconds);
+	metric_u64(o, &f_self_rss, in->self_rss_bytes);
+	metric_u64(o, &f_self_vsize, in->self_vsize_bytes);
+	metric_u64(o, &f_self_fds, in->self_open_fds);
+	metric_u64(o, &f_self_max_fds, in->self_max_fds);
+	metric_double(o, &f_self_start, in->self_start_time);
+}
+
+/* A little more than a series takes (three lines), so that the buffer seldom grows. */
+static size_t estimate(const struct snapshot *s)
+{
+	size_t n = 8192;
+
+	for (size_t i = 0; i < s->n_series; i++)
+		n += 256 + 3 * strlen(s->series[i].comm);
+	return n;
+}
+
+static int render(const struct snapshot *s, bool om, struct blob *ret)
+{
+	struct out o = {.om = om};
+
+	render_buf_reserve(&o.b, estimate(s));
+	put_series(&o, s);
+	put_totals(&o, s);
+	put_self(&o, s);
+	if (om)
+		put_lit(&o, "# EOF\n");
+	return render_buf_finish(&o.b, ret);
+}
+
+int render_prom(const struct snapshot *s, struct blob *ret)
+{
+	return render(s, false, ret);
+}
+
+int render_openmetrics(const struct snapshot *s, struct blob *ret)
+{
+	return render(s, true, ret);
+}
+
+int render_gzip(const struct blob *in, struct blob *ret)
+{
+	const unsigned char *src = (const unsigned char *)in->data;
+	struct render_buf b = {};
+	size_t in_left = in->len;
+	z_stream z = {};
+	int r;
+
+	/*
+	 * Level 4: on a 10k-process exposition (2.7 MB) it took 12.6 ms for 10.6 %, level 6
+	 * 19.3 ms for 10.7 %, level 1 8.8 ms for 12.9 %.
+	 */
+	r = deflateInit2(&z, 4, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+	if (r != Z_OK)
+		return r == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
+
+	/* an exposition shrinks about tenfold: start at an eighth, grow when that is not enough */
+	render_buf_reserve(&b, in->len / 8 + 4096);
+	do {
+		uInt avail;
+
+		/* avail_in and avail_out are 32 bits wide: feed and drain in pieces */
+		if (z.avail_in == 0 && in_left > 0) {
+			z.next_in = (Bytef *)src;
+			z.avail_in = in_left > UINT_MAX ? UINT_MAX : in_left;
+			src += z.avail_in;
+			in_left -= z.avail_in;
+		}
+		if (!render_buf_reserve(&b, 4096))
+			break;
+		avail = b.size - b.len > UINT_MAX ? UINT_MAX : b.size - b.len;
+		z.next_out = (Bytef *)b.data + b.len;
+		z.avail_out = avail;
+		r = deflate(&z, in_left > 0 ? Z_NO_FLUSH : Z_FINISH);
+		b.len += avail - z.avail_out;
+	} while (r == Z_OK || r == Z_BUF_ERROR);
+	deflateEnd(&z);
+
+	if (r != Z_STREAM_END && !b.oom) {
+		free(b.data);
+		return -EIO;
+	}
+	return render_buf_finish(&b, ret);
+}
