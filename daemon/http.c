@@ -1,0 +1,1050 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The HTTP server. One libmicrohttpd daemon per listening socket, each with a small fixed pool
+ * of threads, answering from the latest snapshot: pre-rendered bytes are sent without a copy,
+ * the response holding a reference to the snapshot they belong to.
+ */
+#include <arpa/inet.h>
+#include <crypt.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "escape.h"
+#include "http.h"
+#include "log.h"
+#include "rawtpd-config.h"
+#include "render-json.h"
+#include "render-prom.h"
+#include "snapshot.h"
+#include "util.h"
+
+#define HTTP_THREADS	      2
+#define HTTP_CONNECTION_LIMIT 512
+#define HTTP_PER_IP_LIMIT     64
+#define HTTP_TIMEOUT_S	      10
+#define HTTP_MEMORY_LIMIT     (32 * 1024)
+#define HTTP_PEM_MAX	      (1024 * 1024)
+#define HTTP_REALM	      "rawtpd"
+
+#define CT_TEXT "text/plain; charset=utf-8"
+#define CT_JSON "application/json"
+#define CT_HTML "text/html; charset=utf-8"
+
+struct http_server {
+	struct MHD_Daemon **daemons;
+	uint16_t *ports;
+	size_t n;
+	char *auth_user, *auth_hash; /* NULL: no authentication */
+	char *tls_cert, *tls_key;    /* PEM, NUL-terminated */
+	size_t tls_key_len;
+	double interval_s; /* for /-/healthy until a snapshot says otherwise */
+};
+
+static void snapshot_unref_voidp(void *p)
+{
+	snapshot_unref(p);
+}
+
+static void snapshot_putp(struct snapshot **s)
+{
+	snapshot_unref(*s);
+}
+
+/* Sets *ret_error (when not NULL) to the formatted message, "%m" meaning -r; returns r. */
+static int __attribute__((format(printf, 3, 4))) fail(char **ret_error, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ret_error) {
+		errno = -r;
+		va_start(ap, fmt);
+		if (vasprintf(ret_error, fmt, ap) < 0)
+			*ret_error = NULL;
+		va_end(ap);
+	}
+	return r;
+}
+
+/*
+ * Header parsing: lists of "token ; name=value ; q=0.5" elements, separated by commas.
+ */
+
+struct element {
+	const char *token; /* "text/plain", "*", "gzip" */
+	size_t token_len;
+	const char *version; /* NULL: no version parameter */
+	size_t version_len;
+	int q; /* thousandths; -1 for an unparsable q */
+};
+
+static bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool token_is(const char *s, size_t n, const char *lit)
+{
+	return strlen(lit) == n && strncasecmp(s, lit, n) == 0;
+}
+
+/* RFC 9110 qvalue: "0" [ "." 0*3DIGIT ] / "1" [ "." 0*3("0") ]. */
+static int parse_qvalue(const char *s, size_t n)
+{
+	int q, scale = 100;
+
+	if (n == 0 || (s[0] != '0' && s[0] != '1') || n > 5 || (n > 1 && s[1] != '.'))
+		return -1;
+	q = (s[0] - '0') * 1000;
+	for (size_t i = 2; i < n; i++, scale /= 10) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		q += (s[i] - '0') * scale;
+	}
+	return q > 1000 ? -1 : q;
+}
+
+/* Read a token or quoted string up to ';' or ','; returns where it ends, *ret its trimmed span. */
+static const char *scan_value(const char *p, const char **ret, size_t *ret_len)
+{
+	const char *start, *end;
+
+	while (is_ows(*p))
+		p++;
+	start = p;
+	if (*p == '"') {
+		for (p++; *p && *p != '"'; p++)
+			if (*p == '\\' && p[1])
+				p++;
+		end = p;
+		if (*p == '"')
+			p++;
+		*ret = start + 1;
+		*ret_len = (size_t)(end - start - 1);
+		while (*p && *p != ';' && *p != ',')
+			p++; /* junk after the closing quote */
+	} else {
+		while (*p && *p != ';' && *p != ',' && *p != '=')
+			p++;
+		end = p;
+		while (end > start && is_ows(end[-1]))
+			end--;
+		*ret = start;
+		*ret_len = (size_t)(end - start);
+	}
+	return p;
+}
+
+/* Parse the element at p; returns the start of the next one, or NULL at the end of the list. */
+static const char *next_element(const char *p, struct element *e)
+{
+	while (is_ows(*p) || *p == ',')
+		p++;
+	if (!*p)
+		return NULL;
+	*e = (struct element){.q = 1000};
+	p = scan_value(p, &e->token, &e->token_len);
+	while (*p == ';' || *p == '=') {
+		const char *name, *value = "";
+		size_t name_len, value_len = 0;
+
+		if (*p == '=') { /* "token=..." where a token belongs: skip the value */
+			p = scan_value(p + 1, &name, &name_len);
+			continue;
+		}
+		p = scan_value(p + 1, &name, &name_len);
+		if (*p == '=')
+			p = scan_value(p + 1, &value, &value_len);
+		if (token_is(name, name_len, "q"))
+			e->q = parse_qvalue(value, value_len);
+		else if (token_is(name, name_len, "version")) {
+			e->version = value;
+			e->version_len = value_len;
+		}
+	}
+	return p;
+}
+
+/* How specifically a media range names a format: -1 not at all, 0 "* / *", 1 "type/ *", 2, 3. */
+static int media_match(const struct element *e, const char *type, const char *subtype,
+		       const char *const *versions)
+{
+	const char *slash = memchr(e->token, '/', e->token_len);
+	size_t tlen, slen;
+	const char *sub;
+
+	if (!slash)
+		return -1;
+	tlen = (size_t)(slash - e->token);
+	sub = slash + 1;
+	slen = e->token_len - tlen - 1;
+	if (token_is(e->token, tlen, "*"))
+		return token_is(sub, slen, "*") ? 0 : -1;
+	if (!token_is(e->token, tlen, type))
+		return -1;
+	if (token_is(sub, slen, "*"))
+		return 1;
+	if (!token_is(sub, slen, subtype))
+		return -1;
+	if (!e->version)
+		return 2;
+	for (; *versions; versions++)
+		if (token_is(e->version, e->version_len, *versions))
+			return 3;
+	return -1; /* a version we do not produce */
+}
+
+struct preference {
+	int specificity, q;
+};
+
+/* Keep the q of the most specific match, the highest q among equally specific ones. */
+static void prefer(struct preference *p, int specificity, int q)
+{
+	if (specificity >= 0 && q >= 0 &&
+	    (specificity > p->specificity || (specificity == p->specificity && q > p->q)))
+		*p = (struct preference){specificity, q};
+}
+
+enum http_format http_negotiate_format(const char *accept)
+{
+	static const char *const text_versions[] = {"0.0.4", "1.0.0", NULL};
+	static const char *const om_versions[] = {"1.0.0", "0.0.1", NULL};
+	struct preference text = {-1, 0}, om = {-1, 0}; /* no match: q = 0 */
+	struct element e;
+
+	for (const char *p = accept; p && (p = next_element(p, &e));) {
+		prefer(&text, media_match(&e, "text", "plain", text_versions), e.q);
+		prefer(&om, media_match(&e, "application", "openmetrics-text", om_versions), e.q);
+	}
+	return om.q > text.q ? HTTP_FORMAT_OPENMETRICS : HTTP_FORMAT_TEXT;
+}
+
+bool http_accepts_gzip(const char *accept_encoding)
+{
+	struct preference gz = {-1, 0};
+	struct element e;
+
+	for (const char *p = accept_encoding; p && (p = next_element(p, &e));) {
+		if (token_is(e.token, e.token_len, "gzip") ||
+		    token_is(e.token, e.token_len, "x-gzip"))
+			prefer(&gz, 1, e.q);
+		else if (token_is(e.token, e.token_len, "*"))
+			prefer(&gz, 0, e.q);
+	}
+	return gz.q > 0;
+}
+
+/*
+ * Query parameters.
+ */
+
+enum { QP_TOP, QP_SORT, QP_PID, QP_COMM, _QP_MAX };
+
+static const char *const query_names[_QP_MAX] = {"top", "sort", "pid", "comm"};
+
+static const char *const sort_names[] = {
+	[JSON_SORT_PID] = "pid",
+	[JSON_SORT_CPU] = "cpu",
+	[JSON_SORT_SWITCHES] = "switches",
+	[JSON_SORT_VOLUNTARY] = "voluntary",
+	[JSON_SORT_INVOLUNTARY] = "involuntary",
+};
+
+void http_query_init(struct http_query *hq)
+{
+	*hq = (struct http_query){.q.sort = JSON_SORT_PID};
+}
+
+/* A decimal number min..max, digits only. */
+static bool parse_number(const char *s, size_t n, uint32_t min, uint32_t max, uint32_t *ret)
+{
+	uint64_t v = 0;
+
+	if (n == 0 || n > 10)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v < min || v > max)
+		return false;
+	*ret = (uint32_t)v;
+	return true;
+}
+
+/* Valid UTF-8, by the same rule the outputs use (escape_comm() would leave it alone). */
+static bool utf8_valid(const char *s, size_t n)
+{
+	char out[COMM_TEXT_MAX * 4];
+
+	return n < COMM_TEXT_MAX && escape_comm(s, n, out, sizeof(out)) == n &&
+	       memcmp(out, s, n) == 0;
+}
+
+static int bad(const char **ret_reason, const char *why)
+{
+	*ret_reason = why;
+	return -EINVAL;
+}
+
+int http_query_add(struct http_query *hq, const char *key, size_t key_len, const char *value,
+		   size_t value_len, const char **ret_reason)
+{
+	struct json_query q = hq->q;
+	uint32_t n;
+	int i;
+
+	for (i = 0; i < _QP_MAX; i++)
+		if (strlen(query_names[i]) == key_len && memcmp(key, query_names[i], key_len) == 0)
+			break;
+	if (i == _QP_MAX)
+		return bad(ret_reason,
+			   "unknown parameter; the known ones are top, sort, pid and comm");
+	if (hq->seen & (1u << i))
+		return bad(ret_reason, "given more than once");
+	if (!value || value_len == 0)
+		return bad(ret_reason, "needs a value");
+	if (memchr(value, 0, value_len))
+		return bad(ret_reason, "contains a NUL byte");
+
+	switch (i) {
+	case QP_TOP:
+		if (!parse_number(value, value_len, 1, HTTP_TOP_MAX, &n))
+			return bad(ret_reason, "must be a whole number from 1 to 1000000");
+		q.top = n;
+		break;
+	case QP_SORT:
+		for (n = 0; n < ELEMENTSOF(sort_names); n++)
+			if (strlen(sort_names[n]) == value_len &&
+			    memcmp(value, sort_names[n], value_len) == 0)
+				break;
+		if (n == ELEMENTSOF(sort_names))
+			return bad(ret_reason,
+				   "must be one of cpu, switches, voluntary, involuntary, pid");
+		q.sort = (enum json_sort)n;
+		break;
+	case QP_PID:
+		if (!parse_number(value, value_len, 1, HTTP_PID_MAX, &n))
+			return bad(ret_reason, "must be a process id from 1 to 4194304");
+		q.pid = n;
+		break;
+	case QP_COMM:
+		if (value_len >= COMM_TEXT_MAX)
+			return bad(ret_reason, "longer than any process name can be (63 bytes)");
+		if (!utf8_valid(value, value_len))
+			return bad(
+				ret_reason,
+				"must be UTF-8; other bytes are written \\xNN, as in the output");
+		q.comm = value;
+		break;
+	}
+	hq->q = q;
+	hq->seen |= 1u << i;
+	return 0;
+}
+
+bool http_snapshot_fresh(uint64_t mono_ns, double interval_s, uint64_t now_ns)
+{
+	if (now_ns <= mono_ns)
+		return true;
+	return (double)(now_ns - mono_ns) <= 3.0 * interval_s * (double)NSEC_PER_SEC;
+}
+
+/*
+ * Requests.
+ */
+
+/* Queue r (consumed) and log the outcome at debug. */
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r,
+			     const char *method, const char *url, const char *what)
+{
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO; /* out of memory: MHD closes the connection */
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		ret = MHD_queue_basic_auth_fail_response(c, HTTP_REALM, r);
+	else
+		ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	if (log_get_max_level() >= LOG_DEBUG) {
+		char u[128];
+		size_t i;
+
+		/* the path is the client's: keep control bytes out of the log */
+		for (i = 0; url[i] && i < sizeof(u) - 1; i++)
+			u[i] = (unsigned char)url[i] < 0x20 || url[i] == 0x7f ? '?' : url[i];
+		u[i] = 0;
+		log_debug("http: %.16s %s -> %u%s%s", method, u, status, what ? " " : "",
+			  what ?: "");
+	}
+	return ret;
+}
+
+static struct MHD_Response *with_type(struct MHD_Response *r, const char *content_type)
+{
+	if (r && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES)
+		r = (MHD_destroy_response(r), NULL);
+	return r;
+}
+
+/* A response for a static string. */
+static struct MHD_Response *static_response(const char *body, const char *content_type)
+{
+	return with_type(
+		MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT),
+		content_type);
+}
+
+/* A response sending b, which belongs to s; the response holds a reference to s. */
+static struct MHD_Response *blob_response(struct snapshot *s, const struct blob *b,
+					  const char *content_type)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer_with_free_callback_cls(
+		b->len, b->data, snapshot_unref_voidp, snapshot_ref(s));
+	if (!r)
+		snapshot_unref(s);
+	return with_type(r, content_type);
+}
+
+/* A response owning a malloc'd body. */
+static struct MHD_Response *owned_response(char *body, size_t len, const char *content_type)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+	if (!r)
+		free(body);
+	return with_type(r, content_type);
+}
+
+static struct MHD_Response *landing_response(const struct snapshot *s)
+{
+	char *body;
+	int n;
+
+	n = asprintf(
+		&body,
+		"<!DOCTYPE html>\n"
+		"<html><head><meta charset=\"utf-8\"><title>rawtpd</title></head><body>\n"
+		"<h1>rawtpd</h1>\n"
+		"<p>Per-process scheduler activity counted at sched_switch. Version %s, "
+		"attach mode %s.</p>\n"
+		"<ul>\n"
+		"<li><a href=\"metrics\">/metrics</a> Prometheus text, or OpenMetrics</li>\n"
+		"<li><a href=\"api/v1/processes\">/api/v1/processes</a> every process as "
+		"JSON (top, sort, pid, comm)</li>\n"
+		"<li><a href=\"api/v1/status\">/api/v1/status</a> the daemon's own state</li>\n"
+		"<li><a href=\"-/healthy\">/-/healthy</a>, <a href=\"-/ready\">/-/ready</a></li>\n"
+		"</ul>\n</body></html>\n",
+		RAWTPD_VERSION, s && s->info.attach_mode ? s->info.attach_mode : "(not yet known)");
+	if (n < 0)
+		return NULL;
+	return owned_response(body, (size_t)n, CT_HTML);
+}
+
+static struct MHD_Response *error_json(const char *error, const char *parameter,
+				       size_t parameter_len)
+{
+	json_t *o = json_object();
+	_cleanup_free_ char *dumped = NULL;
+	char text[COMM_TEXT_MAX];
+	char *body;
+	int n;
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "error", json_string(error));
+	if (parameter) {
+		/* escape_comm() makes any bytes valid UTF-8, the way process names are shown */
+		escape_comm(parameter, parameter_len, text, sizeof(text));
+		json_object_set_new(o, "parameter", json_string(text));
+	}
+	dumped = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!dumped || (n = asprintf(&body, "%s\n", dumped)) < 0)
+		return NULL;
+	return owned_response(body, (size_t)n, CT_JSON);
+}
+
+struct query_iter {
+	struct http_query hq;
+	const char *bad_key;
+	size_t bad_key_len;
+	const char *reason;
+};
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				 size_t key_len, const char *value, size_t value_len)
+{
+	struct query_iter *it = cls;
+
+	if (http_query_add(&it->hq, key, key_len, value, value_len, &it->reason) < 0) {
+		it->bad_key = key;
+		it->bad_key_len = key_len;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result serve_processes(struct MHD_Connection *c, struct snapshot *s,
+				       const char *method, const char *url)
+{
+	struct query_iter it = {};
+	struct blob b = {};
+
+	if (MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, NULL, NULL) <= 0)
+		return queue(c, MHD_HTTP_OK, blob_response(s, &s->json, CT_JSON), method, url,
+			     NULL);
+
+	http_query_init(&it.hq);
+	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, query_arg, &it);
+	if (it.reason)
+		return queue(c, MHD_HTTP_BAD_REQUEST,
+			     error_json(it.reason, it.bad_key, it.bad_key_len), method, url,
+			     it.reason);
+	if (render_json_processes(s, &it.hq.q, &b) < 0)
+		return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			     error_json("out of memory", NULL, 0), method, url, NULL);
+	return queue(c, MHD_HTTP_OK, owned_response(b.data, b.len, CT_JSON), method, url,
+		     "(query)");
+}
+
+static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct snapshot *s,
+				     const char *method, const char *url)
+{
+	const char *accept =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+	const char *ae =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	bool om = http_negotiate_format(accept) == HTTP_FORMAT_OPENMETRICS;
+	const struct blob *plain = om ? &s->openmetrics : &s->prom;
+	const struct blob *gz = om ? &s->openmetrics_gz : &s->prom_gz;
+	bool use_gz = gz->data && gz->len > 0 && http_accepts_gzip(ae);
+	struct MHD_Response *r;
+
+	r = blob_response(s, use_gz ? gz : plain,
+			  om ? RENDER_OPENMETRICS_CONTENT_TYPE : RENDER_PROM_CONTENT_TYPE);
+	if (r && (MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding, Accept") !=
+			  MHD_YES ||
+		  (use_gz && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip") !=
+				     MHD_YES)))
+		r = (MHD_destroy_response(r), NULL);
+	return queue(c, MHD_HTTP_OK, r, method, url,
+		     om ? (use_gz ? "openmetrics gzip" : "openmetrics")
+			: (use_gz ? "text gzip" : "text"));
+}
+
+static enum MHD_Result serve_healthy(const struct http_server *h, struct MHD_Connection *c,
+				     const struct snapshot *s, const char *method, const char *url)
+{
+	uint64_t now = now_nsec(CLOCK_MONOTONIC);
+	double interval = s && s->info.interval_s > 0 ? s->info.interval_s : h->interval_s;
+	char *body;
+	int n;
+
+	if (!s)
+		return queue(
+			c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			static_response("Not healthy: no aggregation has completed yet\n", CT_TEXT),
+			method, url, NULL);
+	if (http_snapshot_fresh(s->mono_ns, interval, now))
+		return queue(c, MHD_HTTP_OK, static_response("OK\n", CT_TEXT), method, url, NULL);
+	n = asprintf(&body,
+		     "Not healthy: the last aggregation was %.1f s ago, more than 3 intervals "
+		     "(%.1f s)\n",
+		     (double)(now - s->mono_ns) / (double)NSEC_PER_SEC, 3.0 * interval);
+	return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		     n < 0 ? NULL : owned_response(body, (size_t)n, CT_TEXT), method, url, NULL);
+}
+
+/* Constant-time comparison (the time depends on the lengths only). */
+static bool secret_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char d = la != lb;
+
+	for (size_t i = 0; i < lb; i++)
+		d |= (unsigned char)b[i] ^ (unsigned char)(i < la ? a[i] : 0);
+	return d == 0;
+}
+
+static bool authorized(const struct http_server *h, struct MHD_Connection *c)
+{
+	char *password = NULL, *user;
+	struct crypt_data *cd;
+	bool ok = false;
+
+	user = MHD_basic_auth_get_username_password(c, &password);
+	if (user && password && (cd = calloc(1, sizeof(*cd)))) {
+		/* hash even for a wrong user, so the time says nothing about the name */
+		const char *hash = crypt_r(password, h->auth_hash, cd);
+
+		ok = secret_equal(user, h->auth_user) &
+		     (hash && hash[0] != '*' && secret_equal(hash, h->auth_hash));
+		explicit_bzero(cd, sizeof(*cd));
+		free(cd);
+	}
+	if (password) {
+		explicit_bzero(password, strlen(password));
+		MHD_free(password);
+	}
+	if (user)
+		MHD_free(user);
+	return ok;
+}
+
+enum route { R_NONE, R_ROOT, R_METRICS, R_PROCESSES, R_STATUS, R_HEALTHY, R_READY };
+
+static enum route route_of(const char *url)
+{
+	static const struct {
+		const char *path;
+		enum route route;
+	} routes[] = {
+		{"/", R_ROOT},
+		{"/metrics", R_METRICS},
+		{"/api/v1/processes", R_PROCESSES},
+		{"/api/v1/status", R_STATUS},
+		{"/-/healthy", R_HEALTHY},
+		{"/-/ready", R_READY},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(routes); i++)
+		if (strcmp(url, routes[i].path) == 0)
+			return routes[i].route;
+	return R_NONE;
+}
+
+static enum MHD_Result dispatch(const struct http_server *h, struct MHD_Connection *c,
+				const char *url, const char *method)
+{
+	_cleanup_(snapshot_putp) struct snapshot *s = NULL;
+	enum route route = route_of(url);
+	struct MHD_Response *r;
+
+	if (h->auth_user && route != R_HEALTHY && !authorized(h, c))
+		return queue(c, MHD_HTTP_UNAUTHORIZED, static_response("Unauthorized\n", CT_TEXT),
+			     method, url, NULL);
+	if (route == R_NONE)
+		return queue(c, MHD_HTTP_NOT_FOUND, static_response("Not Found\n", CT_TEXT), method,
+			     url, NULL);
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+		r = static_response("Method Not Allowed\n", CT_TEXT);
+		if (r && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)
+			r = (MHD_destroy_response(r), NULL);
+		return queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, r, method, url, NULL);
+	}
+
+	s = snapshot_get_latest();
+	switch (route) {
+	case R_ROOT:
+		return queue(c, MHD_HTTP_OK, landing_response(s), method, url, NULL);
+	case R_HEALTHY:
+		return serve_healthy(h, c, s, method, url);
+	case R_READY:
+		return queue(c, s ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+			     static_response(s ? "OK\n"
+					       : "Not ready: no aggregation has completed "
+						 "yet\n",
+					     CT_TEXT),
+			     method, url, NULL);
+	default:
+		break;
+	}
+	if (!s) {
+		if (route == R_METRICS)
+			return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				     static_response("No data yet: the first aggregation has not "
+						     "completed; try again in a moment\n",
+						     CT_TEXT),
+				     method, url, NULL);
+		return queue(
+			c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			error_json("no data yet: the first aggregation has not completed", NULL, 0),
+			method, url, NULL);
+	}
+	if (route == R_METRICS)
+		return serve_metrics(c, s, method, url);
+	if (route == R_PROCESSES)
+		return serve_processes(c, s, method, url);
+	return queue(c, MHD_HTTP_OK, blob_response(s, &s->status_json, CT_JSON), method, url, NULL);
+}
+
+static bool has_body(struct MHD_Connection *c)
+{
+	const char *cl =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return (cl && strspn(cl, "0") != strlen(cl)) ||
+	       MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_cls)
+{
+	static int seen;
+
+	if (!*req_cls) {
+		*req_cls = &seen;
+		/*
+		 * Answering now, before the request is complete, makes MHD close the connection
+		 * afterwards; so only do that when there is a body to refuse.
+		 */
+		if (!has_body(c))
+			return MHD_YES;
+	} else if (*upload_data_size) {
+		*upload_data_size = 0; /* a body nobody announced: drop it */
+		return MHD_YES;
+	}
+	return dispatch(cls, c, url, method);
+}
+
+/*
+ * Start-up.
+ */
+
+/* MHD's messages go to debug; the first since mhd_first_message[0] = 0 is kept for errors. */
+static __thread char mhd_first_message[256];
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[256];
+	size_t n;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '.'))
+		buf[--n] = 0;
+	if (!mhd_first_message[0])
+		memcpy(mhd_first_message, buf, n + 1);
+	log_debug("libmicrohttpd: %s", buf);
+}
+
+/* Read a PEM file into a NUL-terminated string. */
+static int read_pem(const char *path, const char *what, bool secret, char **ret, size_t *ret_len,
+		    char **ret_error)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	size_t n = 0;
+	int r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return fail(ret_error, -errno, "cannot read the TLS %s %s: %m", what, path);
+	if (!S_ISREG(st.st_mode))
+		return fail(ret_error, -EINVAL, "the TLS %s %s is not a regular file", what, path);
+	if (st.st_size > HTTP_PEM_MAX)
+		return fail(ret_error, -EFBIG, "the TLS %s %s is too large for a PEM file", what,
+			    path);
+	if (secret && (st.st_mode & (S_IRGRP | S_IROTH)))
+		log_warning("The TLS key %s can be read by %s (mode %04o); chmod 600 it", path,
+			    st.st_mode & S_IROTH ? "every user" : "its group",
+			    (unsigned)(st.st_mode & 07777));
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return fail(ret_error, -ENOMEM, "out of memory");
+	while (n < (size_t)st.st_size) {
+		ssize_t k = read(fd, buf + n, (size_t)st.st_size - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			r = k < 0 ? -errno : 0;
+			break;
+		}
+		n += (size_t)k;
+	}
+	buf[n] = 0;
+	if (r < 0 || n == 0 || memchr(buf, 0, n) || !strstr(buf, "-----BEGIN ")) {
+		if (secret)
+			explicit_bzero(buf, n);
+		if (r < 0)
+			return fail(ret_error, r, "cannot read the TLS %s %s: %m", what, path);
+		return fail(ret_error, -EINVAL, "the TLS %s %s is not in PEM format", what, path);
+	}
+	*ret = TAKE_PTR(buf);
+	*ret_len = n;
+	return 0;
+}
+
+static void format_address(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(buf, size, "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(buf, size, "%s:%u", host, ntohs(s4->sin_port));
+	}
+}
+
+static const char *bind_hint(int r)
+{
+	switch (-r) {
+	case EADDRINUSE:
+		return " (is another rawtpd running? choose another port with --listen)";
+	case EACCES:
+		return " (ports below 1024 need CAP_NET_BIND_SERVICE)";
+	case EADDRNOTAVAIL:
+		return " (no interface of this machine has that address)";
+	default:
+		return "";
+	}
+}
+
+/* Create a listening socket for one configured address. */
+static int listen_on(const char *spec, int *ret_fd, char **ret_error)
+{
+	_cleanup_close_ int fd = -1;
+	struct sockaddr_storage ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	bool any = spec[0] == ':';
+	unsigned len;
+	int one = 1, v6only = !any;
+
+	if (config_parse_listen(spec, &ss, &len) < 0)
+		return fail(
+			ret_error, -EINVAL,
+			"invalid listen address \"%s\" (expected HOST:PORT, [IPV6]:PORT or :PORT)",
+			spec);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 && any && errno == EAFNOSUPPORT) {
+		/* ":PORT" on a machine without IPv6: every IPv4 address */
+		struct sockaddr_in s4 = {
+			.sin_family = AF_INET,
+			.sin_port = s6->sin6_port,
+			.sin_addr.s_addr = htonl(INADDR_ANY),
+		};
+
+		memcpy(&ss, &s4, sizeof(s4));
+		len = sizeof(s4);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	}
+	if (fd < 0)
+		return fail(ret_error, -errno, "cannot listen on %s: %m", spec);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (ss.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0))
+		return fail(ret_error, -errno, "cannot listen on %s: %m", spec);
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+		int r = -errno;
+
+		return fail(ret_error, r, "cannot listen on %s: %m%s", spec, bind_hint(r));
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* Take a duplicate of a socket-activated fd after checking it is a listening TCP socket. */
+static int adopt_fd(int fd, int *ret_fd, char **ret_error)
+{
+	struct sockaddr_storage ss = {};
+	socklen_t len = sizeof(ss);
+	int listening = 0, type = 0, dup_fd;
+	socklen_t l1 = sizeof(listening), l2 = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l1) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l2) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return fail(ret_error, -errno, "passed file descriptor %d is not a socket: %m", fd);
+	if (!listening || type != SOCK_STREAM ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+		return fail(ret_error, -EINVAL,
+			    "passed file descriptor %d is not a listening TCP socket (check "
+			    "ListenStream= in rawtpd.socket)",
+			    fd);
+	dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (dup_fd < 0)
+		return fail(ret_error, -errno, "cannot duplicate file descriptor %d: %m", fd);
+	*ret_fd = dup_fd;
+	return 0;
+}
+
+/* Hand the listening socket fd (always consumed) to a new MHD daemon. */
+static int start_daemon(struct http_server *h, int fd, const char *name, char **ret_error)
+{
+	struct sockaddr_storage ss = {};
+	socklen_t len = sizeof(ss);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem opts[] = {
+		{MHD_OPTION_LISTEN_SOCKET, fd, NULL},
+		{MHD_OPTION_THREAD_POOL_SIZE, HTTP_THREADS, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, NULL},
+		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_PER_IP_LIMIT, NULL},
+		{MHD_OPTION_CONNECTION_TIMEOUT, HTTP_TIMEOUT_S, NULL},
+		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_MEMORY_LIMIT, NULL},
+		{MHD_OPTION_END, 0, NULL}, /* room for the TLS options */
+		{MHD_OPTION_END, 0, NULL},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	struct MHD_Daemon *d;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return fail(ret_error, r, "cannot listen on %s: %m", name);
+	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (h->tls_cert) {
+		flags |= MHD_USE_TLS;
+		opts[6] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
+		opts[7] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
+	}
+
+	/*
+	 * From here on the socket is MHD's: it closes it when it fails after taking it (short of
+	 * running out of memory early on) and in MHD_stop_daemon().
+	 */
+	mhd_first_message[0] = 0;
+	d = MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+			     NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	if (!d) {
+		if (h->tls_cert)
+			return fail(
+				ret_error, -EINVAL,
+				"cannot serve HTTPS on %s: %s (check tls_cert and tls_key: a PEM "
+				"certificate and its unencrypted private key)",
+				name,
+				mhd_first_message[0] ? mhd_first_message : "libmicrohttpd failed");
+		return fail(ret_error, -EIO, "cannot serve on %s: %s", name,
+			    mhd_first_message[0] ? mhd_first_message : "libmicrohttpd failed");
+	}
+	h->daemons[h->n] = d;
+	h->ports[h->n] = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+						  : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	h->n++;
+	return 0;
+}
+
+static int load_options(struct http_server *h, const struct config *c, char **ret_error)
+{
+	int r;
+
+	h->interval_s = (double)c->interval_usec / (double)USEC_PER_SEC;
+	if (c->basic_auth_user) {
+		if (!c->basic_auth_password_hash)
+			return fail(ret_error, -EINVAL,
+				    "basic_auth_user is set but basic_auth_password_hash is not");
+		h->auth_user = strdup(c->basic_auth_user);
+		h->auth_hash = strdup(c->basic_auth_password_hash);
+		if (!h->auth_user || !h->auth_hash)
+			return fail(ret_error, -ENOMEM, "out of memory");
+	}
+	if (!c->tls_cert != !c->tls_key)
+		return fail(ret_error, -EINVAL, "tls_cert and tls_key must be set together");
+	if (!c->tls_cert)
+		return 0;
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return fail(ret_error, -EOPNOTSUPP,
+			    "tls_cert is set but this libmicrohttpd was built without TLS");
+	r = read_pem(c->tls_cert, "certificate", false, &h->tls_cert, &(size_t){0}, ret_error);
+	if (r < 0)
+		return r;
+	return read_pem(c->tls_key, "key", true, &h->tls_key, &h->tls_key_len, ret_error);
+}
+
+int http_start(const struct config *c, const int *fds, size_t n_fds, struct http_server **ret,
+	       char **ret_error)
+{
+	struct http_server *h;
+	size_t n = n_fds > 0 ? n_fds : c->n_listen;
+	char *error = NULL;
+	int r;
+
+	if (n == 0)
+		return fail(ret_error, -EINVAL, "no address to listen on");
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return fail(ret_error, -ENOMEM, "out of memory");
+	h->daemons = calloc(n, sizeof(*h->daemons));
+	h->ports = calloc(n, sizeof(*h->ports));
+	if (!h->daemons || !h->ports) {
+		r = fail(&error, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	r = load_options(h, c, &error);
+	if (r < 0)
+		goto fail;
+
+	for (size_t i = 0; i < n; i++) {
+		char name[INET6_ADDRSTRLEN + 32];
+		int fd = -1;
+
+		if (n_fds > 0) {
+			struct sockaddr_storage ss = {};
+			socklen_t len = sizeof(ss);
+
+			r = adopt_fd(fds[i], &fd, &error);
+			if (r < 0)
+				goto fail;
+			getsockname(fd, (struct sockaddr *)&ss, &len);
+			format_address(&ss, name, sizeof(name));
+		} else {
+			r = listen_on(c->listen[i], &fd, &error);
+			if (r < 0)
+				goto fail;
+			snprintf(name, sizeof(name), "%s", c->listen[i]);
+		}
+		r = start_daemon(h, fd, name, &error);
+		if (r < 0)
+			goto fail;
+	}
+	*ret = h;
+	return 0;
+fail:
+	http_stop(h);
+	if (ret_error)
+		*ret_error = error;
+	else
+		free(error);
+	return r;
+}
+
+struct http_server *http_stop(struct http_server *h)
+{
+	if (!h)
+		return NULL;
+	for (size_t i = 0; i < h->n; i++)
+		MHD_stop_daemon(h->daemons[i]);
+	free(h->daemons);
+	free(h->ports);
+	free(h->auth_user);
+	if (h->auth_hash)
+		explicit_bzero(h->auth_hash, strlen(h->auth_hash));
+	free(h->auth_hash);
+	free(h->tls_cert);
+	if (h->tls_key)
+		explicit_bzero(h->tls_key, h->tls_key_len);
+	free(h->tls_key);
+	free(h);
+	return NULL;
+}
+
+int http_local_port(const struct http_server *h, size_t i)
+{
+	if (!h || i >= h->n)
+		return -ENOENT;
+	return h->ports[i];
+}
