@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from rawtpd_test import Checker, Daemon, require_root  # noqa: E402
 
 FORKS = 3000      # at most this many fork/exit ...
-SECONDS = 30      # ... or for at most this long (a loaded machine forks slowly)
+SECONDS = 60      # ... or for at most this long (a loaded machine forks slowly)
 MIN_FORKS = 1000
 
 
