@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * snapshot: the series /metrics shows. group_by comm across exits (a name's counters never go
+ * down), include/exclude filters, the max_series cap keeping the busiest by CPU and counting
+ * what it cut, totals that include everything, and exited processes leaving the per-pid
+ * series at the next snapshot. The state is built with aggregate_update(), as the daemon does.
+ */
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregate.h"
+#include "config.h"
+#include "snapshot.h"
+#include "test.h"
+#include "util.h"
+
+#define E(pid, start, v, iv, ns, name) \
+	{ .tgid = (pid), .start_ns = (start), .c = { (v), (iv), (ns) }, .comm = name }
+
+/* One aggregation: the map shows e[], the listed tgids are alive. */
+static void step(struct agg_state *st, struct sample_entry *e, size_t n, const uint32_t *live,
+		 size_t n_live)
+{
+	struct sample smp = { .entries = e, .n_entries = n, .live = live, .n_live = n_live,
+			      .mono_ns = (st->mono_ns ? st->mono_ns : 0) + NSEC_PER_SEC };
+	struct agg_key *dead = NULL;
+	size_t nd = 0;
+
+	CHECK(aggregate_update(st, &smp, &dead, &nd) == 0);
+	free(dead);
+}
+
+static void set_re(regex_t *re, bool *has, const char *src)
+{
+	CHECK(regcomp(re, src, REG_EXTENDED | REG_NOSUB) == 0);
+	*has = true;
+}
+
+static struct config metrics_config(enum group_by g, uint32_t max_series, const char *include,
+				    const char *exclude)
+{
+	struct config c;
+
+	config_init(&c);
+	c.group_by = g;
+	c.max_series = max_series;
+	if (include)
+		set_re(&c.include_re, &c.has_include_re, include);
+	if (exclude)
+		set_re(&c.exclude_re, &c.has_exclude_re, exclude);
+	return c;
+}
+
+static struct snapshot *snap(const struct agg_state *st, const struct config *c)
+{
+	struct snapshot_info info = { .version = "test", .attach_mode = "tp_btf",
+				      .interval_s = 1.0 };
+	struct snapshot *s = NULL;
+
+	CHECK(snapshot_new(st, &info, c, st->mono_ns, 1764000000.0 + (double)st->updates, &s) ==
+	      0);
+	return s;
+}
+
+static const struct snapshot_series *series_of(const struct snapshot *s, uint32_t pid,
+					       const char *comm)
+{
+	for (size_t i = 0; s && i < s->n_series; i++)
+		if (s->series[i].pid == pid && (!comm || strcmp(s->series[i].comm, comm) == 0))
+			return &s->series[i];
+	return NULL;
+}
+
+static bool series_sorted(const struct snapshot *s)
+{
+	for (size_t i = 1; i < s->n_series; i++) {
+		const struct snapshot_series *a = &s->series[i - 1], *b = &s->series[i];
+
+		if (a->pid > b->pid || (a->pid == b->pid && strcmp(a->comm, b->comm) >= 0))
+			return false;
+	}
+	return true;
+}
+
+static bool counters_ge(const struct counters *a, const struct counters *b)
+{
+	return a->voluntary >= b->voluntary && a->involuntary >= b->involuntary &&
+	       a->runtime_ns >= b->runtime_ns;
+}
+
+static bool has_text(const struct blob *b, const char *s)
+{
+	return b->data && memmem(b->data, b->len, s, strlen(s)) != NULL;
+}
+
+/* Three "worker" processes exit one by one; the "worker" series only ever grows. */
+static void test_comm_across_exits(void)
+{
+	struct config c = metrics_config(GROUP_BY_COMM, 0, NULL, NULL);
+	struct agg_state st;
+	struct counters last = {};
+	struct snapshot *s;
+	const struct snapshot_series *w;
+
+	struct sample_entry a[] = { E(10, 1, 5, 1, 1000, "worker"), E(11, 2, 7, 2, 2000, "worker"),
+				    E(12, 3, 1, 0, 300, "worker"), E(20, 4, 50, 5, 9000, "db") };
+	uint32_t live_a[] = { 10, 11, 12, 20 };
+	/* 11 exits, after counting a little more */
+	struct sample_entry b[] = { E(10, 1, 6, 1, 1100, "worker"), E(11, 2, 9, 2, 2500, "worker"),
+				    E(12, 3, 1, 0, 300, "worker"), E(20, 4, 51, 5, 9100, "db") };
+	uint32_t live_b[] = { 10, 12, 20 };
+	/* 10 and 12 exit too; a process that lived and died between two reads adds to it */
+	struct sample_entry d[] = { E(10, 1, 6, 1, 1200, "worker"), E(12, 3, 2, 0, 350, "worker"),
+				    E(20, 4, 52, 5, 9200, "db"), E(13, 5, 4, 4, 40, "worker") };
+	uint32_t live_d[] = { 20 };
+	/* every "worker" gone: nothing of its name left in the map */
+	struct sample_entry f[] = { E(20, 4, 53, 5, 9300, "db") };
+	/* a new worker: its counts add to the group's */
+	struct sample_entry g[] = { E(20, 4, 53, 5, 9300, "db"), E(14, 6, 1, 1, 10, "worker") };
+	uint32_t live_g[] = { 14, 20 };
+
+	aggregate_init(&st);
+	step(&st, a, 4, live_a, 4);
+	s = snap(&st, &c);
+	CHECK(s && s->group_by == GROUP_BY_COMM);
+	CHECK_EQ_U64(s->n_series, 2);
+	w = series_of(s, 0, "worker");
+	CHECK(w != NULL);
+	if (w) {
+		CHECK_EQ_U64(w->c.voluntary, 13);
+		CHECK_EQ_U64(w->c.involuntary, 3);
+		CHECK_EQ_U64(w->c.runtime_ns, 3300);
+		last = w->c;
+	}
+	CHECK(has_text(&s->prom, "rawtpd_process_cpu_seconds_total{comm=\"worker\"} 0.0000033\n"));
+	CHECK(!has_text(&s->prom, "pid=\""));
+	snapshot_unref(s);
+
+	struct { struct sample_entry *e; size_t n; const uint32_t *live; size_t n_live;
+		 uint64_t want_vol, want_ns; } steps[] = {
+		{ b, 4, live_b, 3, 6 + 9 + 1, 1100 + 2500 + 300 },
+		{ d, 4, live_d, 1, 6 + 9 + 2 + 4, 1200 + 2500 + 350 + 40 },
+		{ f, 1, live_d, 1, 21, 4090 },
+		{ g, 2, live_g, 2, 22, 4100 },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
+		step(&st, steps[i].e, steps[i].n, steps[i].live, steps[i].n_live);
+		s = snap(&st, &c);
+		w = series_of(s, 0, "worker");
+		CHECK(w != NULL);
+		if (!w) {
+			snapshot_unref(s);
+			continue;
+		}
+		CHECK(counters_ge(&w->c, &last));
+		CHECK_EQ_U64(w->c.voluntary, steps[i].want_vol);
+		CHECK_EQ_U64(w->c.runtime_ns, steps[i].want_ns);
+		last = w->c;
+		/* the per-process view still lists only live processes */
+		CHECK_EQ_U64(s->n_procs, steps[i].n_live);
+		CHECK(series_sorted(s));
+		snapshot_unref(s);
+	}
+	CHECK_EQ_U64(st.processes_exited, 4);
+
+	/* the same state by pid: only the live processes, no "worker" of the past */
+	c.group_by = GROUP_BY_PID;
+	s = snap(&st, &c);
+	CHECK_EQ_U64(s->n_series, 2);
+	CHECK(series_of(s, 14, "worker") && series_of(s, 20, "db"));
+	CHECK(!series_of(s, 10, NULL) && !series_of(s, 11, NULL) && !series_of(s, 13, NULL));
+	/* totals keep everything */
+	CHECK_EQ_U64(s->totals.voluntary, 22 + 53);
+	CHECK_EQ_U64(s->processes_exited, 4);
+	CHECK_EQ_U64(s->info.series_dropped, 0);
+	snapshot_unref(s);
+
+	aggregate_done(&st);
+	config_done(&c);
+}
+
+/* A process that exits is gone from the per-pid series (and the JSON) at the next snapshot. */
+static void test_exit_leaves_pid_series(void)
+{
+	struct config c = metrics_config(GROUP_BY_PID, 0, NULL, NULL);
+	struct agg_state st;
+	struct snapshot *s;
+	struct sample_entry a[] = { E(30, 1, 3, 1, 100, "short"), E(31, 2, 5, 0, 200, "long") };
+	uint32_t live_a[] = { 30, 31 }, live_b[] = { 31 };
+
+	aggregate_init(&st);
+	step(&st, a, 2, live_a, 2);
+	s = snap(&st, &c);
+	CHECK(series_of(s, 30, "short") != NULL);
+	CHECK(has_text(&s->prom, "pid=\"30\",comm=\"short\""));
+	CHECK(has_text(&s->json, "\"pid\":30,"));
+	snapshot_unref(s);
+
+	step(&st, a, 2, live_b, 1);
+	s = snap(&st, &c);
+	CHECK(series_of(s, 30, NULL) == NULL);
+	CHECK(series_of(s, 31, "long") != NULL);
+	CHECK(!has_text(&s->prom, "pid=\"30\""));
+	CHECK(!has_text(&s->openmetrics, "pid=\"30\""));
+	CHECK(!has_text(&s->json, "\"pid\":30,"));
+	CHECK_EQ_U64(s->totals.voluntary, 8);
+	CHECK_EQ_U64(s->processes_exited, 1);
+	CHECK(has_text(&s->prom, "rawtpd_processes_exited_total 1\n"));
+	CHECK(has_text(&s->prom, "rawtpd_context_switches_total{type=\"voluntary\"} 8\n"));
+	snapshot_unref(s);
+
+	/* a reused pid: a new series of its own, nothing inherited */
+	struct sample_entry d[] = { E(30, 9, 1, 0, 7, "again"), E(31, 2, 5, 0, 200, "long") };
+	uint32_t live_d[] = { 30, 31 };
+	step(&st, d, 2, live_d, 2);
+	s = snap(&st, &c);
+	const struct snapshot_series *e = series_of(s, 30, NULL);
+	CHECK(e && strcmp(e->comm, "again") == 0 && e->c.voluntary == 1 && e->c.runtime_ns == 7);
+	snapshot_unref(s);
+
+	aggregate_done(&st);
+	config_done(&c);
+}
+
+/* A state with six live processes and one exited "sshd". */
+static void filter_state(struct agg_state *st)
+{
+	struct sample_entry a[] = {
+		E(1, 1, 100, 10, 5000, "systemd"), E(2, 2, 20, 2, 300, "kworker/0:1"),
+		E(3, 3, 30, 3, 400, "kworker/1:0"), E(4, 4, 40, 4, 7000, "nginx"),
+		E(5, 5, 50, 5, 6000, "nginx"), E(6, 6, 60, 6, 100, "sshd"),
+		E(7, 7, 70, 7, 800, "sshd"),
+	};
+	uint32_t live[] = { 1, 2, 3, 4, 5, 6 };
+
+	aggregate_init(st);
+	step(st, a, ELEMENTSOF(a), live, ELEMENTSOF(live));
+}
+
+static void test_filters(void)
+{
+	struct agg_state st;
+	struct config c;
+	struct snapshot *s;
+
+	filter_state(&st);
+
+	/* exclude */
+	c = metrics_config(GROUP_BY_PID, 0, NULL, "^kworker/");
+	s = snap(&st, &c);
+	CHECK_EQ_U64(s->n_series, 4);
+	CHECK(!series_of(s, 2, NULL) && !series_of(s, 3, NULL));
+	CHECK_EQ_U64(s->info.series_dropped, 2);
+	/* filtered processes stay in the totals and the JSON */
+	CHECK_EQ_U64(s->totals.voluntary, 100 + 20 + 30 + 40 + 50 + 60 + 70);
+	CHECK_EQ_U64(s->n_procs, 6);
+	CHECK(has_text(&s->json, "\"comm\":\"kworker/0:1\""));
+	CHECK(has_text(&s->prom, "rawtpd_series_dropped 2\n"));
+	CHECK(has_text(&s->status_json, "\"series_dropped\":2"));
+	snapshot_unref(s);
+	config_done(&c);
+
+	/* include */
+	c = metrics_config(GROUP_BY_PID, 0, "^(nginx|sshd)$", NULL);
+	s = snap(&st, &c);
+	CHECK_EQ_U64(s->n_series, 3);
+	CHECK(series_of(s, 4, "nginx") && series_of(s, 5, "nginx") && series_of(s, 6, "sshd"));
+	CHECK_EQ_U64(s->info.series_dropped, 3);
+	snapshot_unref(s);
+	config_done(&c);
+
+	/* both: include wins first, exclude then takes away */
+	c = metrics_config(GROUP_BY_PID, 0, "n", "^sshd$");
+	s = snap(&st, &c);
+	CHECK_EQ_U64(s->n_series, 2);
+	CHECK(series_of(s, 4, NULL) && series_of(s, 5, NULL));
+	snapshot_unref(s);
+	config_done(&c);
+
+	/* by comm: groups of exited processes are filtered the same way */
+	c = metrics_config(GROUP_BY_COMM, 0, NULL, "^kworker/|^systemd$");
+	s = snap(&st, &c);
+	CHECK_EQ_U64(s->n_series, 2);
+	const struct snapshot_series *e = series_of(s, 0, "sshd");
+	CHECK(e && e->c.voluntary == 130 && e->c.runtime_ns == 900); /* live 6 + exited 7 */
+	e = series_of(s, 0, "nginx");
+	CHECK(e && e->c.voluntary == 90);
+	CHECK_EQ_U64(s->info.series_dropped, 3);
+	CHECK_EQ_U64(s->totals.voluntary, 370);
+	snapshot_unref(s);
+	config_done(&c);
+
+	/* a filter matching nothing: no series, totals intact, still valid output */
+	c = metrics_config(GROUP_BY_PID, 0, "^nothing-is-called-this$", NULL);
+	s = snap(&st, &c);
+	CHECK_EQ_U64(s->n_series, 0);
+	CHECK_EQ_U64(s->info.series_dropped, 6);
+	CHECK(has_text(&s->prom, "# TYPE rawtpd_process_cpu_seconds_total counter\n"));
+	CHECK(has_text(&s->openmetrics, "# EOF\n"));
+	CHECK_EQ_U64(s->totals.voluntary, 370);
+	snapshot_unref(s);
+	config_done(&c);
+
+	aggregate_done(&st);
+}
+
+static void test_max_series(void)
+{
+	struct agg_state st;
+	struct config c;
+	struct snapshot *s;
+
+	filter_state(&st);
+
+	/* the three busiest by CPU: nginx 4 (7000), nginx 5 (6000), systemd 1 (5000) */
+	c = metrics_config(GROUP_BY_PID, 3, NULL, NULL);
+	s = snap(&st, &c);
+	CHECK_EQ_U64(s->n_series, 3);
+	CHECK(series_of(s, 1, "systemd") && series_of(s, 4, "nginx") && series_of(s, 5, "nginx"));
+	CHECK(series_sorted(s));
+	CHECK_EQ_U64(s->info.series_dropped, 3);
+	CHECK(has_text(&s->prom, "rawtpd_series_dropped 3\n"));
+	CHECK_EQ_U64(s->totals.runtime_ns, 5000 + 300 + 400 + 7000 + 6000 + 100 + 800);
+	CHECK_EQ_U64(s->n_procs, 6);
+	snapshot_unref(s);
+	config_done(&c);
+
+	/* cap and filter together: both counted as dropped */
+	c = metrics_config(GROUP_BY_PID, 1, NULL, "^nginx$");
+	s = snap(&st, &c);
+	CHECK_EQ_U64(s->n_series, 1);
+	CHECK(series_of(s, 1, "systemd") != NULL);
+	CHECK_EQ_U64(s->info.series_dropped, 5);
+	snapshot_unref(s);
+	config_done(&c);
+
+	/* a cap at or above the count cuts nothing */
+	c = metrics_config(GROUP_BY_PID, 6, NULL, NULL);
+	s = snap(&st, &c);
+	CHECK_EQ_U64(s->n_series, 6);
+	CHECK_EQ_U64(s->info.series_dropped, 0);
+	snapshot_unref(s);
+	config_done(&c);
+
+	/* by comm, groups ranked by their summed CPU: nginx 13000, systemd 5000, sshd 900 */
+	c = metrics_config(GROUP_BY_COMM, 2, NULL, NULL);
+	s = snap(&st, &c);
+	CHECK_EQ_U64(s->n_series, 2);
+	CHECK(series_of(s, 0, "nginx") && series_of(s, 0, "systemd"));
+	CHECK(series_sorted(s));
+	CHECK_EQ_U64(s->info.series_dropped, 3);
+	snapshot_unref(s);
+	config_done(&c);
+
+	aggregate_done(&st);
+
+	/* ties on CPU: the lower pid is kept, so the choice is stable from one scrape to the next */
+	struct sample_entry t[] = { E(9, 1, 1, 0, 500, "b"), E(8, 2, 1, 0, 500, "a"),
+				    E(7, 3, 1, 0, 100, "c") };
+	uint32_t live[] = { 7, 8, 9 };
+	aggregate_init(&st);
+	step(&st, t, 3, live, 3);
+	c = metrics_config(GROUP_BY_PID, 1, NULL, NULL);
+	s = snap(&st, &c);
+	CHECK(s->n_series == 1 && s->series[0].pid == 8);
+	snapshot_unref(s);
+	config_done(&c);
+	aggregate_done(&st);
+}
+
+/* Many distinct names grouped by comm, with a cap: complete and sorted. */
+static void test_many_names(void)
+{
+	const size_t n = 10000;
+	struct sample_entry *e = calloc(n, sizeof(*e));
+	uint32_t *live = calloc(n, sizeof(*live));
+	struct config c = metrics_config(GROUP_BY_COMM, 100, NULL, NULL);
+	struct agg_state st;
+	struct snapshot *s;
+
+	CHECK(e && live);
+	if (!e || !live)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		char name[COMM_RAW_LEN];
+
+		/* two processes per name; the busiest names are the highest numbers */
+		snprintf(name, sizeof(name), "w%05zu", i / 2);
+		e[i] = (struct sample_entry)E(100 + i, i + 1, 1, 1, 1000 + i, "");
+		memcpy(e[i].comm, name, sizeof(name));
+		live[i] = 100 + i;
+	}
+	aggregate_init(&st);
+	step(&st, e, n, live, n);
+	s = snap(&st, &c);
+	CHECK_EQ_U64(s->n_series, 100);
+	CHECK_EQ_U64(s->info.series_dropped, n / 2 - 100);
+	CHECK(series_sorted(s));
+	CHECK(series_of(s, 0, "w04999") && series_of(s, 0, "w04900") &&
+	      !series_of(s, 0, "w04899"));
+	const struct snapshot_series *w = series_of(s, 0, "w04999");
+	CHECK(w && w->c.voluntary == 2 && w->c.runtime_ns == 2 * 1000 + 9998 + 9999);
+	snapshot_unref(s);
+	aggregate_done(&st);
+out:
+	config_done(&c);
+	free(e);
+	free(live);
+}
+
+int main(void)
+{
+	test_comm_across_exits();
+	test_exit_leaves_pid_series();
+	test_filters();
+	test_max_series();
+	test_many_names();
+	TEST_DONE();
+}
