@@ -1,0 +1,227 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# fetch-kernels.sh [CACHE_DIR] - download and unpack the Debian kernels of the VM matrix.
+#
+#   bookworm: linux-image-amd64 (6.1), from the host's own apt sources
+#   bullseye: linux-image-5.10.0-*-amd64, from a private apt directory under CACHE_DIR that names
+#             the bullseye suite at the host's Debian mirror (the host's apt state is not touched)
+#
+# RAWTPD_VM_MIRROR overrides the Debian mirror for bullseye (default: the host's own, from
+# /etc/apt/sources.list.d/*.sources or sources.list). RAWTPD_VM_SUITES="bookworm bullseye" picks.
+# CACHE_DIR defaults to $RAWTPD_VM_CACHE, else <build dir>/vm-cache, where the build dir is
+# $RAWTPD_BUILD_DIR, $MESON_BUILD_ROOT or <repository>/build. Idempotent: a kernel already
+# unpacked is not downloaded again (set RAWTPD_VM_REFRESH=1 to look for newer packages).
+#
+# Layout of CACHE_DIR:
+#   debs/                      the downloaded .deb files
+#   apt-bullseye/              the private apt configuration, state and cache
+#   kernels/<release>/vmlinuz  the kernel image
+#   kernels/<release>/config   its build configuration
+#   kernels/<release>/lib/modules/<release>/...   its modules, as shipped (.ko, .ko.xz, ...)
+#   bookworm, bullseye         symbolic links to kernels/<release>
+#
+# On success it prints one line per kernel, "<suite> <kernel dir>", on stdout; a kernel dir is
+# what run-vm.sh takes. Progress goes to stderr. Exit status 1, with a message naming the kernel
+# and the step that failed, if a kernel cannot be had. Needs root only to install missing tools.
+
+set -euo pipefail
+
+prog=${0##*/}
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+log() { printf '%s: %s\n' "$prog" "$*" >&2; }
+die() { printf '%s: error: %s\n' "$prog" "$*" >&2; exit 1; }
+
+default_cache() {
+	local build=${RAWTPD_BUILD_DIR:-${MESON_BUILD_ROOT:-$repo/build}}
+	printf '%s/vm-cache\n' "$build"
+}
+
+cache=${1:-${RAWTPD_VM_CACHE:-$(default_cache)}}
+mkdir -p "$cache/debs" "$cache/kernels"
+cache=$(cd "$cache" && pwd)
+
+apt_get() {
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"
+}
+
+# apt-get download as root into a directory _apt cannot write: say so to apt, not to the log.
+apt_download() {
+	apt-get -o APT::Sandbox::User=root "$@"
+}
+
+# Install the host tools the VM tests need (qemu, a static busybox, decompressors, cpio).
+ensure_tools() {
+	local -a want=()
+	command -v qemu-system-x86_64 >/dev/null || want+=(qemu-system-x86)
+	# busybox-static may be unpacked but not configured; the binary is what counts.
+	if ! { [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; } &&
+	   ! dpkg-query -W -f '${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'; then
+		want+=(busybox-static)
+	fi
+	command -v xz >/dev/null || want+=(xz-utils)
+	command -v zstd >/dev/null || want+=(zstd)
+	command -v cpio >/dev/null || want+=(cpio)
+	command -v file >/dev/null || want+=(file)
+	command -v depmod >/dev/null || want+=(kmod)
+	[ ${#want[@]} -eq 0 ] && return 0
+	[ "$(id -u)" -eq 0 ] || die "missing ${want[*]}; run as root or install them: apt-get install ${want[*]}"
+	log "installing ${want[*]}"
+	apt_get install -y -q --no-install-recommends "${want[@]}" >&2 ||
+		{ apt_get update -q >&2 && apt_get install -y -q --no-install-recommends "${want[@]}" >&2; } ||
+		die "cannot install ${want[*]} with apt-get"
+}
+
+# The URI of the host's main Debian archive (not -security), from deb822 or one-line sources.
+debian_mirror() {
+	local f uri=
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -r "$f" ] || continue
+		uri=$(awk '
+			BEGIN { RS = ""; FS = "\n" }
+			{
+				u = ""; s = ""
+				for (i = 1; i <= NF; i++) {
+					if ($i ~ /^URIs:/) { u = $i; sub(/^URIs:[ \t]*/, "", u); sub(/[ \t].*/, "", u) }
+					if ($i ~ /^Suites:/) s = $i
+				}
+				if (u != "" && s ~ /(bookworm|bullseye|trixie|stable)([ \t]|$)/ && u !~ /security/) { print u; exit }
+			}' "$f")
+		[ -n "$uri" ] && break
+	done
+	if [ -z "$uri" ]; then
+		uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+			awk '$1 == "deb" && $0 !~ /security/ {
+				for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit }
+			}')
+	fi
+	printf '%s\n' "${uri:-http://deb.debian.org/debian}"
+}
+
+# Unpack DEB into kernels/<release>; prints the kernel dir.
+unpack_kernel() {
+	local deb=$1 tmp rel dir
+	tmp=$(mktemp -d "$cache/kernels/.unpack.XXXXXX")
+	dpkg-deb -x "$deb" "$tmp" || { rm -rf "$tmp"; die "cannot unpack $deb"; }
+	rel=$(find "$tmp/boot" -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' 2>/dev/null | head -n1)
+	rel=${rel#vmlinuz-}
+	if [ -z "$rel" ] || [ ! -d "$tmp/lib/modules/$rel" ]; then
+		rm -rf "$tmp"
+		die "$deb holds no boot/vmlinuz-* with lib/modules: not a kernel image package"
+	fi
+	dir=$cache/kernels/$rel
+	rm -rf "$dir"
+	mkdir -p "$dir/lib/modules"
+	mv "$tmp/boot/vmlinuz-$rel" "$dir/vmlinuz"
+	[ -f "$tmp/boot/config-$rel" ] && mv "$tmp/boot/config-$rel" "$dir/config"
+	[ -f "$tmp/boot/System.map-$rel" ] && mv "$tmp/boot/System.map-$rel" "$dir/System.map"
+	mv "$tmp/lib/modules/$rel" "$dir/lib/modules/$rel"
+	# The package leaves modules.dep to its postinst: generate it (run-vm.sh resolves with it).
+	depmod -b "$dir" "$rel" || { rm -rf "$tmp" "$dir"; die "depmod failed for $rel"; }
+	printf '%s\n' "$rel" >"$dir/release"
+	printf '%s\n' "${deb##*/}" >"$dir/package"
+	rm -rf "$tmp"
+	printf '%s\n' "$dir"
+}
+
+# Download PKG (already resolved to a versioned kernel package) with APT_OPTS, unpack it, link
+# SUITE to it; prints "<suite> <dir>".
+fetch_one() {
+	local suite=$1 pkg=$2 deb dir
+	shift 2
+	local -a apt_opts=("$@")
+	deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*_amd64.deb" -printf '%p\n' | sort -V | tail -n1)
+	if [ -z "$deb" ]; then
+		log "$suite: downloading $pkg"
+		(cd "$cache/debs" && apt_download "${apt_opts[@]}" -q download "$pkg" >&2) ||
+			die "$suite: 'apt-get download $pkg' failed: is the Debian mirror reachable?"
+		deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*_amd64.deb" -printf '%p\n' | sort -V | tail -n1)
+		[ -n "$deb" ] || die "$suite: apt-get download $pkg left no .deb in $cache/debs"
+	fi
+	dir=$(readlink -f "$cache/$suite" 2>/dev/null || true)
+	if [ -z "$dir" ] || [ ! -f "$dir/vmlinuz" ] || [ "$(cat "$dir/package" 2>/dev/null)" != "${deb##*/}" ]; then
+		log "$suite: unpacking ${deb##*/}"
+		dir=$(unpack_kernel "$deb")
+		ln -sfn "kernels/${dir##*/}" "$cache/$suite"
+	fi
+	printf '%s %s\n' "$suite" "$dir"
+}
+
+# The versioned image package the amd64 metapackage of this apt configuration points at.
+resolve_image() {
+	local suite=$1 pkg
+	shift
+	pkg=$(apt-cache "$@" depends linux-image-amd64 2>/dev/null |
+		awk '$1 ~ /Depends:/ && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }')
+	[ -n "$pkg" ] || return 1
+	printf '%s\n' "$pkg"
+}
+
+cached_ok() {
+	local suite=$1 dir
+	[ -z "${RAWTPD_VM_REFRESH:-}" ] || return 1
+	dir=$(readlink -f "$cache/$suite" 2>/dev/null) || return 1
+	[ -f "$dir/vmlinuz" ] && [ -d "$dir/lib/modules" ] || return 1
+	printf '%s %s\n' "$suite" "$dir"
+}
+
+fetch_bookworm() {
+	cached_ok bookworm && return 0
+	local pkg
+	if ! pkg=$(resolve_image bookworm); then
+		log "bookworm: linux-image-amd64 unknown to apt; running apt-get update"
+		apt_get update -q >&2 || die "bookworm: apt-get update failed"
+		pkg=$(resolve_image bookworm) ||
+			die "bookworm: apt knows no linux-image-amd64; does /etc/apt name bookworm main?"
+	fi
+	fetch_one bookworm "$pkg"
+}
+
+fetch_bullseye() {
+	cached_ok bullseye && return 0
+	local priv=$cache/apt-bullseye mirror pkg keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+	mkdir -p "$priv/state/lists/partial" "$priv/cache/archives/partial" "$priv/etc/preferences.d"
+	: >"$priv/state/status"
+	mirror=${RAWTPD_VM_MIRROR:-$(debian_mirror)}
+	[ -r "$keyring" ] || die "bullseye: $keyring missing: apt-get install debian-archive-keyring"
+	printf 'deb [signed-by=%s] %s bullseye main\n' "$keyring" "$mirror" >"$priv/etc/sources.list"
+	local -a opts=(
+		-o "Dir::State=$priv/state"
+		-o "Dir::State::status=$priv/state/status"
+		-o "Dir::Cache=$priv/cache"
+		-o "Dir::Etc::SourceList=$priv/etc/sources.list"
+		-o "Dir::Etc::SourceParts=/dev/null"
+		-o "Dir::Etc::Preferences=/dev/null"
+		-o "Dir::Etc::PreferencesParts=$priv/etc/preferences.d"
+		-o "APT::Architecture=amd64"
+		-o "APT::Architectures=amd64"
+		-o "Acquire::Languages=none"
+		-o "Acquire::Retries=2"
+		-o "Acquire::http::Timeout=30"
+	)
+	if ! pkg=$(resolve_image bullseye "${opts[@]}") || [ -n "${RAWTPD_VM_REFRESH:-}" ]; then
+		log "bullseye: apt-get update in $priv (mirror $mirror)"
+		apt-get "${opts[@]}" -q --error-on=any update >&2 ||
+			die "bullseye: apt-get update from $mirror bullseye failed: is the mirror reachable?"
+		pkg=$(resolve_image bullseye "${opts[@]}") ||
+			die "bullseye: no linux-image-5.10.0-*-amd64 found behind linux-image-amd64 at $mirror"
+	fi
+	case $pkg in
+	linux-image-5.10.*) ;;
+	*) die "bullseye: linux-image-amd64 points at $pkg, not a 5.10 kernel" ;;
+	esac
+	fetch_one bullseye "$pkg" "${opts[@]}"
+}
+
+ensure_tools
+# One fetch at a time per cache: tests may start in parallel.
+exec 9>"$cache/.lock"
+flock -w 900 9 || die "$cache is locked by another fetch-kernels.sh for 15 minutes"
+case ${RAWTPD_VM_SUITES:-bookworm bullseye} in
+*bookworm*) fetch_bookworm ;;
+esac
+case ${RAWTPD_VM_SUITES:-bookworm bullseye} in
+*bullseye*) fetch_bullseye ;;
+esac

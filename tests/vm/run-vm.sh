@@ -1,0 +1,240 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# run-vm.sh KERNEL_DIR SCRIPT [TIMEOUT [ARG...]]
+#
+# Boots KERNEL_DIR (a directory made by fetch-kernels.sh: vmlinuz + lib/modules/<release>) in
+# qemu with software emulation, the host's / shared read-only over 9p under a tmpfs overlay, and
+# runs SCRIPT ARG... in it as root, in the directory run-vm.sh was called from (same paths as on
+# the host, so a build directory is simply there). Prints the script's stdout on stdout and its
+# stderr on stderr, and exits with its exit status. TIMEOUT (seconds, default 240) bounds the
+# whole VM: qemu is killed when it is over.
+#
+# Exit status: the script's; 124 when the VM timed out; 125 when the VM failed before the
+# script could report (the guest's console log is printed to stderr in both cases, and whenever
+# the script fails).
+#
+# Environment:
+#   RAWTPD_VM_INIT=busybox   (default) the guest runner is PID 1 right after switch_root: fast
+#   RAWTPD_VM_INIT=systemd   systemd (from the host's root) is PID 1 and starts
+#                            rawtpd-vm.service, which runs the script; --unit= names the unit
+#   RAWTPD_VM_UNIT           the unit systemd starts (default rawtpd-vm.service)
+#   RAWTPD_VM_OVERLAY=DIR    copied over the guest's root before switch_root (units, configs, an
+#                            install tree: DESTDIR layout)
+#   RAWTPD_VM_PASSENV="A B"  host variables exported to the script in the guest
+#   RAWTPD_VM_MODULES="m.."  more modules for the initramfs to load (dependencies resolved)
+#   RAWTPD_VM_MEM=1024, RAWTPD_VM_CPUS=2, RAWTPD_VM_APPEND="..." (more kernel command line)
+#   RAWTPD_VM_RESULT_DIR=DIR keep the run's files there (stdout, stderr, rc, console.log,
+#                            boot-seconds, anything the script writes to $RAWTPD_VM_RESULT)
+#   RAWTPD_VM_VERBOSE=1      always print the console log
+#
+# In the guest the script sees RAWTPD_VM=1, RAWTPD_VM_KERNEL=<release> and
+# RAWTPD_VM_RESULT=/rawtpd-vm (shared with the host, writable: leave artefacts there).
+
+set -euo pipefail
+
+prog=${0##*/}
+here=$(cd "$(dirname "$0")" && pwd)
+
+die() { printf '%s: error: %s\n' "$prog" "$*" >&2; exit 125; }
+usage() { sed -n '4,5p' "$0" | sed 's/^# //' >&2; exit 2; }
+
+[ $# -ge 2 ] || usage
+kdir=$(cd "$1" 2>/dev/null && pwd -P) || die "kernel dir $1 does not exist (run fetch-kernels.sh)"
+script=$2
+timeout_s=${3:-240}
+shift 2
+[ $# -eq 0 ] || shift
+[ -f "$script" ] || die "script $script does not exist"
+[[ $timeout_s =~ ^[0-9]+$ ]] || die "TIMEOUT must be a number of seconds, not $timeout_s"
+[ -f "$kdir/vmlinuz" ] || die "$kdir/vmlinuz missing (run fetch-kernels.sh)"
+release=$(cat "$kdir/release" 2>/dev/null || ls "$kdir/lib/modules")
+moddir=$kdir/lib/modules/$release
+[ -f "$moddir/modules.dep" ] || die "$moddir/modules.dep missing (run fetch-kernels.sh)"
+init=${RAWTPD_VM_INIT:-busybox}
+case $init in busybox | systemd) ;; *) die "RAWTPD_VM_INIT must be busybox or systemd" ;; esac
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (run fetch-kernels.sh as root)"
+command -v cpio >/dev/null || die "cpio missing (run fetch-kernels.sh as root)"
+
+busybox=
+for b in /bin/busybox /usr/bin/busybox; do
+	if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then busybox=$b; break; fi
+done
+[ -n "$busybox" ] || die "no static busybox (apt-get install busybox-static)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rawtpd-vm.XXXXXX")
+result=${RAWTPD_VM_RESULT_DIR:-$work/result}
+qemu_pid=
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+	[ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo "$prog: interrupted, stopping the VM" >&2; exit 130' INT TERM
+mkdir -p "$result"
+result=$(cd "$result" && pwd -P)
+rm -rf "${result:?}/vm" "$result/overlay"
+rm -f "$result"/{stdout,stderr,rc,console.log,boot-seconds,end-seconds}
+mkdir -p "$result/vm"
+
+# The modules to load, in order, with their dependencies; built-in ones are skipped.
+resolve_modules() {
+	awk -v want="$*" '
+		function name(p,   n, a) {
+			n = split(p, a, "/"); p = a[n]
+			sub(/\.ko(\.(xz|zst|gz))?:?$/, "", p); gsub(/-/, "_", p)
+			return p
+		}
+		function visit(m,   i, n, d) {
+			if (m in seen) return
+			seen[m] = 1
+			if (!(m in path)) {
+				if (!(m in builtin)) missing = missing " " m
+				return
+			}
+			n = split(deps[m], d, " ")
+			for (i = n; i >= 1; i--) visit(d[i])
+			print path[m]
+		}
+		FILENAME ~ /modules\.builtin$/ { builtin[name($1)] = 1; next }
+		{
+			m = name($1); p = $1; sub(/:$/, "", p); path[m] = p; deps[m] = ""
+			for (i = 2; i <= NF; i++) deps[m] = deps[m] " " name($i)
+		}
+		END {
+			n = split(want, w, " ")
+			for (i = 1; i <= n; i++) { x = w[i]; gsub(/-/, "_", x); visit(x) }
+			if (missing != "") { print "missing:" missing > "/dev/stderr"; exit 1 }
+		}' "$moddir/modules.builtin" "$moddir/modules.dep"
+}
+
+build_initramfs() {
+	local root=$work/initramfs m base
+	mkdir -p "$root/bin" "$root/modules"
+	cp "$busybox" "$root/bin/busybox"
+	cp "$here/vm-init.sh" "$root/init"
+	chmod 0755 "$root/init"
+	local -a mods
+	# shellcheck disable=SC2086 # a list of module names
+	mapfile -t mods < <(resolve_modules virtio_pci 9pnet_virtio 9p overlay ${RAWTPD_VM_MODULES:-}) ||
+		die "cannot resolve modules for $release"
+	: >"$root/modules.list"
+	for m in "${mods[@]}"; do
+		base=${m##*/}
+		case $base in
+		*.ko.xz) xz -dc "$moddir/$m" >"$root/modules/${base%.xz}" ;;
+		*.ko.zst) zstd -qdc "$moddir/$m" >"$root/modules/${base%.zst}" ;;
+		*.ko.gz) gzip -dc "$moddir/$m" >"$root/modules/${base%.gz}" ;;
+		*) cp "$moddir/$m" "$root/modules/$base" ;;
+		esac
+		base=${base%.xz}; base=${base%.zst}; base=${base%.gz}
+		printf '%s\n' "$base" >>"$root/modules.list"
+	done
+	printf 'RELEASE=%q\nKERNEL_DIR=%q\nMSIZE=%q\n' "$release" "$kdir" 262144 >"$root/init.conf"
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
+}
+
+# What the guest runner needs: the script, its arguments and environment, the command to init.
+write_guest_files() {
+	local v
+	cp "$script" "$result/vm/script"
+	chmod 0755 "$result/vm/script"
+	cp "$here/guest-run.sh" "$result/vm/guest-run.sh"
+	{
+		printf 'export PATH=%q\n' /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+		printf 'export HOME=/root LANG=C.UTF-8 RAWTPD_VM=1 RAWTPD_VM_RESULT=/rawtpd-vm\n'
+		printf 'export RAWTPD_VM_KERNEL=%q RAWTPD_VM_CWD=%q\n' "$release" "$PWD"
+		printf 'RAWTPD_VM_ARGS=('
+		for v in "$@"; do printf ' %q' "$v"; done
+		printf ' )\n'
+		for v in ${RAWTPD_VM_PASSENV:-}; do
+			[ -n "${!v+set}" ] && printf 'export %s=%q\n' "$v" "${!v}"
+		done
+	} >"$result/vm/env"
+	if [ -n "${RAWTPD_VM_OVERLAY:-}" ]; then
+		[ -d "$RAWTPD_VM_OVERLAY" ] || die "RAWTPD_VM_OVERLAY=$RAWTPD_VM_OVERLAY is not a directory"
+		mkdir -p "$result/overlay"
+		cp -a "$RAWTPD_VM_OVERLAY/." "$result/overlay/"
+	fi
+	if [ "$init" = systemd ]; then
+		mkdir -p "$result/overlay/etc/systemd/system"
+		# The host's fstab names the host's disks: nothing to mount in the guest.
+		: >"$result/overlay/etc/fstab"
+		# tmp.conf's "D /tmp" would empty the host's /tmp through the overlay, file by file
+		# over 9p (minutes); and a build dir may live there.
+		mkdir -p "$result/overlay/etc/tmpfiles.d"
+		printf 'd /tmp 1777 root root -\n' >"$result/overlay/etc/tmpfiles.d/tmp.conf"
+		cat >"$result/overlay/etc/systemd/system/rawtpd-vm.service" <<-'EOF'
+			[Unit]
+			Description=rawtpd VM test script
+			After=basic.target
+
+			[Service]
+			Type=oneshot
+			ExecStart=/bin/bash /rawtpd-vm/vm/guest-run.sh
+			StandardOutput=journal+console
+			StandardError=journal+console
+		EOF
+		printf '/lib/systemd/systemd --unit=%s\n' "${RAWTPD_VM_UNIT:-rawtpd-vm.service}" \
+			>"$result/vm/init-cmd"
+	else
+		printf '/bin/bash /rawtpd-vm/vm/guest-run.sh\n' >"$result/vm/init-cmd"
+	fi
+}
+
+print_console() {
+	echo "---- $prog: guest console ($release) ----" >&2
+	if [ -s "$result/console.log" ]; then
+		tr -d '\r' <"$result/console.log" | tail -n "${RAWTPD_VM_CONSOLE_LINES:-200}" >&2
+	else
+		echo "(empty)" >&2
+	fi
+	echo "---- end of console ----" >&2
+}
+
+build_initramfs
+write_guest_files "$@"
+
+append="console=ttyS0 rdinit=/init panic=-1 loglevel=4 ${RAWTPD_VM_APPEND:-}"
+[ "$init" = systemd ] && append+=" systemd.show_status=1 systemd.log_color=0 systemd.log_target=console"
+start=$(date +%s%N)
+timeout -k 10 "$timeout_s" qemu-system-x86_64 \
+	-accel tcg -cpu max -smp "${RAWTPD_VM_CPUS:-2}" -m "${RAWTPD_VM_MEM:-1024}" \
+	-nodefaults -no-user-config -display none -monitor none -no-reboot \
+	-serial "file:$result/console.log" \
+	-kernel "$kdir/vmlinuz" -initrd "$work/initramfs.gz" -append "$append" \
+	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+	-virtfs "local,path=$result,mount_tag=rawtpd-vm,security_model=none,multidevs=remap" \
+	</dev/null >"$work/qemu.out" 2>&1 &
+qemu_pid=$!
+qrc=0
+wait "$qemu_pid" || qrc=$?
+qemu_pid=
+wall_ms=$((($(date +%s%N) - start) / 1000000))
+wall=$((wall_ms / 1000)).$((wall_ms % 1000 / 100))
+
+[ ! -s "$result/stdout" ] || cat "$result/stdout"
+[ ! -s "$result/stderr" ] || cat "$result/stderr" >&2
+
+boot=$(cat "$result/boot-seconds" 2>/dev/null || echo "?")
+if [ -f "$result/rc" ]; then
+	rc=$(cat "$result/rc")
+	printf '%s: %s: up in %s s (guest clock), script exit %s, %s s wall\n' \
+		"$prog" "$release" "$boot" "$rc" "$wall" >&2
+	if [ "$rc" -ne 0 ] || [ -n "${RAWTPD_VM_VERBOSE:-}" ]; then print_console; fi
+	exit "$rc"
+fi
+if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+	if [ "$boot" = "?" ]; then boot="the script never started"; else boot="script started at $boot s"; fi
+	printf '%s: %s: timed out after %s s (%s); qemu killed\n' \
+		"$prog" "$release" "$timeout_s" "$boot" >&2
+	rc=124
+else
+	printf '%s: %s: the VM stopped (qemu exit %s) before the script reported\n' \
+		"$prog" "$release" "$qrc" >&2
+	rc=125
+fi
+[ ! -s "$work/qemu.out" ] || { echo "---- qemu ----" >&2; cat "$work/qemu.out" >&2; }
+print_console
+exit "$rc"
