@@ -55,8 +55,15 @@ build() {
 
 step deps install_deps
 mount_tracefs
-step build build "$out/plain" -Dwerror=true
-step tests meson test -C "$out/plain" --print-errorlogs --num-processes 1
+vm=true
+[ -n "${SKIP_VM:-}" ] && vm=false
+step build build "$out/plain" -Dwerror=true -Dvm_tests=$vm
+step unit meson test -C "$out/plain" --print-errorlogs --suite unit
+step integration meson test -C "$out/plain" --print-errorlogs --num-processes 1 --suite integration
+if $vm; then
+	export RAWTPD_VM_CACHE=${RAWTPD_VM_CACHE:-$out/vm-cache}
+	step vm meson test -C "$out/plain" --print-errorlogs --num-processes 1 --suite vm
+fi
 
 echo
 echo "Summary: ${failures[*]:-no failures}"
