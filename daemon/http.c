@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -26,7 +27,13 @@
 #include "util.h"
 
 #define HTTP_THREADS	      2
-#define HTTP_CONNECTION_LIMIT 512
+/*
+ * Idle connections from many addresses must not fill every slot before a scrape arrives: a
+ * connection beyond the limit waits in the listen backlog until one times out (10 s, a whole
+ * Prometheus scrape timeout). 2048 held connections cost 2048 fds and at most 64 MiB of
+ * request buffers (HTTP_MEMORY_LIMIT each); raise_fd_limit() makes room for the fds.
+ */
+#define HTTP_CONNECTION_LIMIT 2048
 #define HTTP_PER_IP_LIMIT     64
 #define HTTP_TIMEOUT_S	      10
 #define HTTP_MEMORY_LIMIT     (32 * 1024)
@@ -965,6 +972,23 @@ static int load_options(struct http_server *h, const struct config *c, char **re
 	return read_pem(c->tls_key, "key", true, &h->tls_key, &h->tls_key_len, ret_error);
 }
 
+/*
+ * Each connection is a file descriptor: raise the soft RLIMIT_NOFILE (1024 under systemd and
+ * most shells) as far as the connection limits of n listeners need, never past the hard limit.
+ */
+static void raise_fd_limit(size_t n)
+{
+	rlim_t want = (rlim_t)n * HTTP_CONNECTION_LIMIT + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_debug("Cannot raise RLIMIT_NOFILE to %llu: %s", (unsigned long long)rl.rlim_cur,
+			  strerror(errno));
+}
+
 int http_start(const struct config *c, const int *fds, size_t n_fds, struct http_server **ret,
 	       char **ret_error)
 {
@@ -987,6 +1011,7 @@ int http_start(const struct config *c, const int *fds, size_t n_fds, struct http
 	r = load_options(h, c, &error);
 	if (r < 0)
 		goto fail;
+	raise_fd_limit(n);
 
 	for (size_t i = 0; i < n; i++) {
 		char name[INET6_ADDRSTRLEN + 32];
