@@ -1,0 +1,64 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# build-deb.sh [--ref REF] [OUTDIR] - build the rawtpd .deb from this work tree, or from the
+# commit REF (`git archive`; use it when the work tree holds others' half-done edits).
+#
+# dpkg-buildpackage wants debian/ at the top of the source tree, and the repository keeps it in
+# packaging/debian/, so this copies the tree (the files git knows of, tracked or not ignored)
+# into a temporary directory, puts packaging/debian there as debian/, and runs
+#	dpkg-buildpackage -us -uc -b
+# in it. By hand that is:
+#	git ls-files -co --exclude-standard | tar -cT - | tar -xC /tmp/rawtpd-src
+#	cp -r packaging/debian /tmp/rawtpd-src/debian
+#	cd /tmp/rawtpd-src && dpkg-buildpackage -us -uc -b
+# The .deb, .buildinfo and .changes land in OUTDIR (default: the current directory); the path of
+# the .deb is printed on stdout. Runs lintian on the result when it is installed
+# (RAWTPD_LINTIAN=0 skips that). Build dependencies: see packaging/debian/control, or run
+# `apt-get build-dep ./packaging/...` after copying; `mk-build-deps` also works.
+
+set -euo pipefail
+
+prog=${0##*/}
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+
+die() { printf '%s: error: %s\n' "$prog" "$*" >&2; exit 1; }
+
+ref=
+if [ "${1:-}" = --ref ]; then
+	[ $# -ge 2 ] || die "--ref needs a commit"
+	ref=$2
+	shift 2
+fi
+out=$(mkdir -p "${1:-.}" && cd "${1:-.}" && pwd)
+
+command -v dpkg-buildpackage >/dev/null || die "dpkg-buildpackage missing (apt-get install dpkg-dev debhelper)"
+dpkg-checkbuilddeps "$here/debian/control" ||
+	die "missing build dependencies (see above; apt-get install them)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rawtpd-deb.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+src=$work/rawtpd
+mkdir -p "$src"
+if [ -n "$ref" ]; then
+	git -C "$repo" archive --format=tar "$ref" | tar -xf - -C "$src"
+else
+	(cd "$repo" && git ls-files -co --exclude-standard -z | tar --null -cT - -f -) |
+		tar -xf - -C "$src"
+fi
+rm -rf "$src/debian"
+cp -r "$here/debian" "$src/debian"
+
+(cd "$src" && dpkg-buildpackage -us -uc -b) >&2
+shopt -s nullglob
+debs=("$work"/rawtpd_*.deb)
+[ ${#debs[@]} -gt 0 ] || die "dpkg-buildpackage made no .deb"
+cp "$work"/rawtpd*.deb "$work"/rawtpd_*.buildinfo "$work"/rawtpd_*.changes "$out/"
+deb=$out/${debs[0]##*/}
+if [ "${RAWTPD_LINTIAN:-1}" != 0 ] && command -v lintian >/dev/null; then
+	echo "$prog: lintian $deb" >&2
+	lintian --info --display-info --pedantic "$out/${debs[0]##*/}" "$out"/rawtpd-dbgsym_*.deb >&2 ||
+		echo "$prog: lintian reported errors" >&2
+fi
+printf '%s\n' "$deb"

@@ -1,0 +1,367 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# rawtpd-systemd-guest.sh - the checks of rawtpd-systemd.sh, run inside the VM by run-vm.sh with
+# systemd as PID 1 (from a oneshot unit, as root). Not meant to be run by hand on a host: it
+# installs, starts, kills and removes things.
+#
+# Environment (from rawtpd-systemd.sh):
+#   RAWTPD_SD_MODE  machinery  a stand-in Type=notify service (python3, no rawtpd): proves the
+#                              VM, systemd, notify, restart and watchdog machinery
+#                   tree       the meson install tree was copied over / before boot
+#                   deb        install RAWTPD_SD_DEB with dpkg, test, then remove and purge it
+#   RAWTPD_SD_DEB   the .deb (a path on the host's root, which the guest sees read-only)
+#   RAWTPD_SD_CONF  the configuration file path the installed rawtpd reads
+#   RAWTPD_SD_PORT  its default port
+#
+# Prints one "ok N - ..." or "not ok N - ..." line per check (TAP) and a closing
+# "N passed, N failed" line; exits 1 if any check failed.
+
+set -euo pipefail
+
+mode=${RAWTPD_SD_MODE:-tree}
+conf=${RAWTPD_SD_CONF:-/etc/rawtpd/rawtpd.conf}
+port=${RAWTPD_SD_PORT:-10291}
+svc=rawtpd.service
+[ "$mode" != machinery ] || svc=rawtpd-notify-test.service
+
+n=0
+passed=0
+failed=0
+t0=$SECONDS
+
+ok() { n=$((n + 1)); passed=$((passed + 1)); printf 'ok %d - %s\n' "$n" "$*"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); printf 'not ok %d - %s\n' "$n" "$*"; }
+note() { printf '# [%3ds] %s\n' "$((SECONDS - t0))" "$*"; }
+# check DESCRIPTION COMMAND...: one test line from the command's exit status.
+check() {
+	local d=$1
+	shift
+	if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+# wait_for SECONDS COMMAND...: poll every half second until the command succeeds.
+wait_for() {
+	local end=$((SECONDS + $1))
+	shift
+	while ! "$@" 2>/dev/null; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.5
+	done
+}
+prop() { systemctl show -P "$1" "$svc"; }
+main_pid() { prop MainPID; }
+is_running() { [ "$(prop ActiveState)/$(prop SubState)" = active/running ]; }
+restarted_since() { # NRESTARTS PID: restarted at least once more, running again, another pid
+	local p
+	p=$(main_pid)
+	[ "$(prop NRestarts)" -gt "$1" ] && is_running && [ "$p" != 0 ] && [ "$p" != "$2" ]
+}
+http() { curl -fsS --max-time 20 "http://127.0.0.1:$port$1"; }
+cursor() { journalctl -q -n 0 --show-cursor | sed -n 's/^-- cursor: //p'; }
+# journal_since CURSOR [ARGS...]: the unit's journal after CURSOR.
+journal_since() {
+	local c=$1
+	shift
+	journalctl -q --no-pager -u "$svc" ${c:+--after-cursor="$c"} "$@"
+}
+dump_unit() {
+	note "---- systemctl status $svc ----"
+	systemctl status --no-pager -l "$svc" 2>&1 | sed 's/^/#   /' || true
+	note "---- journal of $svc (last 40 lines) ----"
+	journalctl -q --no-pager -u "$svc" -n 40 2>&1 | sed 's/^/#   /' || true
+}
+
+# ---- set-up -------------------------------------------------------------------------------
+
+note "kernel $(uname -r), systemd $(systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p'), mode $mode"
+note "system state: $(systemctl is-system-running 2>/dev/null || true)"
+# run-vm.sh points systemd's own log at the console; the checks read it from the journal
+# ("Watchdog timeout", with UNIT=), so send it there.
+systemd-analyze set-log-target journal-or-kmsg || true
+
+if [ "$mode" = machinery ]; then
+	mkdir -p /run/rawtpd-test
+	cat >/run/rawtpd-test/notify.py <<-'EOF'
+		import os, socket, time
+		addr = os.environ["NOTIFY_SOCKET"]
+		if addr.startswith("@"):
+		    addr = "\0" + addr[1:]
+		s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+		s.sendto(b"READY=1\nSTATUS=stand-in notify service", addr)
+		period = int(os.environ.get("WATCHDOG_USEC", "10000000")) / 2e6
+		while True:
+		    s.sendto(b"WATCHDOG=1", addr)
+		    time.sleep(period)
+	EOF
+	cat >/run/systemd/system/$svc <<-'EOF'
+		[Service]
+		Type=notify
+		NotifyAccess=main
+		ExecStart=/usr/bin/python3 /run/rawtpd-test/notify.py
+		WatchdogSec=10s
+		TimeoutAbortSec=5s
+		Restart=on-failure
+		RestartSec=1s
+	EOF
+elif [ "$mode" = deb ]; then
+	note "dpkg -i ${RAWTPD_SD_DEB:-}"
+	if dpkg -i "${RAWTPD_SD_DEB:?}" >/tmp/dpkg-i.log 2>&1; then
+		ok "dpkg -i installs the package"
+	else
+		not_ok "dpkg -i installs the package"
+		sed 's/^/#   /' /tmp/dpkg-i.log
+	fi
+	check "the package created the system user rawtpd" getent passwd rawtpd
+	check "the package enabled rawtpd.service" \
+		test "$(systemctl is-enabled rawtpd.service 2>/dev/null)" = enabled
+	check "the package did not enable rawtpd.socket" \
+		test "$(systemctl is-enabled rawtpd.socket 2>/dev/null)" != enabled
+	# The postinst started it; the checks below start from a known state.
+	wait_for 120 is_running || true
+	systemctl stop "$svc" || true
+else
+	# What a package's postinst does.
+	systemd-sysusers
+	systemctl daemon-reload
+fi
+
+if [ "$mode" != machinery ]; then
+	system_user() {
+		local re='^rawtpd:x:([0-9]+):[0-9]+:[^:]*:/:(/usr/sbin/nologin|/sbin/nologin)$'
+		[[ $(getent passwd rawtpd) =~ $re ]] && [ "${BASH_REMATCH[1]}" -lt 1000 ]
+	}
+	check "user rawtpd is a system user without a home or a login shell" system_user
+	mkdir -p "$(dirname "$conf")"
+	cat >"$conf" <<-'EOF'
+		# written by rawtpd-systemd-guest.sh
+		[daemon]
+		interval = 1s
+		log_level = info
+	EOF
+	chmod 0644 "$conf"
+fi
+
+# ---- start: Type=notify, active (running) -------------------------------------------------
+
+note "systemctl start $svc"
+start=$SECONDS
+if systemctl start "$svc"; then
+	ok "systemctl start $svc succeeds (READY=1 arrived) in $((SECONDS - start)) s"
+else
+	not_ok "systemctl start $svc succeeds"
+	dump_unit
+fi
+check "Type=notify" test "$(prop Type)" = notify
+check "active (running)" is_running
+check "NotifyAccess=main" test "$(prop NotifyAccess)" = main
+check "a watchdog is set" test "$(prop WatchdogUSec)" != 0
+note "StatusText: $(prop StatusText)"
+check "STATUS= is set" test -n "$(prop StatusText)"
+pid=$(main_pid)
+
+# ---- rawtpd: user, capabilities, sandbox, HTTP, reload, journal -----------------------------
+
+if [ "$mode" != machinery ] && is_running; then
+	status=/proc/$pid/status
+	sed -n 's/^\(Uid\|Gid\|Cap[A-Za-z]*\|NoNewPrivs\|Seccomp\):/# &/p' "$status"
+	uid=$(id -u rawtpd 2>/dev/null || echo none)
+	check "runs as user rawtpd" \
+		test "$(awk '/^Uid:/ { print $2 "/" $3 "/" $4 "/" $5 }' "$status")" = "$uid/$uid/$uid/$uid"
+	# CAP_PERFMON is 38 and CAP_BPF 39: 0xc000000000, and nothing else anywhere.
+	for c in CapEff CapPrm CapAmb CapBnd; do
+		check "$c is CAP_BPF CAP_PERFMON only" \
+			test "$(awk -v c="$c:" '$1 == c { print $2 }' "$status")" = 000000c000000000
+	done
+	inh_ok() { (((16#$(awk '$1 == "CapInh:" { print $2 }' "$status") & ~16#c000000000) == 0)); }
+	check "CapInh has nothing beyond CAP_BPF CAP_PERFMON" inh_ok
+	check "NoNewPrivs is set" grep -q '^NoNewPrivs:[[:space:]]*1$' "$status"
+	check "a seccomp filter is on" grep -q '^Seccomp:[[:space:]]*2$' "$status"
+
+	# shellcheck disable=SC2310 # a failed fetch is a failed check
+	metrics=$(http /metrics || true)
+	check "GET /metrics on port $port" test -n "$metrics"
+	check "/metrics has rawtpd_build_info" grep -q '^rawtpd_build_info{' <<<"$metrics"
+	check "/metrics has per-process context switches" \
+		grep -q '^rawtpd_process_context_switches_total{' <<<"$metrics"
+	check "/metrics has per-process CPU seconds" \
+		grep -q '^rawtpd_process_cpu_seconds_total{' <<<"$metrics"
+	mode_line=$(grep '^rawtpd_attach_info{' <<<"$metrics" || true)
+	note "$mode_line"
+	healthy() { http /-/healthy >/dev/null; }
+	check "GET /-/healthy" healthy
+	# It sees processes of every user (ProtectProc=default): journald runs as systemd-journal.
+	jpid=$(systemctl show -P MainPID systemd-journald.service)
+	check "it counts another user's process (systemd-journald, pid $jpid)" \
+		grep -q "^rawtpd_process_cpu_seconds_total{pid=\"$jpid\"" <<<"$metrics"
+
+	# ProtectKernelTunables=yes leaves /proc/sys readable: bpf_stats_enabled is seen.
+	sysctl -q -w kernel.bpf_stats_enabled=1 || true
+	stats_on() { http /metrics | grep -q '^rawtpd_bpf_stats_enabled 1$'; }
+	check "kernel.bpf_stats_enabled is read under ProtectKernelTunables=yes" wait_for 15 stats_on
+	runs() { http /metrics | awk '$1 == "rawtpd_bpf_program_runs_total" && $2 > 0 { n++ } END { exit !n }'; }
+	check "BPF program run count grows while bpf_stats_enabled=1" wait_for 15 runs
+	sysctl -q -w kernel.bpf_stats_enabled=0 || true
+
+	# A good reload: applied, same process.
+	sed -i 's/^interval = 1s$/interval = 2s/' "$conf"
+	c=$(cursor)
+	check "systemctl reload (good file) succeeds" systemctl reload "$svc"
+	reloaded() { journal_since "$c" --grep 'Configuration reloaded' >/dev/null; }
+	check "the good reload is applied" wait_for 20 reloaded
+	interval_2s() { http /api/v1/status | grep -Eq '"interval(_seconds)?": *2(\.0*)?[,}]'; }
+	check "/api/v1/status shows the new interval" wait_for 20 interval_2s
+	check "same process after a good reload" test "$(main_pid)" = "$pid"
+	check "active (running) after a good reload" is_running
+
+	# A bad reload: logged with file:line, the running configuration stays.
+	printf 'no_such_key = 1\n' >>"$conf"
+	bad_line=$(wc -l <"$conf")
+	c=$(cursor)
+	check "systemctl reload (bad file) succeeds" systemctl reload "$svc"
+	bad_logged() { journal_since "$c" --grep "$conf:$bad_line" >/dev/null; }
+	check "the bad reload is logged with $conf:$bad_line" wait_for 20 bad_logged
+	journal_since "$c" | sed 's/^/#   /'
+	sleep 2
+	check "same process after a bad reload" test "$(main_pid)" = "$pid"
+	check "active (running) after a bad reload" is_running
+	check "the running configuration stayed (interval 2s)" interval_2s
+	sed -i '$d' "$conf"
+
+	# Structured journal fields.
+	json=$(journalctl -q --no-pager -u "$svc" -o json)
+	has_fields() { # MESSAGE_ID
+		grep "\"MESSAGE_ID\":\"$1\"" <<<"$json" | grep '"SYSLOG_IDENTIFIER":"rawtpd"' |
+			grep '"PRIORITY":"[0-7]"' | grep '"CODE_FILE":"[^"]' | grep '"CODE_LINE":"[0-9]' |
+			grep -q '"CODE_FUNC":"[^"]'
+	}
+	check "journal: start message with MESSAGE_ID, SYSLOG_IDENTIFIER, PRIORITY, CODE_*" \
+		has_fields c8a6a6f2a0b84a4bb1e6a3b3a1e0d701
+	check "journal: attach message with its MESSAGE_ID" has_fields c8a6a6f2a0b84a4bb1e6a3b3a1e0d702
+	has_errno() { grep '"MESSAGE_ID":"c8a6a6f2a0b84a4bb1e6a3b3a1e0d704"' <<<"$json" | grep -q '"ERRNO":"[0-9]'; }
+	check "journal: reload failure with its MESSAGE_ID and ERRNO" has_errno
+fi
+
+# ---- SIGKILL: restarted ---------------------------------------------------------------------
+
+if is_running; then
+	nr=$(prop NRestarts)
+	pid=$(main_pid)
+	note "kill -KILL $pid (NRestarts $nr)"
+	kill -KILL "$pid"
+	if wait_for 90 restarted_since "$nr" "$pid"; then
+		ok "SIGKILL: restarted (NRestarts $nr -> $(prop NRestarts), pid $pid -> $(main_pid))"
+	else
+		not_ok "SIGKILL: restarted"
+		dump_unit
+	fi
+fi
+
+# ---- SIGSTOP: the watchdog fires, restarted -------------------------------------------------
+
+if is_running; then
+	nr=$(prop NRestarts)
+	pid=$(main_pid)
+	c=$(cursor)
+	note "kill -STOP $pid (NRestarts $nr, watchdog $(prop WatchdogUSec))"
+	start=$SECONDS
+	kill -STOP "$pid"
+	if wait_for 150 restarted_since "$nr" "$pid"; then
+		ok "SIGSTOP: restarted after $((SECONDS - start)) s (NRestarts $nr -> $(prop NRestarts))"
+	else
+		not_ok "SIGSTOP: restarted"
+		dump_unit
+	fi
+	wd_logged() { journal_since "$c" --grep 'Watchdog timeout' >/dev/null; }
+	check "SIGSTOP: systemd logged a watchdog timeout" wd_logged
+fi
+
+# ---- rawtpd: attach modes under the unit's sandbox, socket activation --------------------------
+
+if [ "$mode" != machinery ]; then
+	note "rawtpd --probe, as root outside the unit:"
+	"$(systemctl show -P ExecStart "$svc" | sed -n 's/.*path=\([^ ;]*\).*/\1/p')" --probe 2>&1 |
+		sed 's/^/#   /' || true
+	attach_mode() { http /metrics | sed -n 's/^rawtpd_attach_info{mode="\([a-z_]*\)"} 1$/\1/p'; }
+	try_mode() { # MODE: restart with [bpf] attach = MODE; 0 if it runs in that mode
+		local m=$1 got
+		sed -i '/^\[bpf\]$/,$d' "$conf"
+		printf '[bpf]\nattach = %s\n' "$m" >>"$conf"
+		systemctl reset-failed "$svc" 2>/dev/null || true
+		c=$(cursor)
+		if systemctl restart "$svc" && is_running; then
+			got=$(attach_mode || true)
+			[ "$got" = "$m" ] && return 0
+			note "attach = $m: running, but in mode '$got'"
+		fi
+		systemctl stop "$svc" || true
+		journal_since "$c" -t rawtpd -p warning | sed 's/^/#   /' | tail -n 4
+		return 1
+	}
+	for m in tp_btf raw_tp; do
+		check "attach = $m works under the unit" try_mode "$m"
+	done
+	dropin=/run/systemd/system/$svc.d
+	# The two modes rawtpd(8) says need a drop-in: check what it says.
+	for m in tracepoint kprobe; do
+		if try_mode "$m"; then
+			ok "attach = $m works under the unit as shipped"
+			continue
+		fi
+		note "attach = $m fails under the unit as shipped; trying the drop-in from rawtpd(8)"
+		mkdir -p "$dropin"
+		case $m in
+		tracepoint)
+			printf '[Service]\nAmbientCapabilities=CAP_DAC_READ_SEARCH\nCapabilityBoundingSet=CAP_DAC_READ_SEARCH\n' ;;
+		kprobe)
+			printf '[Service]\nProtectKernelTunables=no\n' ;;
+		esac >"$dropin/50-$m.conf"
+		systemctl daemon-reload
+		check "attach = $m works with the drop-in rawtpd(8) gives" try_mode "$m"
+		rm -f "$dropin/50-$m.conf"
+		systemctl daemon-reload
+	done
+	sed -i '/^\[bpf\]$/,$d' "$conf"
+	systemctl stop "$svc" || true
+	systemctl reset-failed "$svc" 2>/dev/null || true
+
+	# Socket activation: systemd owns the port, the first connection starts the service.
+	if systemctl start rawtpd.socket; then
+		ok "rawtpd.socket starts"
+		check "rawtpd.service is not running before the first connection" \
+			test "$(prop ActiveState)" != active
+		c=$(cursor)
+		first_scrape() { curl -fsS --max-time 90 "http://127.0.0.1:$port/metrics" | grep -q '^rawtpd_build_info{'; }
+		check "GET /metrics through rawtpd.socket starts the service and is answered" first_scrape
+		check "active (running) by socket activation" is_running
+		from_systemd() { journal_since "$c" --grep 'passed by systemd' >/dev/null; }
+		check "rawtpd serves the socket passed by systemd" from_systemd
+		systemctl stop rawtpd.socket "$svc" || true
+	else
+		not_ok "rawtpd.socket starts"
+	fi
+fi
+
+# ---- deb: remove and purge -------------------------------------------------------------------
+
+if [ "$mode" = deb ]; then
+	systemctl start "$svc" || true
+	if dpkg -r rawtpd >/tmp/dpkg-r.log 2>&1; then ok "dpkg -r removes the package"; else
+		not_ok "dpkg -r removes the package"
+		sed 's/^/#   /' /tmp/dpkg-r.log
+	fi
+	check "the service is stopped on removal" test "$(prop ActiveState)" != active
+	check "the binary is gone" test ! -e /usr/sbin/rawtpd
+	check "the configuration stays until purge" test -e /etc/rawtpd/rawtpd.conf
+	if dpkg -P rawtpd >/tmp/dpkg-p.log 2>&1; then ok "dpkg -P purges the package"; else
+		not_ok "dpkg -P purges the package"
+		sed 's/^/#   /' /tmp/dpkg-p.log
+	fi
+	check "the configuration is gone after purge" test ! -e /etc/rawtpd/rawtpd.conf
+	purged() { ! dpkg-query -W -f '${Status}' rawtpd 2>/dev/null | grep -q installed; }
+	check "dpkg knows nothing of rawtpd after purge" purged
+fi
+
+note "done in $((SECONDS - t0)) s"
+echo "1..$n"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,109 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# rawtpd-systemd.sh [--machinery | --deb FILE] [BUILD_DIR]
+#
+# The systemd test: boots Debian's 6.1 kernel in qemu (software emulation) with the host's root
+# read-only under a tmpfs overlay and systemd 252 as PID 1 (run-vm.sh, RAWTPD_VM_INIT=systemd),
+# installs rawtpd and runs rawtpd-systemd-guest.sh there: rawtpd.service reaches active (running)
+# as Type=notify, runs as user rawtpd with CAP_BPF and CAP_PERFMON only, serves /metrics,
+# applies a good reload and survives a bad one (logged with file:line), is restarted after
+# SIGKILL and after a watchdog timeout (SIGSTOP), logs structured journal fields, works in each
+# attach mode with the drop-ins rawtpd(8) documents, and answers through rawtpd.socket.
+#
+#   (default)       install BUILD_DIR's `meson install` tree (DESTDIR) over the guest's root
+#   --deb FILE      install the .deb with dpkg in the guest, and at the end remove and purge it
+#   --machinery     no rawtpd: a stand-in Type=notify service proves the VM, notify, restart
+#                   and watchdog machinery (useful when the daemon does not build)
+#
+# BUILD_DIR defaults to $MESON_BUILD_ROOT, else <repository>/build. The kernel is
+# $RAWTPD_VM_KERNEL_DIR, else bookworm from fetch-kernels.sh (cached). The whole VM is bounded by
+# RAWTPD_SD_TIMEOUT seconds (default 600); RAWTPD_VM_RESULT_DIR keeps the run's files.
+# Exit status: the guest checks' (0 all passed, 1 some failed), 124 timeout, 125 VM failure,
+# 77 (skip) when qemu or the kernel cannot be had, 2 bad usage.
+
+set -euo pipefail
+
+prog=${0##*/}
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+die() { printf '%s: error: %s\n' "$prog" "$*" >&2; exit "${2:-2}"; }
+log() { printf '%s: %s\n' "$prog" "$*" >&2; }
+
+mode=tree
+deb=
+build=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--machinery) mode=machinery ;;
+	--deb)
+		[ $# -ge 2 ] || die "--deb needs a file"
+		mode=deb
+		deb=$(realpath "$2")
+		shift
+		;;
+	-h | --help) sed -n '4,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-*) die "unknown option $1 (see --help)" ;;
+	*) build=$1 ;;
+	esac
+	shift
+done
+
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (apt-get install qemu-system-x86)" 77
+
+kdir=${RAWTPD_VM_KERNEL_DIR:-}
+if [ -z "$kdir" ]; then
+	kdir=$(bash "$here/fetch-kernels.sh" | awk '$1 == "bookworm" { print $2 }') ||
+		die "fetch-kernels.sh failed: no kernel to boot" 77
+	[ -n "$kdir" ] || die "fetch-kernels.sh gave no bookworm kernel" 77
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rawtpd-systemd.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+overlay=$work/overlay
+mkdir -p "$overlay"
+
+conf=/etc/rawtpd/rawtpd.conf
+port=10291
+case $mode in
+tree)
+	build=${build:-${MESON_BUILD_ROOT:-$repo/build}}
+	[ -f "$build/build.ninja" ] || die "$build is not a meson build directory"
+	log "meson install $build -> overlay"
+	meson install -C "$build" --destdir "$overlay" --quiet >"$work/install.log" 2>&1 ||
+		{ cat "$work/install.log" >&2; die "meson install failed" 1; }
+	# On a merged-/usr host /lib, /bin, /sbin are symbolic links: copying a real directory of
+	# that name over them in the guest would fail, so move such files under usr/.
+	for d in lib lib64 bin sbin; do
+		if [ -L "/$d" ] && [ -d "$overlay/$d" ]; then
+			mkdir -p "$overlay/usr/$d"
+			cp -a "$overlay/$d/." "$overlay/usr/$d/"
+			rm -rf "${overlay:?}/$d"
+		fi
+	done
+	f=$(cd "$overlay" && find . -path '*/rawtpd/rawtpd.conf' -print -quit)
+	[ -n "$f" ] || die "the install tree has no rawtpd/rawtpd.conf" 1
+	conf=${f#.}
+	f=$(find "$overlay" -name rawtpd.socket -print -quit)
+	[ -n "$f" ] && port=$(sed -n 's/^ListenStream=\([0-9]*\)$/\1/p' "$f")
+	[ -x "$(find "$overlay" -path '*/sbin/rawtpd' -print -quit)" ] ||
+		die "the install tree has no sbin/rawtpd" 1
+	;;
+deb)
+	[ -f "$deb" ] || die "$deb does not exist"
+	f=$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - --wildcards '*/rawtpd.socket' 2>/dev/null |
+		sed -n 's/^ListenStream=\([0-9]*\)$/\1/p')
+	[ -z "$f" ] || port=$f
+	;;
+esac
+
+export RAWTPD_SD_MODE=$mode RAWTPD_SD_DEB=$deb RAWTPD_SD_CONF=$conf RAWTPD_SD_PORT=$port
+export RAWTPD_VM_INIT=systemd RAWTPD_VM_OVERLAY=$overlay
+export RAWTPD_VM_PASSENV="RAWTPD_SD_MODE RAWTPD_SD_DEB RAWTPD_SD_CONF RAWTPD_SD_PORT"
+log "mode $mode, kernel $(cat "$kdir/release" 2>/dev/null || echo "$kdir"), config $conf, port $port"
+start=$SECONDS
+rc=0
+bash "$here/run-vm.sh" "$kdir" "$here/rawtpd-systemd-guest.sh" "${RAWTPD_SD_TIMEOUT:-600}" || rc=$?
+log "finished in $((SECONDS - start)) s with exit status $rc"
+exit "$rc"
