@@ -324,12 +324,92 @@ static int set_string(char **field, const char *value)
 	return 0;
 }
 
+#define REGEX_MAX_NODES 10000
+
+/*
+ * Whether an ERE may expand past REGEX_MAX_NODES in glibc's regcomp(), which copies what a
+ * repetition repeats ("x{1000}" is a thousand copies, "x+" two) so that stacked and nested
+ * repetitions multiply: "x+++...+" of 100 characters, or "((x{99}){99}){99}", take minutes
+ * and gigabytes before failing (found by fuzzing). A generous upper bound; real patterns are
+ * far below it.
+ */
+static bool regex_too_large(const char *p)
+{
+	double outer[32], total = 0, last = 0;
+	int depth = 0;
+
+	for (; *p; p++) {
+		switch (*p) {
+		case '(':
+			if (depth == (int)ELEMENTSOF(outer))
+				return true;
+			outer[depth++] = total;
+			total = last = 0;
+			break;
+		case ')':
+			last = total + 1;
+			total = (depth > 0 ? outer[--depth] : 0) + last;
+			break;
+		case '*':
+		case '+':
+		case '?':
+			total += last;
+			last *= 2;
+			break;
+		case '{': {
+			char *end;
+			unsigned long m = strtoul(p + 1, &end, 10), n = m;
+
+			if (*end == ',')
+				n = isdigit((unsigned char)end[1]) ? strtoul(end + 1, &end, 10)
+								   : (end++, m + 1);
+			if (*end != '}' || !isdigit((unsigned char)p[1])) {
+				total += last = 1; /* not an interval: regcomp() decides */
+				break;
+			}
+			total += last * (double)((n > m ? n : m) + 1);
+			last *= (double)((n > m ? n : m) + 1);
+			p = end;
+			break;
+		}
+		case '[': /* one node, however long: "[]a]", "[^]a]", "[[:alpha:]]" */
+			p += p[1] == '^';
+			p += p[1] == ']';
+			while (p[1] && p[1] != ']') {
+				const char *close;
+
+				p++;
+				if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=') &&
+				    (close = strstr(p + 2, (char[]){p[1], ']', 0})))
+					p = close + 1;
+			}
+			if (p[1])
+				p++;
+			total += last = 1;
+			break;
+		case '\\':
+			p += p[1] != 0;
+			total += last = 1;
+			break;
+		default:
+			total += last = 1;
+		}
+		if (total > REGEX_MAX_NODES)
+			return true;
+	}
+	return false;
+}
+
 static int set_regex(char **text, regex_t *re, bool *has, const char *value, char **ret_why)
 {
 	regex_t n;
 	char *s;
 	int e;
 
+	if (regex_too_large(value))
+		return why(ret_why, "'%s' is too large a regular expression once its repetitions "
+				    "are expanded (more than %d nodes)",
+			   value, REGEX_MAX_NODES);
 	e = regcomp(&n, value, REG_EXTENDED | REG_NOSUB);
 	if (e) {
 		char buf[256];
