@@ -21,6 +21,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * fa2c3254d7cf "sched/tracing: Don't re-read p->state when emitting sched_switch event").
  */
 const volatile bool prev_state_arg = true;
+/*
+ * tracepoint mode: threads that started after this (CLOCK_MONOTONIC ns, set just before load)
+ * are new, so everything in their se.sum_exec_runtime was run since rawtpd attached.
+ */
+const volatile __u64 new_after_ns = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -44,6 +49,19 @@ struct {
 	__type(value, struct rawtpd_oncpu);
 } oncpu SEC(".maps");
 
+/*
+ * tracepoint mode: each thread's se.sum_exec_runtime when it last left a CPU, which is also
+ * what it is when the thread next comes in (it only grows while the thread runs). Entries go
+ * when their thread's last switch reports it exited; LRU, so a missed one cannot fill the map.
+ * Sized to one entry in the other modes.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} tid_runtime SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, RAWTPD_STAT_MAX);
@@ -56,6 +74,8 @@ struct {
  * loads; the others go through BPF_CORE_READ (bpf_probe_read_kernel). "direct" is a compile-
  * time constant at every call site, so each program keeps only one of the two branches.
  */
+#define MAX_RT_PRIO 100 /* prio of the first fair (SCHED_NORMAL) level */
+
 #define TASK_FIELD(direct, t, field) ((direct) ? (t)->field : BPF_CORE_READ(t, field))
 
 static __always_inline __u64 leader_start_ns(struct task_struct *t, const bool direct)
@@ -74,34 +94,15 @@ static __always_inline void stat_inc(__u32 idx)
 }
 
 /*
- * Account one context switch: prev leaves the CPU, next takes it. involuntary follows the
- * kernel's nvcsw/nivcsw rule (preempted, or still TASK_RUNNING when it left).
+ * Count one switch-out of prev (not the idle task), which ran ran_ns since it came in.
+ * involuntary follows the kernel's nvcsw/nivcsw rule (preempted, or still TASK_RUNNING when
+ * it left). The one place where counting happens: every hook ends here.
  */
-static __always_inline int account_switch(struct task_struct *prev, struct task_struct *next,
-					  bool involuntary, const bool direct)
+static __always_inline int count_switch(struct task_struct *prev, __u64 ran_ns, bool involuntary,
+					const bool direct)
 {
 	struct rawtpd_value *v, init = {};
 	struct rawtpd_key key = {};
-	struct rawtpd_oncpu *oc;
-	__u32 zero = 0, prev_pid;
-	__u64 prev_sum, ran = 0;
-
-	oc = bpf_map_lookup_elem(&oncpu, &zero);
-	if (!oc)
-		return 0;
-
-	/* CPU time: the kernel's own se.sum_exec_runtime, brought up to date before the
-	 * tracepoint fires, minus what it was when prev was switched in on this CPU. */
-	prev_pid = TASK_FIELD(direct, prev, pid);
-	prev_sum = TASK_FIELD(direct, prev, se.sum_exec_runtime);
-	if (oc->valid && oc->pid == prev_pid && prev_sum >= oc->sum_exec_runtime)
-		ran = prev_sum - oc->sum_exec_runtime;
-	oc->pid = TASK_FIELD(direct, next, pid);
-	oc->sum_exec_runtime = TASK_FIELD(direct, next, se.sum_exec_runtime);
-	oc->valid = 1;
-
-	if (prev_pid == 0) /* the idle task is not a process */
-		return 0;
 
 	key.tgid = TASK_FIELD(direct, prev, tgid);
 	key.start_ns = leader_start_ns(prev, direct);
@@ -112,7 +113,7 @@ static __always_inline int account_switch(struct task_struct *prev, struct task_
 			init.involuntary = 1;
 		else
 			init.voluntary = 1;
-		init.runtime_ns = ran;
+		init.runtime_ns = ran_ns;
 		if (direct)
 			bpf_probe_read_kernel_str(init.comm, sizeof(init.comm),
 						  prev->group_leader->comm);
@@ -131,8 +132,49 @@ static __always_inline int account_switch(struct task_struct *prev, struct task_
 		v->involuntary++;
 	else
 		v->voluntary++;
-	v->runtime_ns += ran;
+	v->runtime_ns += ran_ns;
 	return 0;
+}
+
+/*
+ * Account one context switch seen by a hook that has both tasks: prev leaves the CPU, next
+ * takes it. CPU time is the kernel's own se.sum_exec_runtime, brought up to date before the
+ * switch, minus what it was when prev was switched in on this CPU (the per-CPU stash).
+ */
+static __always_inline int account_switch(struct task_struct *prev, struct task_struct *next,
+					  bool involuntary, const bool direct)
+{
+	struct rawtpd_oncpu *oc;
+	__u32 zero = 0, prev_pid;
+	__u64 prev_sum, ran = 0;
+
+	oc = bpf_map_lookup_elem(&oncpu, &zero);
+	if (!oc)
+		return 0;
+
+	prev_pid = TASK_FIELD(direct, prev, pid);
+	prev_sum = TASK_FIELD(direct, prev, se.sum_exec_runtime);
+	if (oc->valid && oc->pid == prev_pid) {
+		if (prev_sum >= oc->sum_exec_runtime)
+			ran = prev_sum - oc->sum_exec_runtime;
+	} else if (prev_pid && TASK_FIELD(direct, prev, prio) >= MAX_RT_PRIO) {
+		/*
+		 * prev came in unseen: the first switch after attaching, or a kernel that does
+		 * not trace every switch (some sandboxes hide their own threads). For a fair
+		 * task the kernel noted its sum when it was picked (set_next_entity()).
+		 */
+		__u64 start = TASK_FIELD(direct, prev, se.prev_sum_exec_runtime);
+
+		if (prev_sum >= start)
+			ran = prev_sum - start;
+	}
+	oc->pid = TASK_FIELD(direct, next, pid);
+	oc->sum_exec_runtime = TASK_FIELD(direct, next, se.sum_exec_runtime);
+	oc->valid = 1;
+
+	if (prev_pid == 0) /* the idle task is not a process */
+		return 0;
+	return count_switch(prev, ran, involuntary, direct);
 }
 
 SEC("tp_btf/sched_switch")
@@ -157,6 +199,80 @@ int BPF_PROG(rawtpd_raw_tp, bool preempt, struct task_struct *prev, struct task_
 	else
 		state = compat_task_state(prev);
 	return account_switch(prev, next, preempt || state == COMPAT_TASK_RUNNING, false);
+}
+
+/*
+ * Classic tracepoint: the record has thread ids and a reported prev_state, no task pointers.
+ * current is still prev; next is known only by its tid, so its se.sum_exec_runtime at
+ * switch-in is taken from what it was at its previous switch-out (tid_runtime).
+ */
+static __always_inline __u64 tp_ran_ns(struct task_struct *prev, __u32 prev_pid, bool exited)
+{
+	__u64 sum, *last, ran = 0;
+
+	if (prev_pid == 0)
+		return 0;
+	sum = BPF_CORE_READ(prev, se.sum_exec_runtime);
+	last = bpf_map_lookup_elem(&tid_runtime, &prev_pid);
+	if (last) {
+		if (sum >= *last)
+			ran = sum - *last;
+		*last = sum;
+	} else if (BPF_CORE_READ(prev, start_time) >= new_after_ns) {
+		/* born after we attached: all it ever ran is this first slice */
+		ran = sum;
+		if (!exited)
+			bpf_map_update_elem(&tid_runtime, &prev_pid, &sum, BPF_NOEXIST);
+	} else if (!exited) {
+		/* ran before we attached: its first slice since is not known */
+		bpf_map_update_elem(&tid_runtime, &prev_pid, &sum, BPF_NOEXIST);
+	}
+	if (exited && last)
+		bpf_map_delete_elem(&tid_runtime, &prev_pid);
+	return ran;
+}
+
+SEC("tracepoint/sched/sched_switch")
+int rawtpd_tracepoint(struct trace_event_raw_sched_switch *ctx)
+{
+	struct task_struct *prev = (struct task_struct *)bpf_get_current_task();
+	long reported = ctx->prev_state;
+	__u32 prev_pid = ctx->prev_pid;
+	bool involuntary;
+	__u64 ran;
+
+	ran = tp_ran_ns(prev, prev_pid, reported & COMPAT_TASK_REPORT_EXIT);
+	if (prev_pid == 0)
+		return 0;
+	/*
+	 * From v5.18 the report is made from the state __schedule() decided on. Before, it
+	 * re-reads prev's state, as the other hooks do: read that directly, it is more exact
+	 * than the report (which shows TASK_WAKING as running).
+	 */
+	if (prev_state_arg)
+		involuntary = !compat_tp_blocked(reported);
+	else
+		involuntary = compat_tp_preempted(reported) ||
+			      compat_task_state(prev) == COMPAT_TASK_RUNNING;
+	return count_switch(prev, ran, involuntary, false);
+}
+
+/*
+ * kprobe on finish_task_switch(prev): the switch is done, current is next. There is no preempt
+ * flag: a task that was preempted or yielded is still queued on the runqueue (on_rq), one that
+ * blocked was dequeued by __schedule() (or, from v6.12, left queued with se.sched_delayed).
+ */
+static __always_inline bool kprobe_involuntary(struct task_struct *prev)
+{
+	return BPF_CORE_READ(prev, on_rq) && !compat_task_dequeue_delayed(prev);
+}
+
+SEC("kprobe")
+int BPF_KPROBE(rawtpd_kprobe, struct task_struct *prev)
+{
+	struct task_struct *next = (struct task_struct *)bpf_get_current_task();
+
+	return account_switch(prev, next, kprobe_involuntary(prev), false);
 }
 
 /*
@@ -189,4 +305,36 @@ SEC("raw_tp/task_rename")
 int BPF_PROG(rawtpd_rename_raw_tp, struct task_struct *task, const char *comm)
 {
 	return account_rename(task, comm, false);
+}
+
+/*
+ * kprobe on __set_task_comm(tsk, buf, exec): every rename, with the renamed task.
+ */
+SEC("kprobe")
+int BPF_KPROBE(rawtpd_rename_kprobe, struct task_struct *task, const char *comm)
+{
+	return account_rename(task, comm, false);
+}
+
+/*
+ * Classic tracepoint task:task_rename: the renamed task only by its pid. prctl(PR_SET_NAME) and
+ * exec rename current; a /proc/<pid>/comm write renames a task of the writer's own thread
+ * group. If the renamed pid is current's tgid, it is current's group leader, whose key is
+ * known. Any other pid (a kernel thread named by its creator) is noted with start_ns 0 and
+ * resolved by user space against the processes it has.
+ */
+SEC("tracepoint/task/task_rename")
+int rawtpd_rename_tracepoint(struct trace_event_raw_task_rename *ctx)
+{
+	struct task_struct *cur = (struct task_struct *)bpf_get_current_task();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct rawtpd_key key = {};
+	struct rawtpd_comm c = {};
+
+	key.tgid = ctx->pid;
+	if (key.tgid == tgid)
+		key.start_ns = BPF_CORE_READ(cur, group_leader, start_time);
+	bpf_probe_read_kernel_str(c.comm, sizeof(c.comm), ctx->newcomm);
+	bpf_map_update_elem(&renames, &key, &c, BPF_ANY);
+	return 0;
 }

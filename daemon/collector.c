@@ -10,6 +10,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "attach.h"
 #include "collector.h"
 #include "log.h"
 #include "util.h"
@@ -47,36 +48,35 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
-/* Does sched_switch pass prev_state (v5.18+)? Read it from the kernel's BTF. */
-static bool sched_switch_has_prev_state(void)
+/* Does sched_switch pass prev_state (v5.18+)? Read it from the kernel's BTF, once. */
+bool collector_sched_switch_prev_state(void)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
+	static int cached = -1;
 	const struct btf_type *t;
-	bool ret = true;
+	struct btf *btf;
 	int id;
 
+	if (cached >= 0)
+		return cached;
+	cached = 1;
+	btf = btf__load_vmlinux_btf();
 	if (!btf)
-		return true;
+		return cached;
 	id = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
 	if (id > 0) {
 		t = btf__type_by_id(btf, id);
 		t = btf__type_by_id(btf, t->type); /* pointer */
 		if (t && btf_is_ptr(t)) {
-			t = btf__type_by_id(btf, t->type); /* func proto: (void *, preempt, prev, next[, state]) */
+			t = btf__type_by_id(
+				btf,
+				t->type); /* func proto: (void *, preempt, prev, next[, state]) */
 			if (t && btf_is_func_proto(t))
-				ret = btf_vlen(t) >= 5;
+				cached = btf_vlen(t) >= 5;
 		}
 	}
 	btf__free(btf);
-	return ret;
+	return cached;
 }
-
-static const char *const mode_hook[_ATTACH_MODE_MAX] = {
-	[ATTACH_TP_BTF] = "BTF raw tracepoint sched_switch",
-	[ATTACH_RAW_TP] = "raw tracepoint sched_switch",
-	[ATTACH_TRACEPOINT] = "tracepoint sched:sched_switch",
-	[ATTACH_KPROBE] = "kprobe finish_task_switch",
-};
 
 static struct bpf_program *mode_program(struct rawtpd_bpf *skel, enum attach_mode m)
 {
@@ -85,48 +85,63 @@ static struct bpf_program *mode_program(struct rawtpd_bpf *skel, enum attach_mod
 		return skel->progs.rawtpd_tp_btf;
 	case ATTACH_RAW_TP:
 		return skel->progs.rawtpd_raw_tp;
+	case ATTACH_TRACEPOINT:
+		return skel->progs.rawtpd_tracepoint;
+	case ATTACH_KPROBE:
+		return skel->progs.rawtpd_kprobe;
 	default:
 		return NULL;
 	}
 }
 
-/* The task_rename hook of the same family, or NULL. */
-static struct bpf_program *mode_rename_program(struct rawtpd_bpf *skel, enum attach_mode m)
+/* The rename hook of the same family, or NULL where this kernel does not offer it. */
+static struct bpf_program *mode_rename_program(struct rawtpd_bpf *skel, enum attach_mode m,
+					       const struct attach_facts *f)
 {
 	switch (m) {
 	case ATTACH_TP_BTF:
 		return skel->progs.rawtpd_rename_tp_btf;
 	case ATTACH_RAW_TP:
 		return skel->progs.rawtpd_rename_raw_tp;
+	case ATTACH_TRACEPOINT:
+		return f->task_rename_event ? skel->progs.rawtpd_rename_tracepoint : NULL;
+	case ATTACH_KPROBE:
+		return f->rename_target[0] ? skel->progs.rawtpd_rename_kprobe : NULL;
 	default:
 		return NULL;
 	}
 }
 
-/* What a user can do about err when attaching in mode m. */
-static const char *mode_advice(enum attach_mode m, int err)
+static struct bpf_link *attach_program(struct bpf_program *p, enum attach_mode m,
+				       const char *symbol)
 {
-	if (err == -EPERM || err == -EACCES)
-		return "run as root or grant CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN before Linux 5.8)";
-	switch (m) {
-	case ATTACH_TP_BTF:
-		return "the kernel needs BTF (CONFIG_DEBUG_INFO_BTF) and Linux 5.5+: use --attach raw_tp "
-		       "or auto";
-	case ATTACH_RAW_TP:
-		return "raw tracepoints need Linux 4.17+: use --attach tracepoint, kprobe or auto";
-	default:
-		return "use --attach auto";
-	}
+	if (m == ATTACH_KPROBE)
+		return bpf_program__attach_kprobe(p, false, symbol);
+	return bpf_program__attach(p);
+}
+
+/* The tracepoint mode's per-thread stash: threads outnumber processes. */
+static uint32_t tid_map_size(enum attach_mode m, uint32_t max_processes)
+{
+	if (m != ATTACH_TRACEPOINT)
+		return 1;
+	if (max_processes > UINT32_MAX / 2)
+		return UINT32_MAX;
+	return 2 * max_processes > 16384 ? 2 * max_processes : 16384;
 }
 
 /* Open, load and attach the object for one mode. */
-static int try_mode(struct collector *c, enum attach_mode m, uint32_t max_processes,
-		    char **ret_error)
+static int try_mode(struct collector *c, enum attach_mode m, const struct attach_facts *f,
+		    uint32_t max_processes, char **ret_error)
 {
 	struct rawtpd_bpf *skel = NULL;
 	struct bpf_program *p, *want, *rename;
-	const char *step = "open the BPF object";
+	enum attach_step step = ATTACH_STEP_OPEN;
 	int r;
+
+	r = attach_precheck(m, f, ret_error);
+	if (r < 0)
+		return r;
 
 	skel = rawtpd_bpf__open();
 	if (!skel) {
@@ -135,27 +150,30 @@ static int try_mode(struct collector *c, enum attach_mode m, uint32_t max_proces
 	}
 	want = mode_program(skel, m);
 	if (!want) {
-		r = -EOPNOTSUPP;
-		step = "find a program for this mode (not built into this rawtpd)";
+		r = -EINVAL;
 		goto fail;
 	}
-	rename = mode_rename_program(skel, m);
+	rename = mode_rename_program(skel, m, f);
 	bpf_object__for_each_program(p, skel->obj)
 		bpf_program__set_autoload(p, p == want || p == rename);
-	skel->rodata->prev_state_arg = sched_switch_has_prev_state();
+	skel->rodata->prev_state_arg = collector_sched_switch_prev_state();
+	skel->rodata->new_after_ns = now_nsec(CLOCK_MONOTONIC);
 
-	step = "size the process map";
 	r = bpf_map__set_max_entries(skel->maps.counts, max_processes);
+	if (r >= 0)
+		r = bpf_map__set_max_entries(skel->maps.tid_runtime,
+					     tid_map_size(m, max_processes));
 	if (r < 0)
 		goto fail;
 
-	step = "load the BPF program (the kernel's verifier log is shown with --log-level debug)";
+	step = ATTACH_STEP_LOAD;
 	r = rawtpd_bpf__load(skel);
 	if (r < 0)
 		goto fail;
 
-	step = "attach";
-	c->link = bpf_program__attach(want);
+	step = ATTACH_STEP_ATTACH;
+	c->link = attach_program(want, m,
+				 f->kprobe_target[0] ? f->kprobe_target : "finish_task_switch");
 	if (!c->link) {
 		r = -errno;
 		goto fail;
@@ -165,27 +183,24 @@ static int try_mode(struct collector *c, enum attach_mode m, uint32_t max_proces
 	c->mode = m;
 	if (rename) {
 		/* Optional: without it, names are read from /proc once per process. */
-		c->rename_link = bpf_program__attach(rename);
+		c->rename_link = attach_program(rename, m, f->rename_target);
 		if (!c->rename_link)
-			log_info("Not following process renames (%s: %s); names come from /proc",
-				 bpf_program__section_name(rename), strerror(errno));
+			log_debug("Not following process renames (%s: %s); names come from /proc",
+				  bpf_program__name(rename), strerror(errno));
 	}
 	return 0;
 
 fail:
 	rawtpd_bpf__destroy(skel);
-	if (ret_error && asprintf(ret_error, "%s: failed to %s on the %s: %s (%s)",
-				  attach_mode_to_string(m), step, mode_hook[m], strerror(-r),
-				  mode_advice(m, r)) < 0)
-		*ret_error = NULL;
+	if (ret_error)
+		*ret_error = attach_failure_message(m, f, step, r);
 	return r;
 }
 
 int collector_open(const struct collector_options *o, struct collector **ret, char **ret_error)
 {
-	static const enum attach_mode order[] = { ATTACH_TP_BTF, ATTACH_RAW_TP, ATTACH_TRACEPOINT,
-						  ATTACH_KPROBE };
 	_cleanup_free_ char *err = NULL;
+	struct attach_facts facts;
 	struct collector *c;
 	int r = -EINVAL;
 
@@ -198,23 +213,26 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus <= 0) {
 		r = c->ncpus ?: -EINVAL;
-		if (ret_error && asprintf(ret_error, "cannot count the possible CPUs: %s",
-					  strerror(-r)) < 0)
+		if (ret_error &&
+		    asprintf(ret_error, "cannot count the possible CPUs: %s", strerror(-r)) < 0)
 			*ret_error = NULL;
 		free(c);
 		return r;
 	}
 
+	attach_facts_read(o->sys_root, &facts);
 	if (o->mode != ATTACH_AUTO) {
-		r = try_mode(c, o->mode, o->max_processes, &err);
+		r = try_mode(c, o->mode, &facts, o->max_processes, &err);
 	} else {
-		for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+		for (size_t i = 0; i < ELEMENTSOF(attach_auto_order); i++) {
+			enum attach_mode m = attach_auto_order[i];
+
 			free(err);
 			err = NULL;
-			r = try_mode(c, order[i], o->max_processes, &err);
+			r = try_mode(c, m, &facts, o->max_processes, &err);
 			if (r == 0)
 				break;
-			log_info("Passing over attach mode %s: %s", attach_mode_to_string(order[i]),
+			log_info("Passing over attach mode %s: %s", attach_mode_to_string(m),
 				 err ?: strerror(-r));
 		}
 	}
@@ -243,15 +261,18 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 	return 0;
 }
 
-int collector_try_mode(enum attach_mode m, char **ret_error)
+int collector_try_mode(enum attach_mode m, const struct attach_facts *f, bool *ret_renames,
+		       char **ret_error)
 {
 	struct collector c = {};
 	int r;
 
 	libbpf_set_print(libbpf_print);
-	r = try_mode(&c, m, 64, ret_error);
+	r = try_mode(&c, m, f, 64, ret_error);
 	if (r < 0)
 		return r;
+	if (ret_renames)
+		*ret_renames = c.rename_link != NULL;
 	bpf_link__destroy(c.rename_link);
 	bpf_link__destroy(c.link);
 	rawtpd_bpf__destroy(c.skel);
@@ -286,8 +307,25 @@ bool collector_tracks_renames(const struct collector *c)
 	return c->rename_link != NULL;
 }
 
-/* Take (read and delete) every rename noted since the last call. */
-static int read_renames(struct collector *c, struct sample_rename **ret, size_t *ret_n)
+/*
+ * A rename the BPF side could only note by pid (start_ns 0: the tracepoint mode, a task renamed
+ * by another process) is the process of that tgid in the map, the newest if the pid was reused.
+ */
+static bool resolve_start(const struct collector *c, size_t n_keys, struct rawtpd_key *k)
+{
+	bool found = false;
+
+	for (size_t i = 0; i < n_keys; i++)
+		if (c->keys[i].tgid == k->tgid && (!found || c->keys[i].start_ns > k->start_ns)) {
+			k->start_ns = c->keys[i].start_ns;
+			found = true;
+		}
+	return found;
+}
+
+/* Take (read and delete) every rename noted since the last call; c->keys has n_keys entries. */
+static int read_renames(struct collector *c, size_t n_keys, struct sample_rename **ret,
+			size_t *ret_n)
 {
 	int fd = bpf_map__fd(c->skel->maps.renames);
 	_cleanup_free_ struct rawtpd_key *keys = NULL;
@@ -321,6 +359,8 @@ static int read_renames(struct collector *c, struct sample_rename **ret, size_t 
 				continue;
 			bpf_map_delete_elem(fd, &keys[i]);
 		}
+		if (keys[i].start_ns == 0 && !resolve_start(c, n_keys, &keys[i]))
+			continue;
 		out[k].tgid = keys[i].tgid;
 		out[k].start_ns = keys[i].start_ns;
 		memcpy(out[k].comm, v.comm, sizeof(out[k].comm));
@@ -476,7 +516,7 @@ int collector_read(struct collector *c, struct sample *ret)
 	struct sample_rename *renames = NULL;
 	size_t n_renames = 0;
 
-	r = read_renames(c, &renames, &n_renames);
+	r = read_renames(c, (size_t)n, &renames, &n_renames);
 	if (r < 0)
 		return r;
 
@@ -513,7 +553,7 @@ int collector_delete(struct collector *c, const struct agg_key *keys, size_t n)
 	int fd = bpf_map__fd(c->skel->maps.counts), failed = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		struct rawtpd_key k = { .tgid = keys[i].tgid, .start_ns = keys[i].start_ns };
+		struct rawtpd_key k = {.tgid = keys[i].tgid, .start_ns = keys[i].start_ns};
 
 		if (bpf_map_delete_elem(fd, &k) < 0 && errno != ENOENT)
 			failed++;

@@ -12,14 +12,16 @@
 #include <stdint.h>
 
 #include "aggregate.h"
+#include "attach.h"
 #include "config.h"
 
 struct collector;
 
 struct collector_options {
-	enum attach_mode mode;  /* ATTACH_AUTO tries each mode in order */
+	enum attach_mode mode;	/* ATTACH_AUTO tries each mode in order */
 	uint32_t max_processes; /* capacity of the per-process map */
-	const char *proc_root;  /* "/proc" unless testing */
+	const char *proc_root;	/* "/proc" unless testing */
+	const char *sys_root;	/* prefix of the paths attach_facts_read() looks at; NULL: "" */
 };
 
 /*
@@ -28,10 +30,15 @@ struct collector_options {
  */
 int collector_open(const struct collector_options *o, struct collector **ret, char **ret_error);
 /*
- * Load and attach one mode, then detach and free it again: 0 if the mode works here, else a
- * negative errno with *ret_error as for collector_open(). For --probe.
+ * Load and attach one mode given the facts, then detach and free it again: 0 if the mode works
+ * here (*ret_renames: its rename hook attached too), else a negative errno with *ret_error as
+ * for collector_open(). For --probe.
  */
-int collector_try_mode(enum attach_mode m, char **ret_error);
+int collector_try_mode(enum attach_mode m, const struct attach_facts *f, bool *ret_renames,
+		       char **ret_error);
+
+/* Does this kernel's sched_switch pass prev_state (Linux 5.18+)? From its BTF; true if unknown. */
+bool collector_sched_switch_prev_state(void);
 
 /* Detach and free. Accepts NULL, returns NULL. */
 struct collector *collector_close(struct collector *c);

@@ -40,7 +40,7 @@ int main(int argc, char **argv)
 			status = 0;
 		}
 	} else if (o.probe) {
-		status = probe_run(o.json);
+		status = probe_run(o.json, o.set & OPT_SET_LOG_LEVEL ? o.flags.log_level : -1);
 	} else {
 		status = service_run(&o);
 	}

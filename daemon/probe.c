@@ -4,86 +4,203 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/utsname.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <jansson.h>
 
+#include "attach.h"
 #include "collector.h"
 #include "log.h"
 #include "probe.h"
+#include "rawtpd-config.h"
 #include "util.h"
 
-static const enum attach_mode order[] = { ATTACH_TP_BTF, ATTACH_RAW_TP, ATTACH_TRACEPOINT,
-					  ATTACH_KPROBE };
-
+/* 1, 0, or -errno when it cannot be told. */
 static int read_sysctl_bool(const char *path)
 {
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	char v = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
 	if (read(fd, &v, 1) != 1)
-		v = 0;
-	close(fd);
+		return -EIO;
 	return v == '1';
 }
 
-int probe_run(bool json)
+/* Batch lookups (Linux 5.6) on a tiny hash map: 1, 0, or -errno when no map can be made. */
+static int probe_batch_ops(void)
 {
-	struct utsname u;
-	json_t *root, *modes;
-	const char *chosen = NULL;
-	bool btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
-	int stats = read_sysctl_bool("/proc/sys/kernel/bpf_stats_enabled");
+	__u32 key = 1, val = 2, keys[4], vals[4], count = 4, out_batch;
+	_cleanup_close_ int fd = -1;
+	int r;
 
-	/* libbpf's own chatter is for --log-level debug only */
-	log_set_max_level(LOG_WARNING);
-	uname(&u);
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "rawtpd_probe", sizeof(key), sizeof(val), 4, NULL);
+	if (fd < 0)
+		return -errno;
+	if (bpf_map_update_elem(fd, &key, &val, BPF_ANY) < 0)
+		return -errno;
+	r = bpf_map_lookup_batch(fd, NULL, &out_batch, keys, vals, &count, NULL);
+	if (r < 0 && errno != ENOENT)
+		return errno == EINVAL || errno == ENOTSUP ? 0 : -errno;
+	return count == 1 && keys[0] == key && vals[0] == val;
+}
+
+static int probe_map_type(enum bpf_map_type t)
+{
+	return libbpf_probe_bpf_map_type(t, NULL);
+}
+
+static json_t *json_tristate(int v)
+{
+	return v < 0 ? json_null() : json_boolean(v);
+}
+
+static json_t *build_report(const struct attach_facts *f)
+{
+	int results[_ATTACH_MODE_MAX];
+	json_t *root, *modes, *caps;
+	enum attach_mode chosen;
+
 	root = json_object();
+	json_object_set_new(root, "version", json_string(RAWTPD_VERSION));
+	json_object_set_new(root, "libbpf_version", json_string(libbpf_version_string()));
+	json_object_set_new(root, "kernel_release", json_string(f->release));
+	json_object_set_new(root, "btf", json_boolean(f->btf_path[0]));
+	json_object_set_new(root, "btf_path",
+			    f->btf_path[0] ? json_string(f->btf_path) : json_null());
+	json_object_set_new(root, "sched_switch_prev_state_arg",
+			    json_boolean(collector_sched_switch_prev_state()));
+	json_object_set_new(root, "tracefs", f->tracefs[0] ? json_string(f->tracefs) : json_null());
+	json_object_set_new(root, "kprobes", json_boolean(f->kprobe_pmu || f->kprobe_events));
+	json_object_set_new(root, "kprobe_target",
+			    f->kprobe_target[0] ? json_string(f->kprobe_target) : json_null());
+	caps = json_object();
+	json_object_set_new(caps, "CAP_BPF",
+			    f->caps_known ? json_boolean(f->cap_bpf) : json_null());
+	json_object_set_new(caps, "CAP_PERFMON",
+			    f->caps_known ? json_boolean(f->cap_perfmon) : json_null());
+	json_object_set_new(caps, "CAP_SYS_ADMIN",
+			    f->caps_known ? json_boolean(f->cap_sys_admin) : json_null());
+	json_object_set_new(root, "capabilities", caps);
+	json_object_set_new(root, "bpf_stats_enabled",
+			    json_tristate(read_sysctl_bool("/proc/sys/kernel/bpf_stats_enabled")));
+	json_object_set_new(root, "batch_map_ops", json_tristate(probe_batch_ops()));
+	json_object_set_new(root, "ring_buffer",
+			    json_tristate(probe_map_type(BPF_MAP_TYPE_RINGBUF)));
+	json_object_set_new(root, "percpu_hash",
+			    json_tristate(probe_map_type(BPF_MAP_TYPE_PERCPU_HASH)));
+
 	modes = json_array();
-	json_object_set_new(root, "kernel_release", json_string(u.release));
-	json_object_set_new(root, "btf", json_boolean(btf));
-	json_object_set_new(root, "btf_path", btf ? json_string("/sys/kernel/btf/vmlinux") :
-						    json_null());
-	json_object_set_new(root, "bpf_stats_enabled", stats < 0 ? json_null() :
-								  json_boolean(stats));
-
-	for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(results); i++)
+		results[i] = -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(attach_auto_order); i++) {
+		enum attach_mode m = attach_auto_order[i];
 		_cleanup_free_ char *err = NULL;
-		int r = collector_try_mode(order[i], &err);
-		json_t *m = json_object();
+		char hook[ATTACH_SYMBOL_MAX + 16];
+		bool renames = false;
+		json_t *o = json_object();
 
-		json_object_set_new(m, "mode", json_string(attach_mode_to_string(order[i])));
-		json_object_set_new(m, "works", json_boolean(r == 0));
-		json_object_set_new(m, "reason", r == 0 ? json_null() :
-							  json_string(err ?: strerror(-r)));
-		json_array_append_new(modes, m);
-		if (r == 0 && !chosen)
-			chosen = attach_mode_to_string(order[i]);
+		results[m] = collector_try_mode(m, f, &renames, &err);
+		json_object_set_new(o, "mode", json_string(attach_mode_to_string(m)));
+		json_object_set_new(o, "hook", json_string(attach_hook(m, f, hook, sizeof(hook))));
+		json_object_set_new(o, "works", json_boolean(results[m] == 0));
+		json_object_set_new(o, "renames", json_boolean(results[m] == 0 && renames));
+		json_object_set_new(o, "reason",
+				    results[m] == 0 ? json_null()
+						    : json_string(err ?: strerror(-results[m])));
+		json_array_append_new(modes, o);
 	}
 	json_object_set_new(root, "attach_modes", modes);
-	json_object_set_new(root, "auto_choice", chosen ? json_string(chosen) : json_null());
+	chosen = attach_auto_pick(results);
+	json_object_set_new(root, "auto_choice",
+			    chosen == ATTACH_AUTO ? json_null()
+						  : json_string(attach_mode_to_string(chosen)));
+	return root;
+}
 
+static const char *yes_no(json_t *v)
+{
+	return json_is_null(v) ? "unknown" : json_is_true(v) ? "yes" : "no";
+}
+
+static void print_text(json_t *root, const struct attach_facts *f)
+{
+	json_t *caps = json_object_get(root, "capabilities"), *m;
+	int stats = read_sysctl_bool("/proc/sys/kernel/bpf_stats_enabled");
+	const char *chosen = json_string_value(json_object_get(root, "auto_choice"));
+	size_t i;
+
+	printf("rawtpd %s (libbpf %s) on Linux %s\n", RAWTPD_VERSION, libbpf_version_string(),
+	       f->release);
+	printf("kernel BTF:        %s\n", f->btf_path[0] ? f->btf_path : "none");
+	printf("sched_switch args: preempt, prev, next%s\n",
+	       collector_sched_switch_prev_state() ? ", prev_state (5.18+)"
+						   : " (no prev_state: before 5.18)");
+	if (f->tracefs[0])
+		printf("tracefs:           %s\n", f->tracefs);
+	else
+		printf("tracefs:           %s\n", f->tracefs_dir ? "not mounted (mount -t tracefs "
+								   "tracefs /sys/kernel/tracing)"
+								 : "none (CONFIG_TRACING)");
+	printf("kprobes:           %s%s%s\n", f->kprobe_pmu || f->kprobe_events ? "yes" : "no",
+	       f->kprobe_target[0] ? ", target " : "", f->kprobe_target);
+	printf("capabilities:      CAP_BPF %s, CAP_PERFMON %s, CAP_SYS_ADMIN %s\n",
+	       yes_no(json_object_get(caps, "CAP_BPF")),
+	       yes_no(json_object_get(caps, "CAP_PERFMON")),
+	       yes_no(json_object_get(caps, "CAP_SYS_ADMIN")));
+	printf("BPF stats:         %s\n",
+	       stats < 0 ? "unknown"
+	       : stats	 ? "enabled"
+			 : "disabled (sysctl kernel.bpf_stats_enabled=1 turns them on)");
+	printf("batch map ops:     %s\n", yes_no(json_object_get(root, "batch_map_ops")));
+	printf("ring buffer:       %s\n", yes_no(json_object_get(root, "ring_buffer")));
+	printf("per-CPU hash maps: %s\n", yes_no(json_object_get(root, "percpu_hash")));
+	printf("attach modes (in the order auto tries them):\n");
+	json_array_foreach(json_object_get(root, "attach_modes"), i, m)
+	{
+		const char *reason = json_string_value(json_object_get(m, "reason"));
+
+		if (!reason)
+			printf("  %-11s works (%s)%s\n",
+			       json_string_value(json_object_get(m, "mode")),
+			       json_string_value(json_object_get(m, "hook")),
+			       json_is_true(json_object_get(m, "renames"))
+				       ? ""
+				       : "; names read from /proc");
+		else
+			printf("  %-11s no: %s\n", json_string_value(json_object_get(m, "mode")),
+			       reason);
+	}
+	printf("auto would choose: %s\n", chosen ?: "nothing (no mode works here)");
+}
+
+int probe_run(bool json, int log_level)
+{
+	struct attach_facts f;
+	json_t *root;
+	int r;
+
+	/* libbpf's own chatter only with --log-level debug */
+	log_set_max_level(log_level >= 0 ? log_level : LOG_WARNING);
+	r = attach_facts_read("", &f);
+	if (r < 0) {
+		fprintf(stderr, "Cannot read what this kernel offers: %s\n", strerror(-r));
+		return 1;
+	}
+	root = build_report(&f);
+	if (!root) {
+		fprintf(stderr, "Out of memory\n");
+		return 1;
+	}
 	if (json) {
-		json_dumpf(root, stdout, JSON_INDENT(2));
+		r = json_dumpf(root, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else {
-		size_t i;
-		json_t *m;
-
-		printf("kernel:            %s\n", u.release);
-		printf("BTF:               %s\n", btf ? "yes (/sys/kernel/btf/vmlinux)" : "no");
-		printf("BPF stats:         %s\n", stats < 0 ? "unknown" : stats ? "enabled" :
-					   "disabled (sysctl kernel.bpf_stats_enabled=1)");
-		json_array_foreach(modes, i, m) {
-			const char *reason = json_string_value(json_object_get(m, "reason"));
-
-			printf("attach %-11s %s%s\n",
-			       json_string_value(json_object_get(m, "mode")),
-			       reason ? "no: " : "works", reason ?: "");
-		}
-		printf("auto would choose: %s\n", chosen ?: "nothing (no mode works)");
+		print_text(root, &f);
 	}
 	json_decref(root);
+	if (fflush(stdout) != 0 || r < 0)
+		return 1;
 	return 0;
 }

@@ -5,7 +5,10 @@
 
 #include <stdbool.h>
 
-/* Print the report (text, or JSON with json) to stdout. Returns the process exit status. */
-int probe_run(bool json);
+/*
+ * Print the report (text, or JSON with json) to stdout: 0 even when no mode works, 1 only when
+ * no report could be made. log_level < 0 keeps libbpf quiet (LOG_DEBUG shows its output).
+ */
+int probe_run(bool json, int log_level);
 
 #endif

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+
+#include "attach.h"
+#include "util.h"
+
+const enum attach_mode attach_auto_order[4] = {ATTACH_TP_BTF, ATTACH_RAW_TP, ATTACH_TRACEPOINT,
+					       ATTACH_KPROBE};
+
+#define KPROBE_FUNC "finish_task_switch"
+#define RENAME_FUNC "__set_task_comm"
+#define KPROBE_PMU  "/sys/bus/event_source/devices/kprobe"
+
+/* Where libbpf 1.x looks for the kernel's BTF, in its order (btf__load_vmlinux_btf()). */
+static const char *const btf_locations[] = {
+	"/sys/kernel/btf/vmlinux",
+	"/boot/vmlinux-%1$s",
+	"/lib/modules/%1$s/vmlinux-%1$s",
+	"/lib/modules/%1$s/build/vmlinux",
+	"/usr/lib/modules/%1$s/kernel/vmlinux",
+	"/usr/lib/debug/boot/vmlinux-%1$s",
+	"/usr/lib/debug/boot/vmlinux-%1$s.debug",
+	"/usr/lib/debug/lib/modules/%1$s/vmlinux",
+};
+
+/* libbpf 1.x uses the debugfs path when it exists, else the tracefs one. */
+static const char *const tracefs_locations[] = {
+	"/sys/kernel/debug/tracing",
+	"/sys/kernel/tracing",
+};
+
+static bool exists(const char *root, const char *path)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s%s", root, path);
+	return access(p, F_OK) == 0;
+}
+
+static bool is_dir(const char *root, const char *path)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s%s", root, path);
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/*
+ * How good a name is as the symbol of base: 0 is base itself, 1 a whole-function clone
+ * (".isra.0", ".constprop.0", ".llvm.NNN"), 2 a piece (".part.0"); -1 not base, or not a
+ * function entry (".cold").
+ */
+static int symbol_rank(const char *name, const char *base)
+{
+	size_t n = strlen(base);
+
+	if (strncmp(name, base, n) != 0)
+		return -1;
+	if (name[n] == 0)
+		return 0;
+	if (name[n] != '.')
+		return -1;
+	if (strstr(name + n, ".cold"))
+		return -1;
+	if (strstr(name + n, ".part"))
+		return 2;
+	return 1;
+}
+
+/* One pass over kallsyms for several functions: out[i] gets the best symbol of bases[i]. */
+static int scan_symbols(FILE *f, const char *const *bases, size_t n, char (*out)[ATTACH_SYMBOL_MAX])
+{
+	int best[4] = {-1, -1, -1, -1};
+	char line[512];
+
+	if (n > ELEMENTSOF(best))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		out[i][0] = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char type, name[ATTACH_SYMBOL_MAX], rest[8];
+		int k = sscanf(line, "%*s %c %127s %7s", &type, name, rest);
+
+		/* text symbols of the kernel proper (module symbols carry "[module]") */
+		if (k != 2 || (type != 't' && type != 'T'))
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			int r = symbol_rank(name, bases[i]);
+
+			if (r < 0 || (best[i] >= 0 && r >= best[i]))
+				continue;
+			best[i] = r;
+			snprintf(out[i], ATTACH_SYMBOL_MAX, "%s", name);
+		}
+	}
+	return 0;
+}
+
+int attach_find_symbol(FILE *kallsyms, const char *base, char *ret, size_t size)
+{
+	char out[1][ATTACH_SYMBOL_MAX];
+	int r;
+
+	r = scan_symbols(kallsyms, &base, 1, out);
+	if (r < 0)
+		return r;
+	if (!out[0][0])
+		return -ENOENT;
+	snprintf(ret, size, "%s", out[0]);
+	return 0;
+}
+
+static void read_release(const char *root, char *buf, size_t size)
+{
+	char p[PATH_MAX];
+	struct utsname u;
+	FILE *f;
+
+	buf[0] = 0;
+	if (root[0]) {
+		snprintf(p, sizeof(p), "%s/proc/sys/kernel/osrelease", root);
+		f = fopen(p, "re");
+		if (f) {
+			if (fgets(buf, (int)size, f))
+				buf[strcspn(buf, "\n")] = 0;
+			fclose(f);
+		}
+		return;
+	}
+	if (uname(&u) == 0)
+		snprintf(buf, size, "%s", u.release);
+}
+
+static void read_caps(struct attach_facts *f)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2] = {};
+	uint64_t eff;
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return;
+	eff = (uint64_t)d[1].effective << 32 | d[0].effective;
+	f->caps_known = true;
+	f->cap_sys_admin = eff & (UINT64_C(1) << CAP_SYS_ADMIN);
+	f->cap_perfmon = eff & (UINT64_C(1) << 38); /* CAP_PERFMON, Linux 5.8 */
+	f->cap_bpf = eff & (UINT64_C(1) << 39);	    /* CAP_BPF, Linux 5.8 */
+}
+
+int attach_facts_read(const char *root, struct attach_facts *ret)
+{
+	static const char *const funcs[] = {KPROBE_FUNC, RENAME_FUNC};
+	char syms[2][ATTACH_SYMBOL_MAX], p[PATH_MAX];
+	struct attach_facts f = {};
+	FILE *ks;
+
+	root = root ?: "";
+	read_release(root, f.release, sizeof(f.release));
+
+	for (size_t i = 0; i < ELEMENTSOF(btf_locations); i++) {
+		char path[ATTACH_PATH_MAX];
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+		snprintf(path, sizeof(path), btf_locations[i], f.release);
+#pragma GCC diagnostic pop
+		if (exists(root, path)) {
+			snprintf(f.btf_path, sizeof(f.btf_path), "%s", path);
+			f.btf_sysfs = i == 0;
+			break;
+		}
+	}
+
+	f.tracefs_dir = is_dir(root, "/sys/kernel/tracing");
+	for (size_t i = 0; i < ELEMENTSOF(tracefs_locations); i++) {
+		snprintf(p, sizeof(p), "%s/events", tracefs_locations[i]);
+		if (is_dir(root, p)) {
+			snprintf(f.tracefs, sizeof(f.tracefs), "%s", tracefs_locations[i]);
+			break;
+		}
+	}
+	if (f.tracefs[0]) {
+		snprintf(p, sizeof(p), "%s/events/sched/sched_switch/id", f.tracefs);
+		f.sched_switch_event = exists(root, p);
+		snprintf(p, sizeof(p), "%s/events/task/task_rename/id", f.tracefs);
+		f.task_rename_event = exists(root, p);
+		snprintf(p, sizeof(p), "%s/kprobe_events", f.tracefs);
+		f.kprobe_events = exists(root, p);
+	}
+	f.kprobe_pmu = exists(root, KPROBE_PMU "/type");
+
+	snprintf(p, sizeof(p), "%s/proc/kallsyms", root);
+	ks = fopen(p, "re");
+	if (ks) {
+		f.kallsyms = scan_symbols(ks, funcs, ELEMENTSOF(funcs), syms) == 0;
+		fclose(ks);
+		snprintf(f.kprobe_target, sizeof(f.kprobe_target), "%s", syms[0]);
+		snprintf(f.rename_target, sizeof(f.rename_target), "%s", syms[1]);
+	}
+	if (!root[0])
+		read_caps(&f);
+	*ret = f;
+	return 0;
+}
+
+const char *attach_hook(enum attach_mode m, const struct attach_facts *f, char *buf, size_t size)
+{
+	switch (m) {
+	case ATTACH_TP_BTF:
+		return "BTF raw tracepoint sched_switch";
+	case ATTACH_RAW_TP:
+		return "raw tracepoint sched_switch";
+	case ATTACH_TRACEPOINT:
+		return "tracepoint sched:sched_switch";
+	case ATTACH_KPROBE:
+		snprintf(buf, size, "kprobe on %s",
+			 f && f->kprobe_target[0] ? f->kprobe_target : KPROBE_FUNC);
+		return buf;
+	default:
+		return "?";
+	}
+}
+
+static const char *default_advice(enum attach_mode m)
+{
+	switch (m) {
+	case ATTACH_TP_BTF:
+		return "use --attach raw_tp or auto";
+	case ATTACH_RAW_TP:
+		return "use --attach tracepoint, kprobe or auto";
+	case ATTACH_TRACEPOINT:
+		return "use --attach raw_tp, kprobe or auto";
+	default:
+		return "use --attach raw_tp or auto";
+	}
+}
+
+/* "<mode>: <hook>: <reason> [error ENAME: text]; <advice>" */
+static char *format_message(enum attach_mode m, const struct attach_facts *f, int err,
+			    const char *advice, const char *reason_fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static char *format_message(enum attach_mode m, const struct attach_facts *f, int err,
+			    const char *advice, const char *reason_fmt, ...)
+{
+	_cleanup_free_ char *reason = NULL;
+	const char *name = strerrorname_np(-err);
+	char hook[ATTACH_SYMBOL_MAX + 16], *msg;
+	va_list ap;
+	int r;
+
+	va_start(ap, reason_fmt);
+	r = vasprintf(&reason, reason_fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return NULL;
+	if (asprintf(&msg, "%s: %s: %s [error %s: %s]; %s", attach_mode_to_string(m),
+		     attach_hook(m, f, hook, sizeof(hook)), reason, name ?: "?", strerror(-err),
+		     advice ?: default_advice(m)) < 0)
+		return NULL;
+	return msg;
+}
+
+#define MOUNT_TRACEFS "mount -t tracefs tracefs /sys/kernel/tracing"
+
+int attach_precheck(enum attach_mode m, const struct attach_facts *f, char **ret_message)
+{
+	char *msg = NULL;
+	int r = -ENOENT;
+
+	if (!f->btf_path[0])
+		msg = format_message(m, f, r,
+				     "boot a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian's, "
+				     "Ubuntu's and Fedora's are)",
+				     "the kernel has no BTF (no /sys/kernel/btf/vmlinux: "
+				     "CONFIG_DEBUG_INFO_BTF; no vmlinux under /boot or "
+				     "/usr/lib/debug either), and rawtpd's CO-RE program needs it "
+				     "in every mode");
+	else if (m == ATTACH_TP_BTF && !f->btf_sysfs)
+		msg = format_message(
+			m, f, r, NULL,
+			"the kernel does not expose its own BTF (/sys/kernel/btf/vmlinux "
+			"is missing: CONFIG_DEBUG_INFO_BTF; %s is only a file)",
+			f->btf_path);
+	else if (m == ATTACH_TRACEPOINT && !f->tracefs[0] && f->tracefs_dir)
+		msg = format_message(m, f, r, MOUNT_TRACEFS ", or use --attach auto",
+				     "tracefs is not mounted at /sys/kernel/tracing");
+	else if (m == ATTACH_TRACEPOINT && !f->tracefs[0])
+		msg = format_message(m, f, r, NULL,
+				     "the kernel has no tracefs (/sys/kernel/tracing is missing: "
+				     "CONFIG_TRACING)");
+	else if (m == ATTACH_TRACEPOINT && !f->sched_switch_event)
+		msg = format_message(m, f, r, NULL,
+				     "%s/events/sched/sched_switch is missing (CONFIG_TRACEPOINTS)",
+				     f->tracefs);
+	else if (m == ATTACH_KPROBE && !f->kprobe_pmu && !f->kprobe_events)
+		msg = format_message(
+			m, f, r, NULL,
+			"the kernel has no kprobes (CONFIG_KPROBES): no kprobe PMU at " KPROBE_PMU
+			"%s%s%s",
+			f->tracefs[0] ? " and no " : "", f->tracefs,
+			f->tracefs[0] ? "/kprobe_events" : "");
+	else if (m == ATTACH_KPROBE && f->kallsyms && !f->kprobe_target[0])
+		msg = format_message(m, f, r, NULL,
+				     "no " KPROBE_FUNC " (nor a " KPROBE_FUNC ".* clone) in "
+				     "/proc/kallsyms: the compiler inlined it into its callers");
+	else
+		r = 0;
+	if (r < 0 && !msg)
+		return -ENOMEM;
+	*ret_message = msg;
+	return r;
+}
+
+static bool caps_missing(const struct attach_facts *f)
+{
+	return f->caps_known && !f->cap_sys_admin && !(f->cap_bpf && f->cap_perfmon);
+}
+
+char *attach_failure_message(enum attach_mode m, const struct attach_facts *f,
+			     enum attach_step step, int err)
+{
+	const char *what = step == ATTACH_STEP_LOAD ? "loading the program" : "attaching";
+
+	if (err == -EPERM || (err == -EACCES && step != ATTACH_STEP_LOAD)) {
+		if (caps_missing(f))
+			return format_message(m, f, err,
+					      "run it as root, or grant CAP_BPF and CAP_PERFMON "
+					      "(AmbientCapabilities= in a unit)",
+					      "%s is not permitted: rawtpd lacks CAP_BPF and "
+					      "CAP_PERFMON (or CAP_SYS_ADMIN)",
+					      what);
+		return format_message(m, f, err,
+				      "look for the denial in the kernel log (dmesg) or the LSM's "
+				      "audit log",
+				      "%s was refused although rawtpd has the capabilities: kernel "
+				      "lockdown, an LSM (SELinux, AppArmor, BPF LSM) or a seccomp "
+				      "filter",
+				      what);
+	}
+	if (step == ATTACH_STEP_OPEN)
+		return format_message(m, f, err, "this is a bug in rawtpd: please report it",
+				      "the embedded BPF object could not be opened");
+	if (step == ATTACH_STEP_LOAD) {
+		switch (err) {
+		case -ENOMEM:
+		case -E2BIG:
+			return format_message(
+				m, f, err, "lower [bpf] max_processes",
+				"the BPF maps could not be created (out of memory, or "
+				"max_processes too large)");
+		case -ESRCH:
+		case -ENOENT:
+			return format_message(m, f, err, NULL,
+					      "a kernel type or field the program needs is not in "
+					      "the kernel's BTF (libbpf's report is shown with "
+					      "--log-level debug)");
+		case -EOPNOTSUPP: /* == -ENOTSUP */
+			return format_message(
+				m, f, err, NULL,
+				"the kernel does not support this kind of BPF program "
+				"(tp_btf needs Linux 5.5, raw_tp 4.17)");
+		default:
+			return format_message(
+				m, f, err,
+				"run with --log-level debug to see the verifier's log, "
+				"or use --attach auto",
+				"the kernel's verifier rejected the program");
+		}
+	}
+	/* attach */
+	switch (m) {
+	case ATTACH_TRACEPOINT:
+		if (err == -ENOENT && !f->tracefs[0] && f->tracefs_dir)
+			return format_message(m, f, err, MOUNT_TRACEFS ", or use --attach auto",
+					      "tracefs is not mounted at /sys/kernel/tracing");
+		if (err == -ENOENT)
+			return format_message(m, f, err, NULL,
+					      "the kernel has no tracepoint sched:sched_switch");
+		break;
+	case ATTACH_KPROBE:
+		if (err == -ENOENT && !f->kprobe_pmu && !f->kprobe_events)
+			return format_message(m, f, err, NULL,
+					      "the kernel has no kprobes (CONFIG_KPROBES)");
+		if (err == -ENOENT || err == -EINVAL)
+			return format_message(m, f, err, NULL,
+					      "the kernel cannot probe %s (no such symbol, or it "
+					      "is on the kprobe blacklist)",
+					      f->kprobe_target[0] ? f->kprobe_target : KPROBE_FUNC);
+		break;
+	default:
+		if (err == -ENOENT || err == -EINVAL || err == -EOPNOTSUPP)
+			return format_message(m, f, err, NULL,
+					      "the kernel has no such raw tracepoint, or does not "
+					      "support attaching to it (tp_btf needs Linux 5.5, "
+					      "raw_tp 4.17)");
+		break;
+	}
+	return format_message(m, f, err, NULL, "the kernel refused to attach the program");
+}
+
+enum attach_mode attach_auto_pick(const int result[_ATTACH_MODE_MAX])
+{
+	for (size_t i = 0; i < ELEMENTSOF(attach_auto_order); i++)
+		if (result[attach_auto_order[i]] == 0)
+			return attach_auto_order[i];
+	return ATTACH_AUTO;
+}

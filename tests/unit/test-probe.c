@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Attach modes without a kernel: facts from fixtures, prechecks, messages, the auto choice. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "test.h"
+
+#define CHECK_CONTAINS(s, sub)                                                                   \
+	do {                                                                                     \
+		const char *_s = (s);                                                            \
+		test_checks++;                                                                   \
+		if (!_s || !strstr(_s, (sub))) {                                                 \
+			test_failed++;                                                           \
+			fprintf(stderr, "%s:%d: %s: \"%s\" does not contain \"%s\"\n", __FILE__, \
+				__LINE__, __func__, _s ? _s : "(null)", (sub));                  \
+		}                                                                                \
+	} while (0)
+
+/* A kernel where everything is there. */
+static struct attach_facts good_facts(void)
+{
+	struct attach_facts f = {
+		.btf_sysfs = true,
+		.tracefs_dir = true,
+		.sched_switch_event = true,
+		.task_rename_event = true,
+		.kprobe_pmu = true,
+		.kprobe_events = true,
+		.kallsyms = true,
+		.caps_known = true,
+		.cap_bpf = true,
+		.cap_perfmon = true,
+		.cap_sys_admin = true,
+	};
+
+	strcpy(f.release, "6.1.0-28-amd64");
+	strcpy(f.btf_path, "/sys/kernel/btf/vmlinux");
+	strcpy(f.tracefs, "/sys/kernel/tracing");
+	strcpy(f.kprobe_target, "finish_task_switch.isra.0");
+	strcpy(f.rename_target, "__set_task_comm");
+	return f;
+}
+
+/* precheck m on f: returns the error, *msg the message (caller frees). */
+static int precheck(enum attach_mode m, const struct attach_facts *f, char **msg)
+{
+	*msg = NULL;
+	return attach_precheck(m, f, msg);
+}
+
+static void test_auto_pick(void)
+{
+	int r[_ATTACH_MODE_MAX] = {-EINVAL, -ENOENT, -ENOENT, -ENOENT, -ENOENT};
+
+	CHECK(attach_auto_pick(r) == ATTACH_AUTO);
+	r[ATTACH_KPROBE] = 0;
+	CHECK(attach_auto_pick(r) == ATTACH_KPROBE);
+	r[ATTACH_TRACEPOINT] = 0;
+	CHECK(attach_auto_pick(r) == ATTACH_TRACEPOINT);
+	r[ATTACH_RAW_TP] = 0;
+	CHECK(attach_auto_pick(r) == ATTACH_RAW_TP);
+	r[ATTACH_TP_BTF] = 0;
+	CHECK(attach_auto_pick(r) == ATTACH_TP_BTF);
+	/* the order is tp_btf, raw_tp, tracepoint, kprobe */
+	CHECK(attach_auto_order[0] == ATTACH_TP_BTF && attach_auto_order[1] == ATTACH_RAW_TP &&
+	      attach_auto_order[2] == ATTACH_TRACEPOINT && attach_auto_order[3] == ATTACH_KPROBE);
+}
+
+static void test_precheck_good(void)
+{
+	struct attach_facts f = good_facts();
+
+	for (size_t i = 0; i < 4; i++) {
+		char *msg;
+
+		CHECK(precheck(attach_auto_order[i], &f, &msg) == 0);
+		CHECK(msg == NULL);
+	}
+}
+
+static void test_precheck_no_btf(void)
+{
+	struct attach_facts f = good_facts();
+
+	f.btf_path[0] = 0;
+	f.btf_sysfs = false;
+	for (size_t i = 0; i < 4; i++) {
+		char *msg;
+
+		CHECK(precheck(attach_auto_order[i], &f, &msg) == -ENOENT);
+		CHECK_CONTAINS(msg, "the kernel has no BTF");
+		CHECK_CONTAINS(msg, "CONFIG_DEBUG_INFO_BTF");
+		free(msg);
+	}
+}
+
+static void test_precheck_btf_file_only(void)
+{
+	struct attach_facts f = good_facts();
+	char *msg;
+
+	f.btf_sysfs = false;
+	strcpy(f.btf_path, "/boot/vmlinux-6.1.0-28-amd64");
+	CHECK(precheck(ATTACH_TP_BTF, &f, &msg) == -ENOENT);
+	CHECK_CONTAINS(msg, "tp_btf: BTF raw tracepoint sched_switch: ");
+	CHECK_CONTAINS(msg, "/sys/kernel/btf/vmlinux is missing");
+	CHECK_CONTAINS(msg, "use --attach raw_tp or auto");
+	free(msg);
+	CHECK(precheck(ATTACH_RAW_TP, &f, &msg) == 0);
+}
+
+static void test_precheck_tracefs(void)
+{
+	struct attach_facts f = good_facts();
+	char *msg;
+
+	/* the mount point is there, nothing mounted on it */
+	f.tracefs[0] = 0;
+	f.sched_switch_event = f.kprobe_events = f.task_rename_event = false;
+	CHECK(precheck(ATTACH_TRACEPOINT, &f, &msg) == -ENOENT);
+	CHECK_STREQ(msg, "tracepoint: tracepoint sched:sched_switch: tracefs is not mounted at "
+			 "/sys/kernel/tracing [error ENOENT: No such file or directory]; mount -t "
+			 "tracefs tracefs /sys/kernel/tracing, or use --attach auto");
+	free(msg);
+	/* kprobes need no tracefs when the kprobe PMU is there */
+	CHECK(precheck(ATTACH_KPROBE, &f, &msg) == 0);
+
+	/* no tracefs at all */
+	f.tracefs_dir = false;
+	CHECK(precheck(ATTACH_TRACEPOINT, &f, &msg) == -ENOENT);
+	CHECK_CONTAINS(msg, "the kernel has no tracefs");
+	CHECK_CONTAINS(msg, "use --attach raw_tp, kprobe or auto");
+	free(msg);
+
+	/* mounted, but no such event */
+	f = good_facts();
+	f.sched_switch_event = false;
+	CHECK(precheck(ATTACH_TRACEPOINT, &f, &msg) == -ENOENT);
+	CHECK_CONTAINS(msg, "/sys/kernel/tracing/events/sched/sched_switch is missing");
+	free(msg);
+}
+
+static void test_precheck_kprobe(void)
+{
+	struct attach_facts f = good_facts();
+	char *msg;
+
+	/* this machine: no kprobes at all, tracefs not mounted */
+	f.kprobe_pmu = f.kprobe_events = false;
+	f.tracefs[0] = 0;
+	CHECK(precheck(ATTACH_KPROBE, &f, &msg) == -ENOENT);
+	CHECK_STREQ(msg, "kprobe: kprobe on finish_task_switch.isra.0: the kernel has no kprobes "
+			 "(CONFIG_KPROBES): no kprobe PMU at /sys/bus/event_source/devices/kprobe "
+			 "[error ENOENT: No such file or directory]; use --attach raw_tp or auto");
+	free(msg);
+	/* with tracefs mounted, kprobe_events is looked at too */
+	strcpy(f.tracefs, "/sys/kernel/tracing");
+	CHECK(precheck(ATTACH_KPROBE, &f, &msg) == -ENOENT);
+	CHECK_CONTAINS(msg, "and no /sys/kernel/tracing/kprobe_events");
+	free(msg);
+	/* legacy kprobes through tracefs are enough */
+	f.kprobe_events = true;
+	CHECK(precheck(ATTACH_KPROBE, &f, &msg) == 0);
+
+	/* the symbol was inlined */
+	f = good_facts();
+	f.kprobe_target[0] = 0;
+	CHECK(precheck(ATTACH_KPROBE, &f, &msg) == -ENOENT);
+	CHECK_CONTAINS(msg, "kprobe: kprobe on finish_task_switch: no finish_task_switch");
+	CHECK_CONTAINS(msg, "/proc/kallsyms");
+	free(msg);
+	/* kallsyms unreadable: let the kernel resolve the plain name */
+	f.kallsyms = false;
+	CHECK(precheck(ATTACH_KPROBE, &f, &msg) == 0);
+}
+
+static void test_failure_messages(void)
+{
+	struct attach_facts f = good_facts();
+	char *msg;
+
+	f.cap_sys_admin = f.cap_bpf = false;
+	msg = attach_failure_message(ATTACH_RAW_TP, &f, ATTACH_STEP_LOAD, -EPERM);
+	CHECK_CONTAINS(msg, "raw_tp: raw tracepoint sched_switch: loading the program is not "
+			    "permitted: rawtpd lacks CAP_BPF and CAP_PERFMON");
+	CHECK_CONTAINS(msg, "[error EPERM: Operation not permitted]");
+	CHECK_CONTAINS(msg, "run it as root");
+	free(msg);
+
+	f = good_facts();
+	msg = attach_failure_message(ATTACH_TP_BTF, &f, ATTACH_STEP_ATTACH, -EPERM);
+	CHECK_CONTAINS(msg, "lockdown");
+	free(msg);
+
+	msg = attach_failure_message(ATTACH_TP_BTF, &f, ATTACH_STEP_LOAD, -EINVAL);
+	CHECK_CONTAINS(msg, "verifier rejected");
+	CHECK_CONTAINS(msg, "--log-level debug");
+	free(msg);
+
+	msg = attach_failure_message(ATTACH_RAW_TP, &f, ATTACH_STEP_LOAD, -ENOMEM);
+	CHECK_CONTAINS(msg, "max_processes");
+	free(msg);
+
+	f.tracefs[0] = 0;
+	msg = attach_failure_message(ATTACH_TRACEPOINT, &f, ATTACH_STEP_ATTACH, -ENOENT);
+	CHECK_CONTAINS(msg, "tracefs is not mounted at /sys/kernel/tracing");
+	free(msg);
+
+	f = good_facts();
+	msg = attach_failure_message(ATTACH_KPROBE, &f, ATTACH_STEP_ATTACH, -EINVAL);
+	CHECK_CONTAINS(msg, "kprobe: kprobe on finish_task_switch.isra.0: the kernel cannot probe "
+			    "finish_task_switch.isra.0");
+	free(msg);
+	f.kprobe_pmu = f.kprobe_events = false;
+	msg = attach_failure_message(ATTACH_KPROBE, &f, ATTACH_STEP_ATTACH, -ENOENT);
+	CHECK_CONTAINS(msg, "the kernel has no kprobes (CONFIG_KPROBES)");
+	CHECK_CONTAINS(msg, "use --attach raw_tp or auto");
+	free(msg);
+
+	/* every message names the mode and the hook first, whatever the error */
+	for (size_t i = 0; i < 4; i++)
+		for (int step = ATTACH_STEP_OPEN; step <= ATTACH_STEP_ATTACH; step++) {
+			enum attach_mode m = attach_auto_order[i];
+			char want[256], hook[160];
+
+			snprintf(want, sizeof(want), "%s: %s: ", attach_mode_to_string(m),
+				 attach_hook(m, &f, hook, sizeof(hook)));
+			msg = attach_failure_message(m, &f, step, -EBADF);
+			CHECK(msg && strncmp(msg, want, strlen(want)) == 0);
+			CHECK_CONTAINS(msg, "[error EBADF: Bad file descriptor]; ");
+			free(msg);
+		}
+}
+
+static void test_find_symbol(void)
+{
+	static const char listing[] = "ffffffff81000000 T _text\n"
+				      "ffffffff810a0000 t finish_task_switch.cold\n"
+				      "ffffffff810b0000 t finish_task_switch.part.0\n"
+				      "ffffffff810c0000 t finish_task_switch.isra.0\n"
+				      "ffffffff810d0000 d finish_task_switch_data\n"
+				      "ffffffff810e0000 t finish_task_switch_ext\n"
+				      "ffffffffc0000000 t finish_task_switch [some_module]\n"
+				      "ffffffff816e2770 T __set_task_comm\n";
+	char sym[ATTACH_SYMBOL_MAX];
+	FILE *f;
+
+	f = fmemopen((void *)listing, sizeof(listing) - 1, "r");
+	CHECK(attach_find_symbol(f, "finish_task_switch", sym, sizeof(sym)) == 0);
+	CHECK_STREQ(sym, "finish_task_switch.isra.0");
+	fclose(f);
+
+	f = fmemopen((void *)listing, sizeof(listing) - 1, "r");
+	CHECK(attach_find_symbol(f, "__set_task_comm", sym, sizeof(sym)) == 0);
+	CHECK_STREQ(sym, "__set_task_comm");
+	fclose(f);
+
+	f = fmemopen((void *)listing, sizeof(listing) - 1, "r");
+	CHECK(attach_find_symbol(f, "schedule_tail", sym, sizeof(sym)) == -ENOENT);
+	fclose(f);
+
+	/* the plain name beats a clone; a piece is taken only when there is nothing else */
+	static const char plain[] = "0 t finish_task_switch.isra.0\n0 t finish_task_switch\n";
+	f = fmemopen((void *)plain, sizeof(plain) - 1, "r");
+	CHECK(attach_find_symbol(f, "finish_task_switch", sym, sizeof(sym)) == 0);
+	CHECK_STREQ(sym, "finish_task_switch");
+	fclose(f);
+	static const char part[] = "0 t finish_task_switch.cold\n0 t finish_task_switch.part.0\n";
+	f = fmemopen((void *)part, sizeof(part) - 1, "r");
+	CHECK(attach_find_symbol(f, "finish_task_switch", sym, sizeof(sym)) == 0);
+	CHECK_STREQ(sym, "finish_task_switch.part.0");
+	fclose(f);
+}
+
+static void write_file(const char *root, const char *path, const char *text)
+{
+	char p[512], *slash;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s%s", root, path);
+	for (slash = strchr(p + strlen(root) + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = 0;
+		mkdir(p, 0755);
+		*slash = '/';
+	}
+	if (!text) {
+		mkdir(p, 0755);
+		return;
+	}
+	f = fopen(p, "w");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static void test_facts_fixture(void)
+{
+	char root[] = "/tmp/rawtpd-test-probe.XXXXXX", cmd[64];
+	struct attach_facts f;
+
+	if (!mkdtemp(root)) {
+		CHECK(!"mkdtemp");
+		return;
+	}
+	write_file(root, "/proc/sys/kernel/osrelease", "5.10.0-33-amd64\n");
+	write_file(root, "/proc/kallsyms",
+		   "0 T schedule\n0 t finish_task_switch\n"
+		   "0 T __set_task_comm\n");
+	write_file(root, "/boot/vmlinux-5.10.0-33-amd64", "");
+	write_file(root, "/sys/kernel/tracing", NULL);
+	write_file(root, "/sys/bus/event_source/devices/kprobe/type", "6\n");
+
+	CHECK(attach_facts_read(root, &f) == 0);
+	CHECK_STREQ(f.release, "5.10.0-33-amd64");
+	CHECK_STREQ(f.btf_path, "/boot/vmlinux-5.10.0-33-amd64");
+	CHECK(!f.btf_sysfs);
+	CHECK(f.tracefs_dir);
+	CHECK_STREQ(f.tracefs, "");
+	CHECK(!f.sched_switch_event);
+	CHECK(f.kprobe_pmu);
+	CHECK(!f.kprobe_events);
+	CHECK(f.kallsyms);
+	CHECK_STREQ(f.kprobe_target, "finish_task_switch");
+	CHECK_STREQ(f.rename_target, "__set_task_comm");
+	CHECK(!f.caps_known);
+
+	/* mount tracefs and expose BTF */
+	write_file(root, "/sys/kernel/tracing/events/sched/sched_switch/id", "316\n");
+	write_file(root, "/sys/kernel/tracing/kprobe_events", "");
+	write_file(root, "/sys/kernel/btf/vmlinux", "");
+	CHECK(attach_facts_read(root, &f) == 0);
+	CHECK_STREQ(f.btf_path, "/sys/kernel/btf/vmlinux");
+	CHECK(f.btf_sysfs);
+	CHECK_STREQ(f.tracefs, "/sys/kernel/tracing");
+	CHECK(f.sched_switch_event);
+	CHECK(!f.task_rename_event);
+	CHECK(f.kprobe_events);
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	CHECK(system(cmd) == 0);
+}
+
+int main(void)
+{
+	test_auto_pick();
+	test_precheck_good();
+	test_precheck_no_btf();
+	test_precheck_btf_file_only();
+	test_precheck_tracefs();
+	test_precheck_kprobe();
+	test_failure_messages();
+	test_find_symbol();
+	test_facts_fixture();
+	TEST_DONE();
+}
