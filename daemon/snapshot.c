@@ -94,27 +94,22 @@ static int series_key(const void *a, const void *b)
 	return strcmp(x->comm, y->comm);
 }
 
-/* Add c under comm, with series sorted by comm; n is the current count. */
-static void group_merge(struct snapshot_series *series, size_t *n, const char *comm,
-			const struct counters *c)
+/* One series per name: s sorted by comm, then runs of the same name summed. Returns the count. */
+static size_t group_by_comm(struct snapshot_series *s, size_t n)
 {
-	struct snapshot_series key = {};
-	struct snapshot_series *g;
-	size_t i;
+	size_t k = 0;
 
-	snprintf(key.comm, sizeof(key.comm), "%s", comm);
-	g = bsearch(&key, series, *n, sizeof(*series), series_key);
-	if (g) {
-		g->c.voluntary += c->voluntary;
-		g->c.involuntary += c->involuntary;
-		g->c.runtime_ns += c->runtime_ns;
-		return;
+	qsort(s, n, sizeof(*s), series_key);
+	for (size_t i = 0; i < n; i++) {
+		if (k > 0 && strcmp(s[k - 1].comm, s[i].comm) == 0) {
+			s[k - 1].c.voluntary += s[i].c.voluntary;
+			s[k - 1].c.involuntary += s[i].c.involuntary;
+			s[k - 1].c.runtime_ns += s[i].c.runtime_ns;
+		} else {
+			s[k++] = s[i];
+		}
 	}
-	for (i = *n; i > 0 && strcmp(series[i - 1].comm, key.comm) > 0; i--)
-		series[i] = series[i - 1];
-	key.c = *c;
-	series[i] = key;
-	(*n)++;
+	return k;
 }
 
 /* The series /metrics shows: filtered by name, grouped, cut to the busiest max_series. */
@@ -127,10 +122,16 @@ static int build_series(struct snapshot *s, const struct agg_state *st, const st
 		return -ENOMEM;
 
 	if (cfg->group_by == GROUP_BY_COMM) {
-		for (size_t i = 0; i < st->n_procs; i++)
-			group_merge(s->series, &n, st->procs[i].comm, &st->procs[i].c);
-		for (size_t i = 0; i < st->n_groups; i++)
-			group_merge(s->series, &n, st->groups[i].comm, &st->groups[i].c);
+		/* live processes and the groups of exited ones, summed by name: O(n log n) */
+		for (size_t i = 0; i < st->n_procs; i++, n++) {
+			memcpy(s->series[n].comm, st->procs[i].comm, sizeof(s->series[n].comm));
+			s->series[n].c = st->procs[i].c;
+		}
+		for (size_t i = 0; i < st->n_groups; i++, n++) {
+			memcpy(s->series[n].comm, st->groups[i].comm, sizeof(s->series[n].comm));
+			s->series[n].c = st->groups[i].c;
+		}
+		n = group_by_comm(s->series, n);
 		total = n;
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++)
