@@ -15,15 +15,20 @@
 #include "test.h"
 #include "util.h"
 
-#define E(pid, start, v, iv, ns, name) \
-	{ .tgid = (pid), .start_ns = (start), .c = { (v), (iv), (ns) }, .comm = name }
+#define E(pid, start, v, iv, ns, name)                                                   \
+	{                                                                                \
+		.tgid = (pid), .start_ns = (start), .c = {(v), (iv), (ns)}, .comm = name \
+	}
 
 /* One aggregation: the map shows e[], the listed tgids are alive. */
 static void step(struct agg_state *st, struct sample_entry *e, size_t n, const uint32_t *live,
 		 size_t n_live)
 {
-	struct sample smp = { .entries = e, .n_entries = n, .live = live, .n_live = n_live,
-			      .mono_ns = (st->mono_ns ? st->mono_ns : 0) + NSEC_PER_SEC };
+	struct sample smp = {.entries = e,
+			     .n_entries = n,
+			     .live = live,
+			     .n_live = n_live,
+			     .mono_ns = st->mono_ns + NSEC_PER_SEC};
 	struct agg_key *dead = NULL;
 	size_t nd = 0;
 
@@ -54,12 +59,10 @@ static struct config metrics_config(enum group_by g, uint32_t max_series, const 
 
 static struct snapshot *snap(const struct agg_state *st, const struct config *c)
 {
-	struct snapshot_info info = { .version = "test", .attach_mode = "tp_btf",
-				      .interval_s = 1.0 };
+	struct snapshot_info info = {.version = "test", .attach_mode = "tp_btf", .interval_s = 1.0};
 	struct snapshot *s = NULL;
 
-	CHECK(snapshot_new(st, &info, c, st->mono_ns, 1764000000.0 + (double)st->updates, &s) ==
-	      0);
+	CHECK(snapshot_new(st, &info, c, st->mono_ns, 1764000000.0 + (double)st->updates, &s) == 0);
 	return s;
 }
 
@@ -103,22 +106,22 @@ static void test_comm_across_exits(void)
 	struct snapshot *s;
 	const struct snapshot_series *w;
 
-	struct sample_entry a[] = { E(10, 1, 5, 1, 1000, "worker"), E(11, 2, 7, 2, 2000, "worker"),
-				    E(12, 3, 1, 0, 300, "worker"), E(20, 4, 50, 5, 9000, "db") };
-	uint32_t live_a[] = { 10, 11, 12, 20 };
+	struct sample_entry a[] = {E(10, 1, 5, 1, 1000, "worker"), E(11, 2, 7, 2, 2000, "worker"),
+				   E(12, 3, 1, 0, 300, "worker"), E(20, 4, 50, 5, 9000, "db")};
+	uint32_t live_a[] = {10, 11, 12, 20};
 	/* 11 exits, after counting a little more */
-	struct sample_entry b[] = { E(10, 1, 6, 1, 1100, "worker"), E(11, 2, 9, 2, 2500, "worker"),
-				    E(12, 3, 1, 0, 300, "worker"), E(20, 4, 51, 5, 9100, "db") };
-	uint32_t live_b[] = { 10, 12, 20 };
+	struct sample_entry b[] = {E(10, 1, 6, 1, 1100, "worker"), E(11, 2, 9, 2, 2500, "worker"),
+				   E(12, 3, 1, 0, 300, "worker"), E(20, 4, 51, 5, 9100, "db")};
+	uint32_t live_b[] = {10, 12, 20};
 	/* 10 and 12 exit too; a process that lived and died between two reads adds to it */
-	struct sample_entry d[] = { E(10, 1, 6, 1, 1200, "worker"), E(12, 3, 2, 0, 350, "worker"),
-				    E(20, 4, 52, 5, 9200, "db"), E(13, 5, 4, 4, 40, "worker") };
-	uint32_t live_d[] = { 20 };
+	struct sample_entry d[] = {E(10, 1, 6, 1, 1200, "worker"), E(12, 3, 2, 0, 350, "worker"),
+				   E(20, 4, 52, 5, 9200, "db"), E(13, 5, 4, 4, 40, "worker")};
+	uint32_t live_d[] = {20};
 	/* every "worker" gone: nothing of its name left in the map */
-	struct sample_entry f[] = { E(20, 4, 53, 5, 9300, "db") };
+	struct sample_entry f[] = {E(20, 4, 53, 5, 9300, "db")};
 	/* a new worker: its counts add to the group's */
-	struct sample_entry g[] = { E(20, 4, 53, 5, 9300, "db"), E(14, 6, 1, 1, 10, "worker") };
-	uint32_t live_g[] = { 14, 20 };
+	struct sample_entry g[] = {E(20, 4, 53, 5, 9300, "db"), E(14, 6, 1, 1, 10, "worker")};
+	uint32_t live_g[] = {14, 20};
 
 	aggregate_init(&st);
 	step(&st, a, 4, live_a, 4);
@@ -137,12 +140,17 @@ static void test_comm_across_exits(void)
 	CHECK(!has_text(&s->prom, "pid=\""));
 	snapshot_unref(s);
 
-	struct { struct sample_entry *e; size_t n; const uint32_t *live; size_t n_live;
-		 uint64_t want_vol, want_ns; } steps[] = {
-		{ b, 4, live_b, 3, 6 + 9 + 1, 1100 + 2500 + 300 },
-		{ d, 4, live_d, 1, 6 + 9 + 2 + 4, 1200 + 2500 + 350 + 40 },
-		{ f, 1, live_d, 1, 21, 4090 },
-		{ g, 2, live_g, 2, 22, 4100 },
+	struct {
+		struct sample_entry *e;
+		size_t n;
+		const uint32_t *live;
+		size_t n_live;
+		uint64_t want_vol, want_ns;
+	} steps[] = {
+		{b, 4, live_b, 3, 6 + 9 + 1, 1100 + 2500 + 300},
+		{d, 4, live_d, 1, 6 + 9 + 2 + 4, 1200 + 2500 + 350 + 40},
+		{f, 1, live_d, 1, 21, 4090},
+		{g, 2, live_g, 2, 22, 4100},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
 		step(&st, steps[i].e, steps[i].n, steps[i].live, steps[i].n_live);
@@ -186,8 +194,8 @@ static void test_exit_leaves_pid_series(void)
 	struct config c = metrics_config(GROUP_BY_PID, 0, NULL, NULL);
 	struct agg_state st;
 	struct snapshot *s;
-	struct sample_entry a[] = { E(30, 1, 3, 1, 100, "short"), E(31, 2, 5, 0, 200, "long") };
-	uint32_t live_a[] = { 30, 31 }, live_b[] = { 31 };
+	struct sample_entry a[] = {E(30, 1, 3, 1, 100, "short"), E(31, 2, 5, 0, 200, "long")};
+	uint32_t live_a[] = {30, 31}, live_b[] = {31};
 
 	aggregate_init(&st);
 	step(&st, a, 2, live_a, 2);
@@ -211,8 +219,8 @@ static void test_exit_leaves_pid_series(void)
 	snapshot_unref(s);
 
 	/* a reused pid: a new series of its own, nothing inherited */
-	struct sample_entry d[] = { E(30, 9, 1, 0, 7, "again"), E(31, 2, 5, 0, 200, "long") };
-	uint32_t live_d[] = { 30, 31 };
+	struct sample_entry d[] = {E(30, 9, 1, 0, 7, "again"), E(31, 2, 5, 0, 200, "long")};
+	uint32_t live_d[] = {30, 31};
 	step(&st, d, 2, live_d, 2);
 	s = snap(&st, &c);
 	const struct snapshot_series *e = series_of(s, 30, NULL);
@@ -227,12 +235,12 @@ static void test_exit_leaves_pid_series(void)
 static void filter_state(struct agg_state *st)
 {
 	struct sample_entry a[] = {
-		E(1, 1, 100, 10, 5000, "systemd"), E(2, 2, 20, 2, 300, "kworker/0:1"),
+		E(1, 1, 100, 10, 5000, "systemd"),  E(2, 2, 20, 2, 300, "kworker/0:1"),
 		E(3, 3, 30, 3, 400, "kworker/1:0"), E(4, 4, 40, 4, 7000, "nginx"),
-		E(5, 5, 50, 5, 6000, "nginx"), E(6, 6, 60, 6, 100, "sshd"),
+		E(5, 5, 50, 5, 6000, "nginx"),	    E(6, 6, 60, 6, 100, "sshd"),
 		E(7, 7, 70, 7, 800, "sshd"),
 	};
-	uint32_t live[] = { 1, 2, 3, 4, 5, 6 };
+	uint32_t live[] = {1, 2, 3, 4, 5, 6};
 
 	aggregate_init(st);
 	step(st, a, ELEMENTSOF(a), live, ELEMENTSOF(live));
@@ -356,9 +364,9 @@ static void test_max_series(void)
 	aggregate_done(&st);
 
 	/* ties on CPU: the lower pid is kept, so the choice is stable from one scrape to the next */
-	struct sample_entry t[] = { E(9, 1, 1, 0, 500, "b"), E(8, 2, 1, 0, 500, "a"),
-				    E(7, 3, 1, 0, 100, "c") };
-	uint32_t live[] = { 7, 8, 9 };
+	struct sample_entry t[] = {E(9, 1, 1, 0, 500, "b"), E(8, 2, 1, 0, 500, "a"),
+				   E(7, 3, 1, 0, 100, "c")};
+	uint32_t live[] = {7, 8, 9};
 	aggregate_init(&st);
 	step(&st, t, 3, live, 3);
 	c = metrics_config(GROUP_BY_PID, 1, NULL, NULL);
@@ -369,7 +377,14 @@ static void test_max_series(void)
 	aggregate_done(&st);
 }
 
-/* Many distinct names grouped by comm, with a cap: complete and sorted. */
+/* Many distinct names grouped by comm, in no order, with a cap: complete and sorted. */
+static const char *many_name(char *buf, size_t j)
+{
+	/* 7919 is prime: j -> name is a shuffle of 0..4999 */
+	snprintf(buf, COMM_RAW_LEN, "w%05zu", (j * 7919) % 5000);
+	return buf;
+}
+
 static void test_many_names(void)
 {
 	const size_t n = 10000;
@@ -378,17 +393,15 @@ static void test_many_names(void)
 	struct config c = metrics_config(GROUP_BY_COMM, 100, NULL, NULL);
 	struct agg_state st;
 	struct snapshot *s;
+	char name[COMM_RAW_LEN];
 
 	CHECK(e && live);
 	if (!e || !live)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		char name[COMM_RAW_LEN];
-
-		/* two processes per name; the busiest names are the highest numbers */
-		snprintf(name, sizeof(name), "w%05zu", i / 2);
+		/* two processes per name; the later j, the busier the name */
 		e[i] = (struct sample_entry)E(100 + i, i + 1, 1, 1, 1000 + i, "");
-		memcpy(e[i].comm, name, sizeof(name));
+		memcpy(e[i].comm, many_name(name, i / 2), sizeof(e[i].comm));
 		live[i] = 100 + i;
 	}
 	aggregate_init(&st);
@@ -397,10 +410,21 @@ static void test_many_names(void)
 	CHECK_EQ_U64(s->n_series, 100);
 	CHECK_EQ_U64(s->info.series_dropped, n / 2 - 100);
 	CHECK(series_sorted(s));
-	CHECK(series_of(s, 0, "w04999") && series_of(s, 0, "w04900") &&
-	      !series_of(s, 0, "w04899"));
-	const struct snapshot_series *w = series_of(s, 0, "w04999");
+	CHECK(series_of(s, 0, many_name(name, 4900)) != NULL);
+	CHECK(series_of(s, 0, many_name(name, 4899)) == NULL);
+	const struct snapshot_series *w = series_of(s, 0, many_name(name, 4999));
 	CHECK(w && w->c.voluntary == 2 && w->c.runtime_ns == 2 * 1000 + 9998 + 9999);
+	snapshot_unref(s);
+
+	/* uncapped: every name once, each the sum of its two processes */
+	c.max_series = 0;
+	s = snap(&st, &c);
+	CHECK_EQ_U64(s->n_series, n / 2);
+	CHECK(series_sorted(s));
+	uint64_t vol = 0;
+	for (size_t i = 0; i < s->n_series; i++)
+		vol += s->series[i].c.voluntary;
+	CHECK_EQ_U64(vol, n);
 	snapshot_unref(s);
 	aggregate_done(&st);
 out:
