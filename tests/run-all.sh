@@ -49,6 +49,7 @@ build() {
 	local dir=$1
 	shift
 	rm -rf "$dir"
+	mkdir -p "$(dirname "$dir")"
 	meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
 	ninja -C "$dir"
 }
