@@ -405,9 +405,21 @@ static int read_iter(struct collector *c)
 	size_t n = 0;
 	void *prev = NULL;
 
-	while (n < c->capacity && bpf_map_get_next_key(fd, prev, &next) == 0) {
+	/*
+	 * Only ENOENT ends the walk. A walk cut short by another error must fail the read: a
+	 * short map would fold every process it missed as exited, and count it again when it
+	 * comes back at the next read.
+	 */
+	while (n < c->capacity) {
+		if (bpf_map_get_next_key(fd, prev, &next) < 0) {
+			if (errno == ENOENT)
+				break;
+			return -errno;
+		}
 		if (bpf_map_lookup_elem(fd, &next, c->values + n * c->ncpus) == 0)
 			c->keys[n++] = next;
+		else if (errno != ENOENT) /* ENOENT: deleted since get_next_key */
+			return -errno;
 		k = next;
 		prev = &k;
 	}
