@@ -156,7 +156,9 @@ static int aggregate_once(struct service *s)
 					 collector_capacity(s->collector),
 					 s->agg.map_update_failures);
 		s->map_full_episode = true;
-	} else if (s->map_full_episode) {
+	} else if (s->map_full_episode && s->agg.n_procs < collector_capacity(s->collector)) {
+		/* Not merely an interval without failures: sleeping processes that found no room
+		 * try again only when they run, so the map may still be full. */
 		log_notice("The BPF process map has room again");
 		s->map_full_episode = false;
 	}
