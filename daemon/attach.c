@@ -47,13 +47,16 @@ static bool exists(const char *root, const char *path)
 	return access(p, F_OK) == 0;
 }
 
-static bool is_dir(const char *root, const char *path)
+/* 1 if path is a directory, 0 if not, -EACCES if that cannot be told. */
+static int is_dir(const char *root, const char *path)
 {
 	char p[PATH_MAX];
 	struct stat st;
 
 	snprintf(p, sizeof(p), "%s%s", root, path);
-	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+	if (stat(p, &st) < 0)
+		return errno == EACCES ? -EACCES : 0;
+	return S_ISDIR(st.st_mode);
 }
 
 /*
@@ -181,15 +184,22 @@ int attach_facts_read(const char *root, struct attach_facts *ret)
 		}
 	}
 
-	f.tracefs_dir = is_dir(root, "/sys/kernel/tracing");
+	f.tracefs_dir = is_dir(root, "/sys/kernel/tracing") != 0;
 	for (size_t i = 0; i < ELEMENTSOF(tracefs_locations); i++) {
+		int r;
+
 		snprintf(p, sizeof(p), "%s/events", tracefs_locations[i]);
-		if (is_dir(root, p)) {
-			snprintf(f.tracefs, sizeof(f.tracefs), "%s", tracefs_locations[i]);
-			break;
-		}
+		r = is_dir(root, p);
+		if (r == 0)
+			continue;
+		/* tracefs is 0700: not root, the kernel will have its say */
+		f.tracefs_denied = r < 0;
+		snprintf(f.tracefs, sizeof(f.tracefs), "%s", tracefs_locations[i]);
+		break;
 	}
-	if (f.tracefs[0]) {
+	if (f.tracefs_denied) {
+		f.sched_switch_event = f.task_rename_event = f.kprobe_events = true;
+	} else if (f.tracefs[0]) {
 		snprintf(p, sizeof(p), "%s/events/sched/sched_switch/id", f.tracefs);
 		f.sched_switch_event = exists(root, p);
 		snprintf(p, sizeof(p), "%s/events/task/task_rename/id", f.tracefs);

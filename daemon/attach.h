@@ -26,6 +26,8 @@ struct attach_facts {
 	bool btf_sysfs;			/* /sys/kernel/btf/vmlinux (the kernel's own, for tp_btf) */
 	bool tracefs_dir;		/* /sys/kernel/tracing exists (CONFIG_TRACING) */
 	char tracefs[ATTACH_PATH_MAX];	/* where tracefs is mounted (has events/), "" if not */
+	bool tracefs_denied;		/* not root: tracefs cannot be looked into, the three
+					   below are assumed and the kernel will decide */
 	bool sched_switch_event;	/* <tracefs>/events/sched/sched_switch/id */
 	bool task_rename_event;		/* <tracefs>/events/task/task_rename/id */
 	bool kprobe_pmu;		/* /sys/bus/event_source/devices/kprobe (perf kprobes) */

@@ -48,17 +48,25 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
-/* Does sched_switch pass prev_state (v5.18+)? Read it from the kernel's BTF, once. */
-bool collector_sched_switch_prev_state(void)
+void collector_log_libbpf(void)
 {
-	static int cached = -1;
+	libbpf_set_print(libbpf_print);
+}
+
+/* Does sched_switch pass prev_state (v5.18+)? Read it from the kernel's BTF, once. */
+int collector_sched_switch_prev_state(void)
+{
+	static bool done;
+	static int cached;
 	const struct btf_type *t;
 	struct btf *btf;
 	int id;
 
-	if (cached >= 0)
+	if (done)
 		return cached;
-	cached = 1;
+	done = true;
+	cached = -ENOENT;
+	libbpf_set_print(libbpf_print);
 	btf = btf__load_vmlinux_btf();
 	if (!btf)
 		return cached;
@@ -67,9 +75,8 @@ bool collector_sched_switch_prev_state(void)
 		t = btf__type_by_id(btf, id);
 		t = btf__type_by_id(btf, t->type); /* pointer */
 		if (t && btf_is_ptr(t)) {
-			t = btf__type_by_id(
-				btf,
-				t->type); /* func proto: (void *, preempt, prev, next[, state]) */
+			/* func proto: (void *, preempt, prev, next[, state]) */
+			t = btf__type_by_id(btf, t->type);
 			if (t && btf_is_func_proto(t))
 				cached = btf_vlen(t) >= 5;
 		}
@@ -156,7 +163,8 @@ static int try_mode(struct collector *c, enum attach_mode m, const struct attach
 	rename = mode_rename_program(skel, m, f);
 	bpf_object__for_each_program(p, skel->obj)
 		bpf_program__set_autoload(p, p == want || p == rename);
-	skel->rodata->prev_state_arg = collector_sched_switch_prev_state();
+	/* unknown: assume a current kernel (a wrong guess fails the load, not the counts) */
+	skel->rodata->prev_state_arg = collector_sched_switch_prev_state() != 0;
 	skel->rodata->new_after_ns = now_nsec(CLOCK_MONOTONIC);
 
 	r = bpf_map__set_max_entries(skel->maps.counts, max_processes);

@@ -37,8 +37,11 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 int collector_try_mode(enum attach_mode m, const struct attach_facts *f, bool *ret_renames,
 		       char **ret_error);
 
-/* Does this kernel's sched_switch pass prev_state (Linux 5.18+)? From its BTF; true if unknown. */
-bool collector_sched_switch_prev_state(void);
+/* Route libbpf's own output to the logger, at debug (collector_open() does it too). */
+void collector_log_libbpf(void);
+
+/* Does this kernel's sched_switch pass prev_state (Linux 5.18+)? From its BTF: 1, 0, or -ENOENT. */
+int collector_sched_switch_prev_state(void);
 
 /* Detach and free. Accepts NULL, returns NULL. */
 struct collector *collector_close(struct collector *c);

@@ -56,6 +56,22 @@ static json_t *json_tristate(int v)
 	return v < 0 ? json_null() : json_boolean(v);
 }
 
+/* Without CAP_BPF or CAP_SYS_ADMIN no map can be made: what the kernel supports is unknown. */
+static bool unprivileged(const struct attach_facts *f)
+{
+	return f->caps_known && !f->cap_sys_admin && !f->cap_bpf;
+}
+
+/* 1, 0, or -EACCES when tracefs could not be looked into and there is no kprobe PMU. */
+static int kprobes(const struct attach_facts *f)
+{
+	if (f->kprobe_pmu)
+		return 1;
+	if (f->tracefs_denied)
+		return -EACCES;
+	return f->kprobe_events;
+}
+
 static json_t *build_report(const struct attach_facts *f)
 {
 	int results[_ATTACH_MODE_MAX];
@@ -70,9 +86,9 @@ static json_t *build_report(const struct attach_facts *f)
 	json_object_set_new(root, "btf_path",
 			    f->btf_path[0] ? json_string(f->btf_path) : json_null());
 	json_object_set_new(root, "sched_switch_prev_state_arg",
-			    json_boolean(collector_sched_switch_prev_state()));
+			    json_tristate(collector_sched_switch_prev_state()));
 	json_object_set_new(root, "tracefs", f->tracefs[0] ? json_string(f->tracefs) : json_null());
-	json_object_set_new(root, "kprobes", json_boolean(f->kprobe_pmu || f->kprobe_events));
+	json_object_set_new(root, "kprobes", json_tristate(kprobes(f)));
 	json_object_set_new(root, "kprobe_target",
 			    f->kprobe_target[0] ? json_string(f->kprobe_target) : json_null());
 	caps = json_object();
@@ -85,11 +101,14 @@ static json_t *build_report(const struct attach_facts *f)
 	json_object_set_new(root, "capabilities", caps);
 	json_object_set_new(root, "bpf_stats_enabled",
 			    json_tristate(read_sysctl_bool("/proc/sys/kernel/bpf_stats_enabled")));
-	json_object_set_new(root, "batch_map_ops", json_tristate(probe_batch_ops()));
-	json_object_set_new(root, "ring_buffer",
-			    json_tristate(probe_map_type(BPF_MAP_TYPE_RINGBUF)));
-	json_object_set_new(root, "percpu_hash",
-			    json_tristate(probe_map_type(BPF_MAP_TYPE_PERCPU_HASH)));
+	json_object_set_new(root, "batch_map_ops",
+			    json_tristate(unprivileged(f) ? -EPERM : probe_batch_ops()));
+	json_object_set_new(
+		root, "ring_buffer",
+		json_tristate(unprivileged(f) ? -EPERM : probe_map_type(BPF_MAP_TYPE_RINGBUF)));
+	json_object_set_new(
+		root, "percpu_hash",
+		json_tristate(unprivileged(f) ? -EPERM : probe_map_type(BPF_MAP_TYPE_PERCPU_HASH)));
 
 	modes = json_array();
 	for (size_t i = 0; i < ELEMENTSOF(results); i++)
@@ -134,16 +153,24 @@ static void print_text(json_t *root, const struct attach_facts *f)
 	printf("rawtpd %s (libbpf %s) on Linux %s\n", RAWTPD_VERSION, libbpf_version_string(),
 	       f->release);
 	printf("kernel BTF:        %s\n", f->btf_path[0] ? f->btf_path : "none");
-	printf("sched_switch args: preempt, prev, next%s\n",
-	       collector_sched_switch_prev_state() ? ", prev_state (5.18+)"
-						   : " (no prev_state: before 5.18)");
+	switch (collector_sched_switch_prev_state()) {
+	case 1:
+		printf("sched_switch args: preempt, prev, next, prev_state (5.18+)\n");
+		break;
+	case 0:
+		printf("sched_switch args: preempt, prev, next (no prev_state: before 5.18)\n");
+		break;
+	default:
+		printf("sched_switch args: unknown (no BTF)\n");
+		break;
+	}
 	if (f->tracefs[0])
 		printf("tracefs:           %s\n", f->tracefs);
 	else
 		printf("tracefs:           %s\n", f->tracefs_dir ? "not mounted (mount -t tracefs "
 								   "tracefs /sys/kernel/tracing)"
 								 : "none (CONFIG_TRACING)");
-	printf("kprobes:           %s%s%s\n", f->kprobe_pmu || f->kprobe_events ? "yes" : "no",
+	printf("kprobes:           %s%s%s\n", yes_no(json_object_get(root, "kprobes")),
 	       f->kprobe_target[0] ? ", target " : "", f->kprobe_target);
 	printf("capabilities:      CAP_BPF %s, CAP_PERFMON %s, CAP_SYS_ADMIN %s\n",
 	       yes_no(json_object_get(caps, "CAP_BPF")),
@@ -183,6 +210,7 @@ int probe_run(bool json, int log_level)
 
 	/* libbpf's own chatter only with --log-level debug */
 	log_set_max_level(log_level >= 0 ? log_level : LOG_WARNING);
+	collector_log_libbpf();
 	r = attach_facts_read("", &f);
 	if (r < 0) {
 		fprintf(stderr, "Cannot read what this kernel offers: %s\n", strerror(-r));
