@@ -597,8 +597,9 @@ static bool authorized(const struct http_server *h, struct MHD_Connection *c)
 		/* hash even for a wrong user, so the time says nothing about the name */
 		const char *hash = crypt_r(password, h->auth_hash, cd);
 
-		ok = secret_equal(user, h->auth_user) &
-		     (hash && hash[0] != '*' && secret_equal(hash, h->auth_hash));
+		/* '&', not '&&': both comparisons run whatever the first one says */
+		ok = (int)secret_equal(user, h->auth_user) &
+		     (int)(hash && hash[0] != '*' && secret_equal(hash, h->auth_hash));
 		explicit_bzero(cd, sizeof(*cd));
 		free(cd);
 	}

@@ -41,7 +41,7 @@ struct snapshot *snapshot_unref(struct snapshot *s)
 	return NULL;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_unref);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_unref)
 
 void snapshot_publish(struct snapshot *s)
 {
