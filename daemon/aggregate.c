@@ -183,9 +183,11 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 
 		if (!cur) {
 			/* Gone from the map without us deleting it: fold what we last saw. */
+			struct counters named = counters_growth(&old->c, &old->named_base);
+
 			counters_add(&exited, &old->c);
 			processes_exited++;
-			r = group_add(s, old->comm, &old->c, true);
+			r = group_add(s, old->comm, &named, true);
 			if (r < 0)
 				goto fail;
 			continue;
@@ -226,7 +228,8 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 		counters_add(&exited, &fold);
 		if (!again)
 			processes_exited++;
-		r = group_add(s, p.comm, &fold, !again);
+		struct counters named = counters_growth(&fold, &p.named_base);
+		r = group_add(s, p.comm, &named, !again);
 		if (r < 0)
 			goto fail;
 		dead[nd++] = (struct agg_key){ cur->tgid, cur->start_ns };
@@ -278,11 +281,22 @@ void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, c
 	struct proc key = { .tgid = tgid, .start_ns = start_ns }, *p;
 
 	p = s->n_procs ? bsearch(&key, s->procs, s->n_procs, sizeof(*p), proc_cmp) : NULL;
+	char comm[COMM_TEXT_MAX];
+
 	if (!p)
 		return;
-	if (raw)
-		escape_comm(raw, len, p->comm, sizeof(p->comm));
 	p->comm_from_proc = true;
+	if (!raw)
+		return;
+	escape_comm(raw, len, comm, sizeof(comm));
+	if (strcmp(comm, p->comm) == 0)
+		return;
+	/* Leave what was counted so far with the old name; on failure (no memory) it moves. */
+	struct counters so_far = counters_growth(&p->c, &p->named_base);
+
+	if (group_add(s, p->comm, &so_far, false) == 0)
+		p->named_base = p->c;
+	memcpy(p->comm, comm, sizeof(comm));
 }
 
 struct counters aggregate_totals(const struct agg_state *s)

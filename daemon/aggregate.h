@@ -54,6 +54,9 @@ struct proc {
 	bool comm_from_proc;       /* comm came from /proc (else from the BPF side) */
 	struct counters c;
 	struct counters delta; /* growth during the last interval */
+	/* what it counted under earlier names: that stays with those names (group_by = comm),
+	 * so a rename never makes a name's counters go down */
+	struct counters named_base;
 };
 
 struct comm_group {
@@ -97,8 +100,9 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 		     size_t *ret_n_dead);
 
 /*
- * Replace a live process's comm with the raw bytes from /proc/<pid>/comm, and mark it as read
- * from /proc (raw == NULL: only mark it, keeping the name the BPF side saw).
+ * Replace a live process's comm with the raw bytes from /proc/<pid>/comm or a rename, and mark
+ * it as read (raw == NULL: only mark it, keeping the name the BPF side saw). What the process
+ * counted under its old name is left in that name's group.
  */
 void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, const char *raw,
 			size_t len);

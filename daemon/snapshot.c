@@ -124,8 +124,15 @@ static int build_series(struct snapshot *s, const struct agg_state *st, const st
 	if (cfg->group_by == GROUP_BY_COMM) {
 		/* live processes and the groups of exited ones, summed by name: O(n log n) */
 		for (size_t i = 0; i < st->n_procs; i++, n++) {
-			memcpy(s->series[n].comm, st->procs[i].comm, sizeof(s->series[n].comm));
-			s->series[n].c = st->procs[i].c;
+			const struct proc *p = &st->procs[i];
+
+			memcpy(s->series[n].comm, p->comm, sizeof(s->series[n].comm));
+			/* what it counted under earlier names is in those names' groups */
+			s->series[n].c = (struct counters){
+				.voluntary = p->c.voluntary - p->named_base.voluntary,
+				.involuntary = p->c.involuntary - p->named_base.involuntary,
+				.runtime_ns = p->c.runtime_ns - p->named_base.runtime_ns,
+			};
 		}
 		for (size_t i = 0; i < st->n_groups; i++, n++) {
 			memcpy(s->series[n].comm, st->groups[i].comm, sizeof(s->series[n].comm));

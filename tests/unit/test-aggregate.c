@@ -179,14 +179,28 @@ static void test_renames(void)
 	CHECK_EQ_U64(s.n_procs, 2);
 	CHECK_STREQ(s.procs[0].comm, "nginx");
 	CHECK_STREQ(s.procs[1].comm, "q\"\\xc3");
-	/* the renamed name is the one its comm group gets when it exits */
+	/* what it counted before the rename stays with the old name */
+	CHECK_EQ_U64(s.n_groups, 2);
+	CHECK_STREQ(s.groups[0].comm, "bash");
+	CHECK_EQ_U64(s.groups[0].c.voluntary, 1);
+	CHECK_EQ_U64(s.groups[0].exited, 0);
+	CHECK_EQ_U64(s.procs[0].named_base.voluntary, 1);
+	/* it counts more under the new name, then exits: the new name gets only that */
+	a[0].c.voluntary = 5;
 	smp.n_renames = 0;
-	smp.n_live = 0;
 	smp.mono_ns = 2;
 	CHECK(aggregate_update(&s, &smp, &dead, &nd) == 0);
+	smp.n_live = 0;
+	smp.mono_ns = 3;
+	CHECK(aggregate_update(&s, &smp, &dead, &nd) == 0);
 	free(dead);
-	CHECK_EQ_U64(s.n_groups, 2);
-	CHECK_STREQ(s.groups[0].comm, "nginx");
+	CHECK_EQ_U64(s.n_groups, 4);
+	CHECK_STREQ(s.groups[0].comm, "bash");
+	CHECK_EQ_U64(s.groups[0].c.voluntary, 1);
+	CHECK_STREQ(s.groups[1].comm, "nginx");
+	CHECK_EQ_U64(s.groups[1].c.voluntary, 4);
+	CHECK_EQ_U64(s.groups[1].exited, 1);
+	CHECK_EQ_U64(s.exited.voluntary, 5 + 1);
 	aggregate_done(&s);
 }
 
