@@ -300,9 +300,16 @@ def check_status(t, d):
             "last_aggregation_timestamp is now")
     t.check(st.get("processes_seen", 0) >= st.get("map_entries", 1),
             "processes_seen counts at least the live ones")
-    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
-        enabled = f.read().strip() == "1"
-    t.check(st.get("bpf_stats_enabled") is enabled,
+    # other tests may turn the statistics on and off: compare when the kernel held still
+    for _ in range(20):
+        with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+            enabled = f.read().strip() == "1"
+        d.wait_aggregations(1)
+        st2 = d.json("/api/v1/status")
+        with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+            if (f.read().strip() == "1") == enabled:
+                break
+    t.check(st2.get("bpf_stats_enabled") is enabled,
             f"bpf_stats_enabled says what the kernel says ({enabled})")
     status, headers, body = d.get("/")
     t.check(status == 200 and hdr(headers, "Content-Type").startswith("text/html") and
