@@ -2,8 +2,9 @@
 /*
  * snapshot: the series /metrics shows. group_by comm across exits (a name's counters never go
  * down), include/exclude filters, the max_series cap keeping the busiest by CPU and counting
- * what it cut, totals that include everything, and exited processes leaving the per-pid
- * series at the next snapshot. The state is built with aggregate_update(), as the daemon does.
+ * what it cut, totals that include everything, exited processes leaving the per-pid series
+ * at the next snapshot, and renames (fork + exec) that take nothing from the old name. The
+ * state is built with aggregate_update(), as the daemon does.
  */
 #include <regex.h>
 #include <stdlib.h>
@@ -433,6 +434,73 @@ out:
 	free(live);
 }
 
+/* A fork that execs: counted under the parent's name, then renamed. No name goes down. */
+static void test_rename_keeps_groups(void)
+{
+	struct config c = metrics_config(GROUP_BY_COMM, 0, NULL, NULL);
+	struct agg_state st;
+	struct snapshot *s;
+	struct sample_entry a[] = {E(10, 1, 100, 0, 1000, "bash"), E(11, 2, 5, 0, 50, "bash")};
+	struct sample_entry b[] = {E(10, 1, 100, 0, 1000, "bash"), E(11, 2, 7, 0, 80, "bash")};
+	struct sample_rename rn[] = {{11, 2, "sleep"}};
+	uint32_t live[] = {10, 11}, live_c[] = {10};
+	struct sample smp = {.entries = b,
+			     .n_entries = 2,
+			     .live = live,
+			     .n_live = 2,
+			     .renames = rn,
+			     .n_renames = 1};
+	struct agg_key *dead = NULL;
+	size_t nd = 0;
+
+	aggregate_init(&st);
+	step(&st, a, 2, live, 2);
+	s = snap(&st, &c);
+	CHECK(series_of(s, 0, "bash") && series_of(s, 0, "bash")->c.voluntary == 105);
+	snapshot_unref(s);
+
+	smp.mono_ns = st.mono_ns + NSEC_PER_SEC;
+	CHECK(aggregate_update(&st, &smp, &dead, &nd) == 0);
+	s = snap(&st, &c);
+	const struct snapshot_series *bash = series_of(s, 0, "bash"),
+				     *sl = series_of(s, 0, "sleep");
+	/* the two switches of this interval happened before the rename was seen: under bash */
+	CHECK(bash && bash->c.voluntary == 107 && bash->c.runtime_ns == 1080);
+	CHECK(sl && sl->c.voluntary == 0);
+	snapshot_unref(s);
+
+	struct sample_entry d[] = {E(10, 1, 100, 0, 1000, "bash"), E(11, 2, 9, 1, 90, "bash")};
+	step(&st, d, 2, live, 2);
+	s = snap(&st, &c);
+	bash = series_of(s, 0, "bash");
+	sl = series_of(s, 0, "sleep");
+	CHECK(bash && bash->c.voluntary == 107);
+	CHECK(sl && sl->c.voluntary == 2 && sl->c.involuntary == 1 && sl->c.runtime_ns == 10);
+	snapshot_unref(s);
+
+	/* by pid, the process shows all it counted, under its new name */
+	c.group_by = GROUP_BY_PID;
+	s = snap(&st, &c);
+	const struct snapshot_series *e = series_of(s, 11, NULL);
+	CHECK(e && strcmp(e->comm, "sleep") == 0 && e->c.voluntary == 9 && e->c.runtime_ns == 90);
+	snapshot_unref(s);
+	c.group_by = GROUP_BY_COMM;
+
+	/* it exits: sleep keeps its part, bash its own, totals everything */
+	step(&st, d, 2, live_c, 1);
+	s = snap(&st, &c);
+	bash = series_of(s, 0, "bash");
+	sl = series_of(s, 0, "sleep");
+	CHECK(bash && bash->c.voluntary == 107);
+	CHECK(sl && sl->c.voluntary == 2 && sl->c.runtime_ns == 10);
+	CHECK_EQ_U64(s->totals.voluntary, 109);
+	CHECK_EQ_U64(s->totals.runtime_ns, 1090);
+	snapshot_unref(s);
+	free(dead);
+	aggregate_done(&st);
+	config_done(&c);
+}
+
 int main(void)
 {
 	test_comm_across_exits();
@@ -440,5 +508,6 @@ int main(void)
 	test_filters();
 	test_max_series();
 	test_many_names();
+	test_rename_keeps_groups();
 	TEST_DONE();
 }
