@@ -43,6 +43,7 @@ struct sample {
 	size_t n_live;
 	const struct sample_rename *renames; /* applied after the entries, in order */
 	size_t n_renames;
+	bool renames_lost; /* too many renames at once: some may be missing, names need a re-read */
 	uint64_t mono_ns; /* CLOCK_MONOTONIC when the map was read */
 	uint64_t map_update_failures; /* the BPF side's running count */
 };

@@ -389,7 +389,8 @@ static int read_renames(struct collector *c, size_t n_keys, struct sample_rename
 	}
 	*ret = TAKE_PTR(out);
 	*ret_n = k;
-	return 0;
+	/* An LRU map this full may have evicted renames: let the caller re-read the names. */
+	return n >= cap * 3 / 4 ? 1 : 0;
 }
 
 /* Fill c->keys/c->values; returns the number of entries or a negative errno. */
@@ -557,6 +558,7 @@ int collector_read(struct collector *c, struct sample *ret)
 	r = read_renames(c, (size_t)n, &renames, &n_renames);
 	if (r < 0)
 		return r;
+	bool renames_lost = r > 0;
 
 	/* After the map: a process in the sample that is missing here has exited. */
 	r = read_live(c->proc_root, &live, &n_live);
@@ -572,6 +574,7 @@ int collector_read(struct collector *c, struct sample *ret)
 		.n_live = n_live,
 		.renames = renames,
 		.n_renames = n_renames,
+		.renames_lost = renames_lost,
 		.mono_ns = mono,
 		.map_update_failures = failures,
 	};

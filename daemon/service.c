@@ -36,6 +36,7 @@ struct service {
 	double start_time;
 	uint64_t aggregations, aggregation_failures;
 	uint64_t last_map_failures;
+	double last_cycle_s; /* read + fold + render + publish, of the last aggregation */
 	bool map_full_episode;
 	bool ready;
 	int listen_fds; /* from socket activation; 0 if none */
@@ -120,6 +121,12 @@ static int aggregate_once(struct service *s)
 		return log_warning_errno(r, "Failed to read the BPF map: %m (serving the previous "
 					    "snapshot)");
 	r = aggregate_update(&s->agg, &sample, &dead, &n_dead);
+	bool reread_names = sample.renames_lost || !collector_tracks_renames(s->collector);
+	if (r >= 0 && sample.renames_lost) {
+		log_debug("More renames than the rename map holds: re-reading every name");
+		for (size_t i = 0; i < s->agg.n_procs; i++)
+			s->agg.procs[i].comm_from_proc = false;
+	}
 	collector_sample_done(&sample);
 	if (r < 0)
 		return log_warning_errno(r, "Failed to aggregate: %m");
@@ -132,8 +139,9 @@ static int aggregate_once(struct service *s)
 	}
 
 	/* Without a rename hook, names are read from /proc once per process (the BPF side saw
-	 * the name at the first switch, possibly before exec). */
-	for (size_t i = 0; !collector_tracks_renames(s->collector) && i < s->agg.n_procs; i++) {
+	 * the name at the first switch, possibly before exec); with one, only after a burst of
+	 * renames larger than its map. */
+	for (size_t i = 0; reread_names && i < s->agg.n_procs; i++) {
 		struct proc *p = &s->agg.procs[i];
 		char comm[COMM_RAW_LEN];
 		size_t len;
@@ -178,13 +186,17 @@ static int aggregate_once(struct service *s)
 	info.aggregations = s->aggregations + 1;
 	info.aggregation_failures = s->aggregation_failures;
 	self_stats(&info);
-	info.aggregation_duration_s = (double)(now_nsec(CLOCK_MONOTONIC) - t0) / NSEC_PER_SEC;
+	/* The whole of the previous cycle, rendering included (this one's is not over yet);
+	 * for the first snapshot, the part done so far. */
+	info.aggregation_duration_s = s->last_cycle_s > 0 ?
+		s->last_cycle_s : (double)(now_nsec(CLOCK_MONOTONIC) - t0) / NSEC_PER_SEC;
 
 	r = snapshot_new(&s->agg, &info, &s->cfg, t0, (double)now_nsec(CLOCK_REALTIME) / NSEC_PER_SEC,
 			 &snap);
 	if (r < 0)
 		return log_warning_errno(r, "Failed to build a snapshot: %m");
 	snapshot_publish(snap);
+	s->last_cycle_s = (double)(now_nsec(CLOCK_MONOTONIC) - t0) / NSEC_PER_SEC;
 	s->aggregations++;
 	notify_status(s, snap);
 	snapshot_unref(snap);
