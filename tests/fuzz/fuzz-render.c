@@ -309,8 +309,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		check_exposition(s, &s->prom, false);
 		check_exposition(s, &s->openmetrics, true);
-		check_gzip(&s->prom_gz, &s->prom);
-		check_gzip(&s->openmetrics_gz, &s->openmetrics);
+		if (round == rounds - 1) { /* inflating is slow: once per input is enough */
+			check_gzip(&s->prom_gz, &s->prom);
+			check_gzip(&s->openmetrics_gz, &s->openmetrics);
+		}
 		check_processes(s, &s->json, &(struct json_query){.sort = JSON_SORT_PID});
 		check_status(s);
 
