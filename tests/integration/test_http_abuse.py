@@ -14,12 +14,13 @@ import json
 import os
 import resource
 import socket
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rawtpd_test import Checker, Daemon, require_root  # noqa: E402
+from rawtpd_test import RAWTPD, Checker, Daemon, free_port, require_root  # noqa: E402
 
 IDLE = 1000          # idle connections held open ...
 IDLE_ADDRS = 16      # ... from this many source addresses (127.0.1.1 ..)
@@ -294,6 +295,37 @@ def per_ip_limit(t, d):
             s.close()
 
 
+def dual_stack(t):
+    """--listen :PORT is every address, IPv6 and IPv4 on one socket."""
+    if not socket.has_ipv6:
+        print("  no IPv6: dual-stack check skipped")
+        return
+    port = free_port()
+    log = open(f"/tmp/rawtpd-test-{os.getpid()}-{port}.log", "w+")
+    p = subprocess.Popen([RAWTPD, "--listen", f":{port}", "--interval", "500ms",
+                          "--config", "/dev/null"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        ok4 = ok6 = False
+        while time.time() < deadline and p.poll() is None and not (ok4 and ok6):
+            for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+                try:
+                    s = socket.socket(fam)
+                    s.settimeout(5)
+                    s.connect((host, port))
+                    s.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    if s.recv(64).startswith(b"HTTP/1.1 200"):
+                        ok4, ok6 = (True, ok6) if fam == socket.AF_INET else (ok4, True)
+                    s.close()
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        t.check(ok4 and ok6, f"--listen :{port} answers on 127.0.0.1 ({ok4}) and ::1 ({ok6})")
+    finally:
+        p.terminate()
+        p.wait(20)
+
+
 def main():
     require_root()
     t = Checker()
@@ -304,6 +336,7 @@ def main():
         t.check(d.get("/-/healthy")[0] == 200, "healthy at the end")
         rc = d.stop()
         t.check(rc == 0, f"clean stop (exit {rc})")
+    dual_stack(t)
     t.done()
 
 
