@@ -324,25 +324,30 @@ static int set_string(char **field, const char *value)
 	return 0;
 }
 
-#define REGEX_MAX_NODES 10000
+#define REGEX_MAX_NODES 1000
 
 /*
- * Whether an ERE may expand past REGEX_MAX_NODES in glibc's regcomp(), which copies what a
- * repetition repeats ("x{1000}" is a thousand copies, "x+" two) so that stacked and nested
- * repetitions multiply: "x+++...+" of 100 characters, or "((x{99}){99}){99}", take minutes
- * and gigabytes before failing (found by fuzzing). A generous upper bound; real patterns are
- * far below it.
+ * What is wrong with an ERE that glibc's regcomp() would take seconds or gigabytes over, or
+ * NULL. regcomp() copies what a repetition repeats ("x{1000}" is a thousand copies, "x+" two),
+ * so nested repetitions multiply, and its epsilon closures grow much faster than the copies
+ * where repeated parts can match the empty string: "P+++...+" of 100 characters took more
+ * than 10 s and 1.4 GiB, "(a*+){999}" 14 s, "((a*)+){400}" 1.3 s (found by fuzzing). Stacked
+ * repetition operators are undefined in POSIX EREs anyway; the bound on the copies keeps
+ * nesting cheap (a process name has at most 15 bytes: no useful pattern comes near it).
  */
-static bool regex_too_large(const char *p)
+static const char *regex_refusal(const char *p)
 {
 	double outer[32], total = 0, last = 0;
+	bool repeated = false; /* the previous token was a repetition */
 	int depth = 0;
 
 	for (; *p; p++) {
+		bool repeat = false;
+
 		switch (*p) {
 		case '(':
 			if (depth == (int)ELEMENTSOF(outer))
-				return true;
+				return "groups nested too deep";
 			outer[depth++] = total;
 			total = last = 0;
 			break;
@@ -355,6 +360,7 @@ static bool regex_too_large(const char *p)
 		case '?':
 			total += last;
 			last *= 2;
+			repeat = true;
 			break;
 		case '{': {
 			char *end;
@@ -370,6 +376,7 @@ static bool regex_too_large(const char *p)
 			total += last * (double)((n > m ? n : m) + 1);
 			last *= (double)((n > m ? n : m) + 1);
 			p = end;
+			repeat = true;
 			break;
 		}
 		case '[': /* one node, however long: "[]a]", "[^]a]", "[[:alpha:]]" */
@@ -394,10 +401,14 @@ static bool regex_too_large(const char *p)
 		default:
 			total += last = 1;
 		}
+		if (repeat && repeated)
+			return "stacked repetition operators (as in 'a+*' or 'a{2}+') are undefined in "
+			       "POSIX regular expressions: use a group, '(a+)*'";
+		repeated = repeat;
 		if (total > REGEX_MAX_NODES)
-			return true;
+			return "too large once its repetitions are expanded (more than 1000 nodes)";
 	}
-	return false;
+	return NULL;
 }
 
 static int set_regex(char **text, regex_t *re, bool *has, const char *value, char **ret_why)
@@ -406,10 +417,8 @@ static int set_regex(char **text, regex_t *re, bool *has, const char *value, cha
 	char *s;
 	int e;
 
-	if (regex_too_large(value))
-		return why(ret_why, "'%s' is too large a regular expression once its repetitions "
-				    "are expanded (more than %d nodes)",
-			   value, REGEX_MAX_NODES);
+	if (regex_refusal(value))
+		return why(ret_why, "'%s': %s", value, regex_refusal(value));
 	e = regcomp(&n, value, REG_EXTENDED | REG_NOSUB);
 	if (e) {
 		char buf[256];
