@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # A timed libFuzzer run of every fuzz target (or those named), each for SECONDS (default 60),
 # in a clang build with ASan and UBSan. New inputs go to a scratch corpus in the build
-# directory; with MERGE=1 the interesting ones are merged (-merge=1, so the corpus stays
-# small) into tests/fuzz/corpus/<target>/, ready to commit. A crash leaves its input in
+# directory; with MERGE=1 those reaching new edges are merged (-merge=1 -use_counters=0, so
+# the corpus stays small) into tests/fuzz/corpus/<target>/, ready to commit. A crash leaves its input in
 # BUILD/fuzz-artifacts/ and makes the script exit 1.
 #
 #   tests/fuzz/run-fuzz.sh [SECONDS [TARGET...]]
@@ -44,7 +44,8 @@ for t in "${targets[@]}"; do
 	fi
 	grep -E '^stat::(number_of_executed_units|new_units_added)|^Done ' "$build/fuzz-$t.log" || true
 	if [ "${MERGE:-0}" = 1 ]; then
-		"$build/tests/fuzz/fuzz-$t" -merge=1 -max_len="${max_len[$t]:-4096}" \
+		# on edges only (no hit counters): a few dozen inputs per target, not hundreds
+		"$build/tests/fuzz/fuzz-$t" -merge=1 -use_counters=0 -max_len="${max_len[$t]:-4096}" \
 			"tests/fuzz/corpus/$t" "$work" 2>>"$build/fuzz-$t.log"
 		echo "corpus/$t: $(ls "tests/fuzz/corpus/$t" | wc -l) files"
 	fi
