@@ -13,6 +13,9 @@
 #   RAWTPD_SD_DEB   the .deb (a path on the host's root, which the guest sees read-only)
 #   RAWTPD_SD_CONF  the configuration file path the installed rawtpd reads
 #   RAWTPD_SD_PORT  its default port
+#   RAWTPD_SD_CHECKS  the groups of checks to run (default all of them): service (user,
+#                   capabilities, HTTP, reload, journal), restart (SIGKILL, watchdog), modes
+#                   (attach modes inside the unit), socket (socket activation)
 #
 # Prints one "ok N - ..." or "not ok N - ..." line per check (TAP) and a closing
 # "N passed, N failed" line; exits 1 if any check failed.
@@ -49,6 +52,7 @@ wait_for() {
 		sleep 0.5
 	done
 }
+want() { [[ " ${RAWTPD_SD_CHECKS:-service restart modes socket} " == *" $1 "* ]]; }
 prop() { systemctl show -P "$1" "$svc"; }
 main_pid() { prop MainPID; }
 is_running() { [ "$(prop ActiveState)/$(prop SubState)" = active/running ]; }
@@ -58,7 +62,8 @@ restarted_since() { # NRESTARTS PID: restarted at least once more, running again
 	[ "$(prop NRestarts)" -gt "$1" ] && is_running && [ "$p" != 0 ] && [ "$p" != "$2" ]
 }
 http() { curl -fsS --max-time 20 "http://127.0.0.1:$port$1"; }
-cursor() { journalctl -q -n 0 --show-cursor | sed -n 's/^-- cursor: //p'; }
+# The journal's current end (-n 0 would print no cursor at all).
+cursor() { journalctl -q -n 1 -o cat --show-cursor | sed -n 's/^-- cursor: //p'; }
 # journal_since CURSOR [ARGS...]: the unit's journal after CURSOR.
 journal_since() {
 	local c=$1
@@ -162,7 +167,7 @@ pid=$(main_pid)
 
 # ---- rawtpd: user, capabilities, sandbox, HTTP, reload, journal -----------------------------
 
-if [ "$mode" != machinery ] && is_running; then
+if [ "$mode" != machinery ] && want service && is_running; then
 	status=/proc/$pid/status
 	sed -n 's/^\(Uid\|Gid\|Cap[A-Za-z]*\|NoNewPrivs\|Seccomp\):/# &/p' "$status"
 	uid=$(id -u rawtpd 2>/dev/null || echo none)
@@ -244,7 +249,7 @@ fi
 
 # ---- SIGKILL: restarted ---------------------------------------------------------------------
 
-if is_running; then
+if want restart && is_running; then
 	nr=$(prop NRestarts)
 	pid=$(main_pid)
 	note "kill -KILL $pid (NRestarts $nr)"
@@ -259,7 +264,7 @@ fi
 
 # ---- SIGSTOP: the watchdog fires, restarted -------------------------------------------------
 
-if is_running; then
+if want restart && is_running; then
 	nr=$(prop NRestarts)
 	pid=$(main_pid)
 	c=$(cursor)
@@ -278,28 +283,41 @@ fi
 
 # ---- rawtpd: attach modes under the unit's sandbox, socket activation --------------------------
 
-if [ "$mode" != machinery ]; then
+if [ "$mode" != machinery ] && want modes; then
 	exe=$(systemctl show -P ExecStart "$svc" | sed -n 's/.*path=\([^ ;]*\).*/\1/p')
 	# "MODE works|no REASON" for each attach mode, from `rawtpd --probe --json` on stdin.
 	modes_of() {
 		python3 -c 'import json, sys
-for m in json.load(sys.stdin)["attach_modes"]:
+text, dec, docs, i = sys.stdin.read(), json.JSONDecoder(), [], 0
+while True:
+    i = text.find("{", i)
+    if i < 0:
+        break
+    try:
+        d, i = dec.raw_decode(text, i)
+        docs.append(d)
+    except ValueError:
+        i += 1
+for m in docs[-1]["attach_modes"] if docs else []:
     print(m["mode"], "works" if m["works"] else "no", m.get("reason") or "")'
 	}
 	# probe_in_unit [DROP-IN LINES]: the same probe inside rawtpd.service, with its user,
-	# capabilities and sandbox (a drop-in makes it a oneshot running --probe --json).
+	# capabilities and sandbox (a drop-in makes it a oneshot running --probe --json). Its
+	# stdout goes to a file, opened by systemd before the sandbox is set up: read from the
+	# journal, the end of it may not be there yet when systemctl returns.
 	probe_in_unit() {
-		local d=/run/systemd/system/$svc.d c
-		mkdir -p "$d"
+		local d=/run/systemd/system/$svc.d out=/run/rawtpd-test/probe.json
+		mkdir -p "$d" /run/rawtpd-test
+		rm -f "$out"
 		{
 			printf '[Service]\nType=oneshot\nRestart=no\nWatchdogSec=0\n'
 			printf 'ExecStart=\nExecStart=%s --probe --json\n' "$exe"
+			printf 'StandardOutput=truncate:%s\n' "$out"
 			printf '%s' "${1:-}"
 		} >"$d/90-probe.conf"
 		systemctl daemon-reload
-		c=$(cursor)
 		systemctl start "$svc" || true
-		journal_since "$c" _TRANSPORT=stdout -o cat | modes_of || true
+		modes_of <"$out" || true
 		rm -f "$d/90-probe.conf"
 		systemctl daemon-reload
 	}
@@ -326,15 +344,27 @@ for m in json.load(sys.stdin)["attach_modes"]:
 				not_ok "attach = $m works under the unit as shipped"
 				continue
 			fi
-			note "attach = $m needs a drop-in: trying the one rawtpd(8) gives"
+			# rawtpd(8): on Debian's kernels (perf_event_paranoid=3) perf_event_open() wants
+			# CAP_SYS_ADMIN unless the sysctl is brought down to the upstream default, 2.
+			paranoid=$(sysctl -n kernel.perf_event_paranoid)
+			recipe="the drop-in rawtpd(8) gives"
+			if [ "$paranoid" -gt 2 ]; then
+				sysctl -q -w kernel.perf_event_paranoid=2
+				recipe+=" and kernel.perf_event_paranoid=2 (was $paranoid)"
+			fi
+			note "attach = $m: trying $recipe"
 			with=$(probe_in_unit "$dropin")
 			sed -n "s/^$m /#   /p" <<<"$with"
-			check "attach = $m works with the drop-in rawtpd(8) gives" works "$m" "$with"
+			check "attach = $m works with $recipe" works "$m" "$with"
+			sysctl -q -w kernel.perf_event_paranoid="$paranoid"
 		fi
 	done
 	systemctl reset-failed "$svc" 2>/dev/null || true
+fi
 
+if [ "$mode" != machinery ] && want socket; then
 	# Socket activation: systemd owns the port, the first connection starts the service.
+	systemctl stop "$svc" || true
 	if systemctl start rawtpd.socket; then
 		ok "rawtpd.socket starts"
 		check "rawtpd.service is not running before the first connection" \

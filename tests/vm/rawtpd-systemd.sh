@@ -19,6 +19,7 @@
 # BUILD_DIR defaults to $MESON_BUILD_ROOT, else <repository>/build. The kernel is
 # $RAWTPD_VM_KERNEL_DIR, else bookworm from fetch-kernels.sh (cached). The whole VM is bounded by
 # RAWTPD_SD_TIMEOUT seconds (default 600); RAWTPD_VM_RESULT_DIR keeps the run's files.
+# RAWTPD_SD_CHECKS picks groups of checks (see rawtpd-systemd-guest.sh).
 # Exit status: the guest checks' (0 all passed, 1 some failed), 124 timeout, 125 VM failure,
 # 77 (skip) when qemu or the kernel cannot be had, 2 bad usage.
 
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
 		deb=$(realpath "$2")
 		shift
 		;;
-	-h | --help) sed -n '4,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '4,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) die "unknown option $1 (see --help)" ;;
 	*) build=$1 ;;
 	esac
@@ -100,7 +101,7 @@ esac
 
 export RAWTPD_SD_MODE=$mode RAWTPD_SD_DEB=$deb RAWTPD_SD_CONF=$conf RAWTPD_SD_PORT=$port
 export RAWTPD_VM_INIT=systemd RAWTPD_VM_OVERLAY=$overlay
-export RAWTPD_VM_PASSENV="RAWTPD_SD_MODE RAWTPD_SD_DEB RAWTPD_SD_CONF RAWTPD_SD_PORT"
+export RAWTPD_VM_PASSENV="RAWTPD_SD_MODE RAWTPD_SD_DEB RAWTPD_SD_CONF RAWTPD_SD_PORT RAWTPD_SD_CHECKS"
 log "mode $mode, kernel $(cat "$kdir/release" 2>/dev/null || echo "$kdir"), config $conf, port $port"
 start=$SECONDS
 rc=0
