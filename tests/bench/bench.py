@@ -1,0 +1,822 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""rawtpd benchmark: per-event BPF cost, whole-system overhead, scrape cost, steady state.
+
+Started by tests/bench/run (which installs the tools and builds the helpers); Debian's
+/usr/bin/python3, standard library only. Prints one table, writes results.json (and
+bench.svg when gnuplot is there) into the output directory. A benchmark prints figures: it
+never fails on a timing. It exits non-zero only when it could not measure at all.
+
+The machine is shared and noisy, so every comparison is made inside one run: each tool's
+figure is set beside a reference measured minutes (or seconds) apart on the same machine.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+QUICK = False
+CHILDREN = []  # every process we started, stopped on the way out
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd, **kw):
+    kw.setdefault("stdin", subprocess.PIPE)
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    p = subprocess.Popen(cmd, **kw)
+    CHILDREN.append(p)
+    return p
+
+
+def stop(p, timeout=20):
+    if p is None:
+        return
+    if p.poll() is None:
+        try:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    for f in (p.stdin, p.stdout, p.stderr):
+        try:
+            if f:
+                f.close()
+        except OSError:
+            pass
+    if p in CHILDREN:
+        CHILDREN.remove(p)
+
+
+def stop_all():
+    for p in list(CHILDREN):
+        stop(p, 5)
+
+
+# --- /proc and bpf figures ---------------------------------------------------------------
+
+
+def cpu_ns(pid):
+    """CPU time of every live thread of pid, in ns (the scheduler's own sum_exec_runtime)."""
+    total = 0
+    for f in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        try:
+            with open(f) as fh:
+                total += int(fh.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def cpu_ticks_ns(pid):
+    """utime + stime of pid (dead threads included), tick resolution, in ns."""
+    with open(f"/proc/{pid}/stat") as fh:
+        f = fh.read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) * 1e9 / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM", "Threads"):
+                out[k] = int(v.split()[0])
+    return out
+
+
+def n_processes():
+    return sum(1 for d in os.listdir("/proc") if d.isdigit())
+
+
+def prog_ids_of(pid):
+    """BPF program ids held by pid's descriptors (bpftool here shows no pids)."""
+    ids = set()
+    for f in glob.glob(f"/proc/{pid}/fdinfo/*"):
+        try:
+            with open(f) as fh:
+                for line in fh:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
+def prog_stats():
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True,
+                         check=True).stdout
+    return {p["id"]: (p.get("run_cnt", 0), p.get("run_time_ns", 0), p.get("name", ""),
+                      p.get("type", "")) for p in json.loads(out)}
+
+
+def stress_switch(seconds):
+    """stress-ng --switch 2 for a fixed time: bogo ops per wall second and per CPU second."""
+    with tempfile.NamedTemporaryFile(suffix=".yaml") as y:
+        subprocess.run(["stress-ng", "--switch", "2", "-t", str(seconds), "--metrics-brief",
+                        "--yaml", y.name], capture_output=True, check=True)
+        text = open(y.name).read()
+    out = {}
+    for key, name in (("bogo-ops-per-second-real-time", "ops_per_s"),
+                      ("bogo-ops-per-second-usr-sys-time", "ops_per_cpu_s")):
+        m = re.search(key + r":\s*([0-9.]+)", text)
+        out[name] = float(m.group(1)) if m else float("nan")
+    return out
+
+
+def http_get(url, headers=None, timeout=60):
+    req = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.read()
+
+
+def curl_times(url, k, gzip=False, timeout=600):
+    """k scrapes on one kept-alive connection: [(seconds, bytes)] from curl's own timers."""
+    cmd = ["curl", "-s", "--max-time", str(timeout), "-w", "%{time_total} %{size_download}\n"]
+    if gzip:
+        cmd += ["-H", "Accept-Encoding: gzip"]
+    for _ in range(k):
+        cmd += ["-o", "/dev/null", url]
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    res = []
+    for line in out.splitlines():
+        t, b = line.split()
+        res.append((float(t), int(b)))
+    return res
+
+
+def wait_for(cond, timeout, what, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise RuntimeError(f"{what}: exited with {proc.returncode}: {err.strip()[-400:]}")
+        try:
+            v = cond()
+            if v:
+                return v
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what}: timed out after {timeout}s")
+
+
+# --- the tools -----------------------------------------------------------------------------
+
+
+class Tool:
+    """Something that puts a BPF program on sched_switch; started and stopped around a run."""
+
+    def __init__(self, name, label, cmd, ready=None, note="", id_line=False):
+        self.name, self.label, self.cmd, self.ready, self.note = name, label, cmd, ready, note
+        self.id_line = id_line  # prints its program id once attached (bench-loader)
+        self.proc = None
+
+    def start(self):
+        self.proc = start(self.cmd)
+        if self.id_line:
+            line = self.proc.stdout.readline().decode().strip()
+            if not line.isdigit():
+                err = self.proc.stderr.read().decode(errors="replace")
+                raise RuntimeError(f"{self.name}: {err.strip()[-300:]}")
+            return {int(line)}
+        progs = wait_for(lambda: prog_ids_of(self.proc.pid), 60, self.name, self.proc)
+        if self.ready:
+            wait_for(self.ready, 60, self.name, self.proc)
+        time.sleep(0.5)  # let it settle (bpftrace and cpudist finish attaching)
+        return prog_ids_of(self.proc.pid) or progs
+
+    def stop(self):
+        stop(self.proc)
+        self.proc = None
+
+
+def rawtpd_tool(args, mode):
+    port = free_port()
+    cmd = [args.rawtpd, "--listen", f"127.0.0.1:{port}", "--interval", "1s", "--config",
+           "/dev/null", "--attach", mode, "--log-level", "warning"]
+    return Tool(f"rawtpd {mode}", f"rawtpd {mode}", cmd,
+                ready=lambda: http_get(f"http://127.0.0.1:{port}/-/healthy"))
+
+
+def window(ids, before, after):
+    """Runs and run time over a window of the program among ids that ran most."""
+    best = None
+    for i in ids:
+        if i in before and i in after:
+            cnt = after[i][0] - before[i][0]
+            ns = after[i][1] - before[i][1]
+            if best is None or cnt > best["events"]:
+                best = {"prog_id": i, "prog_name": after[i][2], "prog_type": after[i][3],
+                        "events": cnt, "run_ns": ns}
+    if best and best["events"] > 0:
+        best["ns_per_event"] = best["run_ns"] / best["events"]
+        return best
+    return None
+
+
+HOOK_OF = {"tp_btf": "tp_btf", "raw_tp": "raw_tp", "tracepoint": "tracepoint",
+           "kprobe": None, "bpftrace": "tracepoint", "cpudist": "tp_btf", "part": "tp_btf"}
+
+
+def per_event(args, res):
+    """Per-event BPF cost and stress-ng throughput of every tool.
+
+    The empty programs (one per hook) stay attached for the whole phase, baselines included:
+    every tool's cost is set beside the floor on its own hook measured over the very same
+    seconds, which is what makes the ratio mean something on a busy shared machine. (They
+    add the same few tens of ns to every switch of every run, baselines too, so the
+    throughput ratios are unaffected.)"""
+    seconds = args.seconds or (2 if QUICK else 6)
+    rounds = args.rounds or (1 if QUICK else 2)
+    probe = json.loads(subprocess.run([args.rawtpd, "--probe", "--json"], capture_output=True,
+                                      text=True, check=True).stdout)
+    modes = [m["mode"] for m in probe["attach_modes"] if m["works"]]
+    res["rawtpd_modes"] = {m["mode"]: (m["reason"] or "works") for m in probe["attach_modes"]}
+    loader = os.path.join(args.helpers, "bench-loader")
+    tools = []
+    for m in modes:
+        tools.append(rawtpd_tool(args, m))
+    if shutil.which("bpftrace"):
+        tools.append(Tool("bpftrace", "bpftrace @[pid] = count() (tracepoint)",
+                          ["bpftrace", "-e",
+                           "tracepoint:sched:sched_switch { @[pid] = count(); }"]))
+    cpudist = shutil.which("cpudist") or "/usr/sbin/cpudist"
+    if os.access(cpudist, os.X_OK):
+        tools.append(Tool("cpudist", "libbpf-tools cpudist -P (tp_btf)",
+                          [cpudist, "-P", "3600"]))
+    if not QUICK:
+        parts = os.path.join(args.helpers, "parts.bpf.o")
+        for p, what in (("stash", "CPU-time stash only"), ("key", "stash + process key"),
+                        ("tgid", "stash + per-CPU hash by tgid"),
+                        ("full", "stash + key + per-CPU hash by key"),
+                        ("nostash", "alt: key + per-CPU hash, time from prev's se only"),
+                        ("shared", "alt: stash + key + shared hash, atomics"),
+                        ("task", "alt: stash + task storage of leader, atomics")):
+            tools.append(Tool(f"part {p}", f"breakdown: {what}", [loader, parts, f"parts_{p}"],
+                              id_line=True))
+    if args.tools:
+        want = args.tools.split(",")
+        tools = [t for t in tools if any(t.name.startswith(w) for w in want)]
+
+    empty_obj = os.path.join(args.helpers, "empty.bpf.o")
+    empty_prog = {"tp_btf": "empty_tp_btf", "raw_tp": "empty_raw_tp", "tracepoint": "empty_tp"}
+
+    def floor(hook):
+        return Tool(f"empty {hook}", "", [loader, empty_obj, empty_prog[hook]], id_line=True)
+
+    runs = {t.name: [] for t in tools}
+    floor_runs = {}
+    base = []
+    log(f"per-event: {len(tools)} tools x {rounds} round(s) x {seconds}s of stress-ng "
+        f"--switch 2, each between two empty programs on its hook")
+    for rnd in range(rounds):
+        # a baseline before every second tool, so that each tool has one next to it
+        order = tools if rnd % 2 == 0 else list(reversed(tools))
+        last_base = None
+        for i, t in enumerate(order):
+            if i % 2 == 0:
+                last_base = stress_switch(seconds)
+                base.append(dict(last_base, round=rnd))
+            hook = HOOK_OF.get(t.name.split()[-1]) or HOOK_OF.get(t.name.split()[0])
+            started = []
+            try:
+                fa = floor(hook) if hook else None
+                if fa:
+                    started.append(fa)
+                    fa_ids = fa.start()
+                started.append(t)
+                ids = t.start()
+                fb = floor(hook) if hook else None
+                if fb:
+                    started.append(fb)
+                    fb_ids = fb.start()
+                before = prog_stats()
+                ops = stress_switch(seconds)
+                after = prog_stats()
+            except RuntimeError as e:
+                log(f"  {t.name}: could not start: {e}")
+                runs[t.name].append({"error": str(e)})
+                continue
+            finally:
+                for x in reversed(started):
+                    x.stop()
+            run = {"round": rnd, "ops": ops, "base": last_base}
+            w = window(ids, before, after)
+            if w:
+                run.update(w)
+            if hook:
+                # the tool runs after fa, as fb runs after the tool: fb is its floor
+                wa, wb = window(fa_ids, before, after), window(fb_ids, before, after)
+                run["floor_ns"] = [x["ns_per_event"] if x else float("nan") for x in (wa, wb)]
+                if wb:
+                    run["floor"] = wb["ns_per_event"]
+                    floor_runs.setdefault(hook, {}).setdefault("after", []).append(wb)
+                if wa:
+                    run["floor_first"] = wa["ns_per_event"]
+                    floor_runs.setdefault(hook, {}).setdefault("first", []).append(wa)
+            runs[t.name].append(run)
+            log(f"  {t.name}: {run.get('ns_per_event', float('nan')):.0f} ns/event over "
+                f"{run.get('events', 0)} events (empty {hook} before / after it: "
+                f"{'/'.join(f'{x:.0f}' for x in run.get('floor_ns', []))} ns), "
+                f"{ops['ops_per_s']:.0f} ops/s, {ops['ops_per_cpu_s']:.0f} ops/CPU-s "
+                f"(baseline {last_base['ops_per_s']:.0f}, {last_base['ops_per_cpu_s']:.0f})")
+        base.append(dict(stress_switch(seconds), round=rnd))
+
+    out = {}
+    for t in tools:
+        ok = [r for r in runs[t.name] if "ns_per_event" in r]
+        hook = HOOK_OF.get(t.name.split()[-1]) or HOOK_OF.get(t.name.split()[0])
+        entry = {"label": t.label, "hook": hook, "runs": runs[t.name]}
+        if ok:
+            # events-weighted over the rounds: total run time over total runs
+            entry["ns_per_event"] = sum(r["run_ns"] for r in ok) / sum(r["events"] for r in ok)
+            entry["ns_per_event_min"] = min(r["ns_per_event"] for r in ok)
+            entry["ns_per_event_max"] = max(r["ns_per_event"] for r in ok)
+            paired = [r["ns_per_event"] / r["floor"] for r in ok if r.get("floor")]
+            if paired:
+                entry["x_floor"] = statistics.median(paired)
+                entry["floor_ns"] = statistics.median(r["floor"] for r in ok if r.get("floor"))
+            for k in ("ops_per_s", "ops_per_cpu_s"):
+                entry[f"{k}_ratio"] = statistics.median(
+                    r["ops"][k] / r["base"][k] for r in ok if r["base"][k])
+        out[t.name] = entry
+    fl = {}
+    for hook, pos in floor_runs.items():
+        for where, ws in pos.items():
+            fl.setdefault(hook, {})[where] = {
+                "ns_per_event": sum(w["run_ns"] for w in ws) / sum(w["events"] for w in ws),
+                "ns_per_event_min": min(w["ns_per_event"] for w in ws),
+                "ns_per_event_max": max(w["ns_per_event"] for w in ws)}
+    res["per_event"] = {"seconds_per_run": seconds, "rounds": rounds, "tools": out,
+                        "floors": fl, "baseline_runs": base,
+                        "baseline_ops_per_s": statistics.median(b["ops_per_s"] for b in base),
+                        "baseline_ops_per_cpu_s": statistics.median(b["ops_per_cpu_s"]
+                                                                    for b in base)}
+
+
+# --- scrape cost -----------------------------------------------------------------------------
+
+
+class Sleepers:
+    def __init__(self, helpers, n):
+        self.proc = None
+        self.n = n
+        if n > 0:
+            self.proc = start([os.path.join(helpers, "bench-sleepers"), str(n)])
+            line = self.proc.stdout.readline().decode()
+            if not line.startswith("ready"):
+                raise RuntimeError(f"bench-sleepers: {line!r}")
+
+    def stop(self):
+        stop(self.proc, 60)
+
+
+def measure_daemon(pid, scrape_url, status_url, k, k_gzip, idle_s, status_every=None):
+    """Idle CPU rate, then k plain and k_gzip gzip scrapes: CPU per scrape and wall times."""
+    out = {}
+    aggs = []
+    t0, c0, tk0 = time.monotonic(), cpu_ns(pid), cpu_ticks_ns(pid)
+    end = t0 + idle_s
+    while status_url and time.monotonic() < end:
+        time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+        try:
+            st = json.loads(http_get(status_url))
+            aggs.append(st)
+        except (OSError, ValueError):
+            pass
+    if not status_url:
+        time.sleep(idle_s)
+    t1, c1, tk1 = time.monotonic(), cpu_ns(pid), cpu_ticks_ns(pid)
+    idle_rate = (c1 - c0) / (t1 - t0)
+    out["idle_cpu_share"] = idle_rate / 1e9
+    out["idle_cpu_share_ticks"] = (tk1 - tk0) / (t1 - t0) / 1e9
+    out["idle_seconds"] = t1 - t0
+    if aggs:
+        durs = {}
+        for st in aggs:  # one figure per aggregation, not per poll
+            durs[st.get("aggregations")] = st.get("last_aggregation_duration_seconds")
+        vals = [v for v in durs.values() if v is not None]
+        if vals:
+            out["aggregation_ms"] = statistics.median(vals) * 1e3
+            out["aggregation_ms_max"] = max(vals) * 1e3
+        out["map_entries"] = aggs[-1].get("map_entries")
+    for name, kk, gz in (("plain", k, False), ("gzip", k_gzip, True)):
+        if kk <= 0:
+            continue
+        t0, c0, tk0 = time.monotonic(), cpu_ns(pid), cpu_ticks_ns(pid)
+        times = curl_times(scrape_url, kk, gzip=gz)
+        t1, c1, tk1 = time.monotonic(), cpu_ns(pid), cpu_ticks_ns(pid)
+        if not times:
+            out[name] = {"error": "no answer"}
+            continue
+        cpu = max(0.0, (c1 - c0) - idle_rate * (t1 - t0)) / len(times)
+        cpu_t = max(0.0, (tk1 - tk0) - out["idle_cpu_share_ticks"] * 1e9 * (t1 - t0)) / len(times)
+        out[name] = {"scrapes": len(times),
+                     "ms_median": statistics.median(t for t, _ in times) * 1e3,
+                     "ms_max": max(t for t, _ in times) * 1e3,
+                     "bytes": times[-1][1],
+                     "cpu_ms_per_scrape": cpu / 1e6,
+                     "cpu_ms_per_scrape_ticks": cpu_t / 1e6}
+    out.update(rss_kib(pid))
+    return out
+
+
+def pe_config(path):
+    with open(path, "w") as f:
+        f.write('process_names:\n  - name: "{{.Comm}}-{{.PID}}"\n    cmdline:\n    - ".*"\n')
+
+
+def rawtpd_level(args, n, idle, k):
+    """rawtpd started first, then the sleepers (so that each one switches while rawtpd is
+    attached and has its map entry), measured once the map holds them."""
+    port = free_port()
+    d = start([args.rawtpd, "--listen", f"127.0.0.1:{port}", "--interval", "1s",
+               "--config", "/dev/null", "--log-level", "warning"])
+    status = f"http://127.0.0.1:{port}/api/v1/status"
+    sl = None
+    try:
+        wait_for(lambda: json.loads(http_get(status)).get("aggregations", 0) >= 1, 60, "rawtpd", d)
+        sl = Sleepers(args.helpers, max(0, n - n_processes()))
+        want = min(n, n_processes()) * 0.9
+        st0 = wait_for(lambda: (lambda st: st if st.get("map_entries", 0) >= want else None)(
+            json.loads(http_get(status))), 120, "rawtpd map filling", d)
+        # two more aggregations with the map full before measuring
+        a0 = st0.get("aggregations", 0)
+        wait_for(lambda: json.loads(http_get(status)).get("aggregations", 0) >= a0 + 2, 60,
+                 "rawtpd", d)
+        r = measure_daemon(d.pid, f"http://127.0.0.1:{port}/metrics", status, k, k, idle)
+        r["json_bytes"] = len(http_get(f"http://127.0.0.1:{port}/api/v1/processes"))
+        r["processes"] = n_processes()
+        r["sleepers"] = sl.n
+        return r, sl
+    except BaseException:
+        if sl:
+            sl.stop()
+        raise
+    finally:
+        stop(d)
+
+
+def pe_config(path):
+    with open(path, "w") as f:
+        f.write('process_names:\n  - name: "{{.Comm}}-{{.PID}}"\n    cmdline:\n    - ".*"\n')
+
+
+def scrape_cost(args, res):
+    levels = [100, 1000, 10000]
+    steady_s = 30 if QUICK else 60
+    pe = shutil.which("prometheus-process-exporter")
+    cfgdir = tempfile.mkdtemp(prefix="rawtpd-bench-")
+    pe_cfg = os.path.join(cfgdir, "process-exporter.yml")
+    pe_config(pe_cfg)
+    out = []
+    for n in levels:
+        level = {"target": n, "existing": n_processes()}
+        log(f"scrape: {n} processes ({level['existing']} on the machine before)")
+        sl = None
+        try:
+            idle = steady_s if n == 1000 else (3 if QUICK else 5)
+            k = 50 if n <= 1000 else (10 if QUICK else 30)
+            try:
+                r, sl = rawtpd_level(args, n, idle, k)
+                level["rawtpd"] = r
+                level["processes"] = r["processes"]
+                log(f"  rawtpd: {r.get('map_entries')} map entries, agg "
+                    f"{r.get('aggregation_ms', 0):.1f} ms, scrape "
+                    f"{r['plain']['ms_median']:.2f} ms, {r['plain']['cpu_ms_per_scrape']:.3f} ms "
+                    f"CPU/scrape, idle {100 * r['idle_cpu_share']:.2f}% CPU, "
+                    f"RSS {r['VmRSS'] / 1024:.1f} MiB")
+            except RuntimeError as e:
+                level["rawtpd"] = {"error": str(e)}
+                log(f"  rawtpd: {e}")
+                sl = Sleepers(args.helpers, max(0, n - n_processes()))
+            level.setdefault("processes", n_processes())
+            # prometheus-process-exporter, one group per process, on the same processes
+            if pe:
+                port = free_port()
+                p = start([pe, "-config.path", pe_cfg, "-web.listen-address",
+                           f"127.0.0.1:{port}", "-gather-smaps=false"],
+                          stdout=subprocess.DEVNULL)
+                url = f"http://127.0.0.1:{port}/metrics"
+                try:
+                    # the first scrape builds its process table: not counted
+                    wait_for(lambda: http_get(url, timeout=300), 300, "process-exporter", p)
+                    kp = 10 if n <= 100 else 4 if n <= 1000 else 2
+                    if QUICK:
+                        kp = max(1, kp // 2)
+                    r = measure_daemon(p.pid, url, None, kp, 1 if n <= 1000 or not QUICK else 0,
+                                       3 if QUICK else 5)
+                    level["process_exporter"] = r
+                    log(f"  process-exporter: scrape {r['plain']['ms_median']:.1f} ms, "
+                        f"{r['plain']['cpu_ms_per_scrape']:.1f} ms CPU/scrape, "
+                        f"RSS {r['VmRSS'] / 1024:.1f} MiB")
+                except (RuntimeError, OSError) as e:
+                    level["process_exporter"] = {"error": str(e)}
+                    log(f"  process-exporter: {e}")
+                finally:
+                    stop(p)
+        finally:
+            if sl:
+                sl.stop()
+        out.append(level)
+    shutil.rmtree(cfgdir, ignore_errors=True)
+    res["scrape"] = {"levels": out, "steady_seconds": steady_s}
+
+
+def synthetic(args, res):
+    rounds = 3 if QUICK else 10
+    out = []
+    for n in (100, 1000, 10000, 100000):
+        r = subprocess.run([os.path.join(args.helpers, "bench-synth"), str(n),
+                            str(rounds if n < 100000 else max(2, rounds // 2))],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            out.append({"processes": n, "error": r.stderr.strip()})
+            continue
+        out.append(json.loads(r.stdout))
+        log(f"synthetic {n}: aggregate {out[-1]['aggregate_ms']:.1f} ms, snapshot "
+            f"{out[-1]['snapshot_ms']:.1f} ms")
+    res["synthetic"] = out
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def machine(res):
+    def read(p):
+        try:
+            with open(p) as f:
+                return f.read()
+        except OSError:
+            return ""
+    cpu = re.search(r"model name\s*:\s*(.*)", read("/proc/cpuinfo"))
+    osr = re.search(r'PRETTY_NAME="(.*)"', read("/etc/os-release"))
+    mem = re.search(r"MemTotal:\s*(\d+)", read("/proc/meminfo"))
+    res["machine"] = {
+        "kernel": os.uname().release, "cpu": cpu.group(1) if cpu else "?",
+        "cpus": os.cpu_count(), "mem_gib": round(int(mem.group(1)) / 2**20, 1) if mem else 0,
+        "os": osr.group(1) if osr else "?", "pid_max": int(read("/proc/sys/kernel/pid_max")),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+    }
+
+
+def cpu_busy():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    steal = v[7] if len(v) > 7 else 0
+    return sum(v[:8]), idle, steal
+
+
+def fmt(v, spec=".0f", unit=""):
+    if v is None or v != v:
+        return "-"
+    return f"{v:{spec}}{unit}"
+
+
+def verdict(value, limit):
+    if value is None or value != value:
+        return "n/a"
+    return "met" if value <= limit else f"MISSED by {value / limit:.2f}x"
+
+
+def table(res):
+    rows = []  # (section, figure, value, reference, ratio, goal)
+    pe_ = res.get("per_event", {}).get("tools", {})
+
+    def ns(name):
+        return pe_.get(name, {}).get("ns_per_event")
+
+    pev = res.get("per_event", {})
+    for hook, pos in pev.get("floors", {}).items():
+        for where, what in (("after", "after another program: the floor"),
+                            ("first", "first on the hook")):
+            f = pos.get(where)
+            if f:
+                rows.append(("per-event", f"empty program ({hook}) ns/event, {what}",
+                             f"{f['ns_per_event']:.0f} ({f['ns_per_event_min']:.0f}-"
+                             f"{f['ns_per_event_max']:.0f})", "", "", ""))
+    bt = ns("bpftrace")
+    for name, e in pe_.items():
+        v = e.get("ns_per_event")
+        ref, ratio, goal = "", "", ""
+        if e.get("x_floor"):
+            ref = f"empty {e['hook']} {e['floor_ns']:.0f} ns, same windows"
+            ratio = f"{e['x_floor']:.2f}x"
+        if name.startswith("rawtpd "):
+            goal = "<=2.2x empty: " + verdict(e.get("x_floor"), 2.2)
+            if bt and v:
+                goal += f"; {v / bt:.2f}x bpftrace, <=0.5x: " + verdict(v / bt, 0.5)
+        rng = ""
+        if e.get("ns_per_event_min") is not None and len(
+                [r for r in e["runs"] if "ns_per_event" in r]) > 1:
+            rng = f" ({e['ns_per_event_min']:.0f}-{e['ns_per_event_max']:.0f})"
+        rows.append(("per-event", f"{e['label']} ns/event", fmt(v) + rng, ref, ratio, goal))
+    for name, e in pe_.items():
+        if name.startswith("part "):
+            continue
+        rows.append(("system", f"stress-ng --switch 2 with {name}: ops/s, ops/CPU-s",
+                     f"{fmt(e.get('ops_per_s_ratio'), '.3f', 'x')}, "
+                     f"{fmt(e.get('ops_per_cpu_s_ratio'), '.3f', 'x')}",
+                     f"without: {pev['baseline_ops_per_s']:.0f}/s, "
+                     f"{pev['baseline_ops_per_cpu_s']:.0f}/CPU-s", "", ""))
+
+    for lv in res.get("scrape", {}).get("levels", []):
+        r, p = lv.get("rawtpd", {}), lv.get("process_exporter", {})
+        n = lv["processes"]
+        tag = f"{lv['target']} ({r.get('map_entries', '?')} in map, {n} procs)"
+        if "plain" in r:
+            big = lv["target"] >= 10000
+            rows.append(("scrape", f"{tag} rawtpd aggregation ms (status)",
+                         fmt(r.get("aggregation_ms"), ".2f"), f"max {fmt(r.get('aggregation_ms_max'), '.2f')}", "",
+                         ("<=50 ms: " + verdict(r.get("aggregation_ms"), 50)) if big else ""))
+            rows.append(("scrape", f"{tag} rawtpd CPU per interval (agg+render) ms",
+                         fmt(r["idle_cpu_share"] * 1e3, ".2f"), "", "", ""))
+            rows.append(("scrape", f"{tag} rawtpd scrape ms (plain / gzip)",
+                         f"{r['plain']['ms_median']:.2f} / {r['gzip']['ms_median']:.2f}",
+                         "", "", ("<=10 ms: " + verdict(r["plain"]["ms_median"], 10)) if big
+                         else ""))
+            rows.append(("scrape", f"{tag} rawtpd bytes (plain / gzip / json)",
+                         f"{r['plain']['bytes']} / {r['gzip']['bytes']} / {r.get('json_bytes')}",
+                         "", "", ""))
+            cpu = r["plain"]["cpu_ms_per_scrape"]
+            pcpu = p.get("plain", {}).get("cpu_ms_per_scrape")
+            ratio = f"{cpu / pcpu:.4f}x" if pcpu else "-"
+            rows.append(("scrape", f"{tag} CPU ms per scrape rawtpd vs process-exporter",
+                         f"{cpu:.3f}", f"process-exporter {fmt(pcpu, '.1f')}", ratio,
+                         ("<=0.1x: " + verdict(cpu / pcpu if pcpu else None, 0.1)) if big
+                         else ""))
+            prss = p.get("VmRSS")
+            rows.append(("scrape", f"{tag} RSS MiB rawtpd vs process-exporter",
+                         f"{r['VmRSS'] / 1024:.1f}", f"process-exporter {fmt(prss and prss / 1024, '.1f')}",
+                         fmt(prss and r["VmRSS"] / prss, ".3f", "x"),
+                         ("<=8 MiB: " + verdict(r["VmRSS"] / 1024, 8)) if lv["target"] == 1000
+                         else ""))
+            if lv["target"] == 1000:
+                rows.append(("steady", f"rawtpd CPU share, 1s interval, {n} procs, "
+                             f"{r['idle_seconds']:.0f}s", f"{100 * r['idle_cpu_share']:.3f}%",
+                             f"ticks: {100 * r['idle_cpu_share_ticks']:.3f}%", "", ""))
+        elif "error" in r:
+            rows.append(("scrape", f"{tag} rawtpd", "error", r["error"][:60], "", ""))
+    for s in res.get("synthetic", []):
+        if "error" in s:
+            rows.append(("synthetic", f"{s['processes']} procs", "error", s["error"][:60], "", ""))
+            continue
+        rows.append(("synthetic", f"{s['processes']} procs aggregate / snapshot ms",
+                     f"{s['aggregate_ms']:.2f} / {s['snapshot_ms']:.2f}",
+                     f"prom {s['render_prom_ms']:.1f} om {s['render_openmetrics_ms']:.1f} "
+                     f"gz {s['gzip_prom_ms']:.1f} json {s['render_json_ms']:.1f}", "",
+                     f"{s['prom_bytes']} B, gzip {s['prom_gzip_bytes']} B"))
+
+    m = res["machine"]
+    head = (f"rawtpd benchmark{' (QUICK)' if QUICK else ''}: {m['date']}, {m['os']}, kernel "
+            f"{m['kernel']}, {m['cpus']} x {m['cpu']}, {m['mem_gib']} GiB; machine busy "
+            f"{res['load']['busy_pct']:.0f}% (steal {res['load']['steal_pct']:.1f}%) during the "
+            f"run, load {res['load']['start']} -> {res['load']['end']}")
+    widths = [max(len(str(r[i])) for r in rows + [("section", "figure", "value", "compared with",
+                                                   "ratio", "goal")]) for i in range(6)]
+    lines = [head, ""]
+    hdr = ("section", "figure", "value", "compared with", "ratio", "goal")
+    lines.append(" | ".join(h.ljust(w) for h, w in zip(hdr, widths)).rstrip())
+    lines.append("-+-".join("-" * w for w in widths))
+    for r in rows:
+        lines.append(" | ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def chart(res, outdir):
+    if not shutil.which("gnuplot"):
+        return None
+    d = tempfile.mkdtemp(prefix="rawtpd-chart-")
+    with open(os.path.join(d, "ns.dat"), "w") as f:
+        for name, e in res.get("per_event", {}).get("tools", {}).items():
+            if e.get("ns_per_event"):
+                f.write(f"\"{name}\" {e['ns_per_event']:.1f}\n")
+    with open(os.path.join(d, "scrape.dat"), "w") as f:
+        for lv in res.get("scrape", {}).get("levels", []):
+            r, p = lv.get("rawtpd", {}), lv.get("process_exporter", {})
+            f.write(f"{lv['processes']} {r.get('plain', {}).get('ms_median', 'NaN')} "
+                    f"{p.get('plain', {}).get('ms_median', 'NaN')} "
+                    f"{r.get('aggregation_ms', 'NaN')}\n")
+    with open(os.path.join(d, "synth.dat"), "w") as f:
+        for s in res.get("synthetic", []):
+            if "snapshot_ms" in s:
+                f.write(f"{s['processes']} {s['aggregate_ms'] + s['snapshot_ms']}\n")
+    svg = os.path.join(outdir, "bench.svg")
+    script = f"""
+set terminal svg size 1100,450 dynamic font 'sans,11'
+set output '{svg}'
+set multiplot layout 1,2
+set title 'BPF cost per sched\\_switch event (bpf\\_stats)'
+set ylabel 'ns per event'
+set style fill solid 0.6
+set boxwidth 0.6
+set xtics rotate by -30
+set yrange [0:*]
+unset key
+plot '{d}/ns.dat' using 0:2:xtic(1) with boxes lc rgb '#4477aa', \\
+     '' using 0:2:(sprintf('%.0f', $2)) with labels offset 0,0.7
+set title 'Scrape wall time vs processes'
+set xlabel 'processes'
+set ylabel 'ms'
+set logscale xy
+set xtics norotate
+set yrange [*:*]
+set key top left
+plot '{d}/scrape.dat' using 1:2 with linespoints lw 2 title 'rawtpd /metrics', \\
+     '' using 1:3 with linespoints lw 2 title 'process-exporter /metrics', \\
+     '' using 1:4 with linespoints title 'rawtpd aggregation (status)', \\
+     '{d}/synth.dat' using 1:2 with linespoints dt 2 title 'synthetic: aggregate + snapshot'
+unset multiplot
+"""
+    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    shutil.rmtree(d, ignore_errors=True)
+    if r.returncode != 0:
+        log(f"gnuplot: {r.stderr.strip()}")
+        return None
+    return svg
+
+
+def main():
+    global QUICK
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rawtpd", required=True)
+    ap.add_argument("--helpers", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="per_event,scrape,synthetic")
+    ap.add_argument("--tools", default="", help="per-event: only tools whose name starts so")
+    ap.add_argument("--seconds", type=int, default=0, help="per-event: stress-ng seconds")
+    ap.add_argument("--rounds", type=int, default=0, help="per-event: rounds")
+    args = ap.parse_args()
+    QUICK = args.quick
+    os.makedirs(args.out, exist_ok=True)
+
+    res = {"quick": QUICK}
+    machine(res)
+    load0, busy0 = os.getloadavg()[0], cpu_busy()
+    t0 = time.monotonic()
+    old_stats = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
+
+    def restore(*_):
+        stop_all()
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write(old_stats)
+        sys.exit(130)
+
+    signal.signal(signal.SIGTERM, restore)
+    signal.signal(signal.SIGINT, restore)
+    try:
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write("1")
+        only = args.only.split(",")
+        if "per_event" in only:
+            per_event(args, res)
+        if "synthetic" in only:
+            synthetic(args, res)
+        if "scrape" in only:
+            scrape_cost(args, res)
+    finally:
+        stop_all()
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write(old_stats)
+    busy1 = cpu_busy()
+    dt = busy1[0] - busy0[0]
+    res["load"] = {"start": round(load0, 1), "end": round(os.getloadavg()[0], 1),
+                   "busy_pct": 100 * (1 - (busy1[1] - busy0[1]) / dt) if dt else 0,
+                   "steal_pct": 100 * (busy1[2] - busy0[2]) / dt if dt else 0}
+    res["seconds"] = round(time.monotonic() - t0, 1)
+    text = table(res)
+    res["table"] = text
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    with open(os.path.join(args.out, "table.txt"), "w") as f:
+        f.write(text + "\n")
+    svg = chart(res, args.out)
+    print(text)
+    print(f"\n{res['seconds']:.0f}s; results: {os.path.join(args.out, 'results.json')}"
+          + (f", chart: {svg}" if svg else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * bench-synth N [ROUNDS]: the daemon's user-space work per interval at N processes, without a
+ * kernel. Builds a synthetic map sample of N processes (distinct tgids, names of realistic
+ * lengths, every process live, counters growing each round), then per round times what
+ * service.c does once per interval: aggregate_update() (the merge), snapshot_new() (series,
+ * every rendering), and separately each renderer on the resulting snapshot. Prints one JSON
+ * object with the medians over ROUNDS (default 10; the first round, which grows the buffers,
+ * is left out).
+ *
+ * Not measured here: the BPF map read (a batch lookup, kernel time) and the /proc listing;
+ * the benchmark gets those from the real daemon. N beyond pid_max (100k) is how the benchmark
+ * shows where the user-space side goes when a machine has that many processes.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "aggregate.h"
+#include "config.h"
+#include "render-json.h"
+#include "render-prom.h"
+#include "snapshot.h"
+
+#define MAX_ROUNDS 100
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), dbl_cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Names like a real process table: short daemons, kworkers, long truncated names. */
+static void synth_comm(uint32_t i, char comm[COMM_RAW_LEN])
+{
+	static const char *const base[] = {"bash", "kworker/1:2", "systemd-journal", "nginx",
+					   "postgres", "python3", "sshd", "containerd-shim"};
+
+	snprintf(comm, COMM_RAW_LEN, "%s", base[i % (sizeof(base) / sizeof(base[0]))]);
+}
+
+static void blob_drop(struct blob *b)
+{
+	free(b->data);
+	*b = (struct blob){};
+}
+
+int main(int argc, char **argv)
+{
+	double t_agg[MAX_ROUNDS], t_snap[MAX_ROUNDS], t_prom[MAX_ROUNDS], t_om[MAX_ROUNDS];
+	double t_gz[MAX_ROUNDS], t_gz_om[MAX_ROUNDS], t_json[MAX_ROUNDS];
+	size_t prom_bytes = 0, gz_bytes = 0, om_bytes = 0, json_bytes = 0;
+	struct sample_entry *entries;
+	struct snapshot_info info = {.version = "bench", .libbpf_version = "bench",
+				     .attach_mode = "synthetic", .interval_s = 1.0};
+	struct agg_state st;
+	struct config cfg;
+	struct rusage ru;
+	uint32_t *live;
+	long n;
+	int rounds = 10;
+
+	if (argc < 2 || (n = strtol(argv[1], NULL, 10)) <= 0 || n > 4000000) {
+		fprintf(stderr, "usage: %s N [ROUNDS]\n", argv[0]);
+		return 2;
+	}
+	if (argc > 2)
+		rounds = atoi(argv[2]);
+	if (rounds < 2 || rounds > MAX_ROUNDS)
+		rounds = 10;
+
+	entries = calloc(n, sizeof(*entries));
+	live = calloc(n, sizeof(*live));
+	if (!entries || !live)
+		return 1;
+	for (long i = 0; i < n; i++) {
+		/* tgids spread as on a real machine (gaps), ascending for the live list */
+		live[i] = 100 + (uint32_t)i * 3;
+		/* the map hands entries out in hash order: a fixed shuffle */
+		long j = (i * 7919) % n;
+		entries[j].tgid = live[i];
+		entries[j].start_ns = 1000000ull * live[i];
+		synth_comm(live[i], entries[j].comm);
+	}
+	/* (i * 7919) % n is a permutation only when 7919 and n share no factor */
+	for (long i = 0; i < n; i++)
+		if (!entries[i].tgid) {
+			fprintf(stderr, "bench-synth: pick N not a multiple of 7919\n");
+			return 2;
+		}
+
+	config_init(&cfg);
+	aggregate_init(&st);
+	for (int r = 0; r <= rounds; r++) {
+		struct sample sample = {.entries = entries, .n_entries = n, .live = live,
+					.n_live = n, .mono_ns = (uint64_t)(r + 1) * 1000000000};
+		struct agg_key *dead = NULL;
+		struct snapshot *s = NULL;
+		struct blob b = {};
+		size_t n_dead = 0;
+		double t0, t1, t2;
+
+		for (long i = 0; i < n; i++) {
+			entries[i].c.voluntary += 1 + i % 5;
+			entries[i].c.involuntary += i % 3;
+			entries[i].c.runtime_ns += 12345 * (1 + i % 7);
+		}
+		t0 = now_ms();
+		if (aggregate_update(&st, &sample, &dead, &n_dead) < 0)
+			return 1;
+		free(dead);
+		t1 = now_ms();
+		info.map_entries = n;
+		if (snapshot_new(&st, &info, &cfg, sample.mono_ns, 1.7e9 + r, &s) < 0)
+			return 1;
+		t2 = now_ms();
+		if (r == 0) {
+			snapshot_unref(s);
+			continue;
+		}
+		t_agg[r - 1] = t1 - t0;
+		t_snap[r - 1] = t2 - t1;
+
+		/* each rendering alone, on the same snapshot */
+		t0 = now_ms();
+		render_prom(s, &b);
+		t_prom[r - 1] = now_ms() - t0;
+		prom_bytes = b.len;
+		{
+			struct blob z = {};
+
+			t0 = now_ms();
+			render_gzip(&b, &z);
+			t_gz[r - 1] = now_ms() - t0;
+			gz_bytes = z.len;
+			blob_drop(&z);
+		}
+		blob_drop(&b);
+		t0 = now_ms();
+		render_openmetrics(s, &b);
+		t_om[r - 1] = now_ms() - t0;
+		om_bytes = b.len;
+		{
+			struct blob z = {};
+
+			t0 = now_ms();
+			render_gzip(&b, &z);
+			t_gz_om[r - 1] = now_ms() - t0;
+			blob_drop(&z);
+		}
+		blob_drop(&b);
+		t0 = now_ms();
+		render_json_processes(s, NULL, &b);
+		t_json[r - 1] = now_ms() - t0;
+		json_bytes = b.len;
+		blob_drop(&b);
+		snapshot_unref(s);
+	}
+	getrusage(RUSAGE_SELF, &ru);
+
+	printf("{\"processes\": %ld, \"rounds\": %d, \"aggregate_ms\": %.3f, "
+	       "\"snapshot_ms\": %.3f, \"render_prom_ms\": %.3f, \"render_openmetrics_ms\": %.3f, "
+	       "\"gzip_prom_ms\": %.3f, \"gzip_openmetrics_ms\": %.3f, \"render_json_ms\": %.3f, "
+	       "\"prom_bytes\": %zu, \"prom_gzip_bytes\": %zu, \"openmetrics_bytes\": %zu, "
+	       "\"json_bytes\": %zu, \"max_rss_kib\": %ld}\n",
+	       n, rounds, median(t_agg, rounds), median(t_snap, rounds), median(t_prom, rounds),
+	       median(t_om, rounds), median(t_gz, rounds), median(t_gz_om, rounds),
+	       median(t_json, rounds), prom_bytes, gz_bytes, om_bytes, json_bytes, ru.ru_maxrss);
+	aggregate_done(&st);
+	config_done(&cfg);
+	free(entries);
+	free(live);
+	return 0;
+}
