@@ -3,8 +3,8 @@
 # A timed libFuzzer run of every fuzz target (or those named), each for SECONDS (default 60),
 # in a clang build with ASan and UBSan. New inputs go to a scratch corpus in the build
 # directory; with MERGE=1 those reaching new edges are merged (-merge=1 -use_counters=0, so
-# the corpus stays small) into tests/fuzz/corpus/<target>/, ready to commit. A crash leaves its input in
-# BUILD/fuzz-artifacts/ and makes the script exit 1.
+# the corpus stays small) into tests/fuzz/corpus/<target>/, ready to commit. A crash leaves
+# its input in BUILD/fuzz-artifacts/ and makes the script exit 1.
 #
 #   tests/fuzz/run-fuzz.sh [SECONDS [TARGET...]]
 #   MERGE=1 tests/fuzz/run-fuzz.sh 300
