@@ -50,8 +50,9 @@ struct {
 } oncpu SEC(".maps");
 
 /*
- * tracepoint mode: each thread's se.sum_exec_runtime when it last left a CPU, which is also
- * what it is when the thread next comes in (it only grows while the thread runs). Entries go
+ * tracepoint mode: each thread's se.sum_exec_runtime and nvcsw when it last left a CPU, which
+ * are also what they are when the thread next comes in (they only change while it runs, and
+ * __schedule() bumps nvcsw or nivcsw before the tracepoint fires). Entries go
  * when their thread's last switch reports it exited; LRU, so a missed one cannot fill the map.
  * Sized to one entry in the other modes.
  */
@@ -59,7 +60,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct rawtpd_tid);
 } tid_runtime SEC(".maps");
 
 struct {
@@ -136,17 +137,49 @@ static __always_inline int count_switch(struct task_struct *prev, __u64 ran_ns, 
 	return 0;
 }
 
+enum hook {
+	HOOK_TP_BTF, /* BTF-typed arguments: plain loads */
+	HOOK_RAW_TP,
+	HOOK_KPROBE, /* finish_task_switch(prev): no preempt flag, no prev_state */
+};
+
+/*
+ * Involuntary, by the kernel's rule, from what the hook sees. Only needed when the stash
+ * cannot say (the first switch on a CPU after attaching, or one whose switch-in was not seen).
+ * The raw tracepoints have preempt and prev_state (or prev's state, re-read, before v5.18);
+ * the kprobe has neither: a preempted or yielding task is still queued (on_rq), a blocked one
+ * was dequeued (or, from v6.12, left queued with se.sched_delayed). Both misread a task that
+ * tried to block with a signal pending (left queued with TASK_RUNNING, counted voluntary).
+ */
+static __always_inline bool guess_involuntary(struct task_struct *prev, unsigned long long *ctx,
+					      bool preempt, const int hook)
+{
+	long state;
+
+	if (hook == HOOK_KPROBE)
+		return BPF_CORE_READ(prev, on_rq) && !compat_task_dequeue_delayed(prev);
+	if (prev_state_arg)
+		state = (long)ctx[3];
+	else
+		state = compat_task_state(prev);
+	return preempt || state == COMPAT_TASK_RUNNING;
+}
+
 /*
  * Account one context switch seen by a hook that has both tasks: prev leaves the CPU, next
- * takes it. CPU time is the kernel's own se.sum_exec_runtime, brought up to date before the
- * switch, minus what it was when prev was switched in on this CPU (the per-CPU stash).
+ * takes it. Both figures are the kernel's own, taken from what they were when prev came in on
+ * this CPU (the per-CPU stash): CPU time is the growth of se.sum_exec_runtime, brought up to
+ * date before the switch; and __schedule() has already bumped prev's nvcsw or its nivcsw, so
+ * an unchanged nvcsw is an involuntary switch, exactly as /proc counts it.
  */
 static __always_inline int account_switch(struct task_struct *prev, struct task_struct *next,
-					  bool involuntary, const bool direct)
+					  unsigned long long *ctx, bool preempt, const int hook)
 {
+	const bool direct = hook == HOOK_TP_BTF;
 	struct rawtpd_oncpu *oc;
 	__u32 zero = 0, prev_pid;
-	__u64 prev_sum, ran = 0;
+	__u64 prev_sum, prev_nvcsw, ran = 0;
+	bool involuntary = false;
 
 	oc = bpf_map_lookup_elem(&oncpu, &zero);
 	if (!oc)
@@ -154,22 +187,28 @@ static __always_inline int account_switch(struct task_struct *prev, struct task_
 
 	prev_pid = TASK_FIELD(direct, prev, pid);
 	prev_sum = TASK_FIELD(direct, prev, se.sum_exec_runtime);
+	prev_nvcsw = TASK_FIELD(direct, prev, nvcsw);
 	if (oc->valid && oc->pid == prev_pid) {
 		if (prev_sum >= oc->sum_exec_runtime)
 			ran = prev_sum - oc->sum_exec_runtime;
-	} else if (prev_pid && TASK_FIELD(direct, prev, prio) >= MAX_RT_PRIO) {
+		involuntary = prev_nvcsw == oc->nvcsw;
+	} else if (prev_pid) {
 		/*
 		 * prev came in unseen: the first switch after attaching, or a kernel that does
 		 * not trace every switch (some sandboxes hide their own threads). For a fair
 		 * task the kernel noted its sum when it was picked (set_next_entity()).
 		 */
-		__u64 start = TASK_FIELD(direct, prev, se.prev_sum_exec_runtime);
+		if (TASK_FIELD(direct, prev, prio) >= MAX_RT_PRIO) {
+			__u64 start = TASK_FIELD(direct, prev, se.prev_sum_exec_runtime);
 
-		if (prev_sum >= start)
-			ran = prev_sum - start;
+			if (prev_sum >= start)
+				ran = prev_sum - start;
+		}
+		involuntary = guess_involuntary(prev, ctx, preempt, hook);
 	}
 	oc->pid = TASK_FIELD(direct, next, pid);
 	oc->sum_exec_runtime = TASK_FIELD(direct, next, se.sum_exec_runtime);
+	oc->nvcsw = TASK_FIELD(direct, next, nvcsw);
 	oc->valid = 1;
 
 	if (prev_pid == 0) /* the idle task is not a process */
@@ -180,99 +219,79 @@ static __always_inline int account_switch(struct task_struct *prev, struct task_
 SEC("tp_btf/sched_switch")
 int BPF_PROG(rawtpd_tp_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	long state;
-
-	if (prev_state_arg)
-		state = (long)ctx[3];
-	else
-		state = compat_task_state(prev);
-	return account_switch(prev, next, preempt || state == COMPAT_TASK_RUNNING, true);
+	return account_switch(prev, next, ctx, preempt, HOOK_TP_BTF);
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(rawtpd_raw_tp, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	long state;
-
-	if (prev_state_arg)
-		state = (long)ctx[3];
-	else
-		state = compat_task_state(prev);
-	return account_switch(prev, next, preempt || state == COMPAT_TASK_RUNNING, false);
+	return account_switch(prev, next, ctx, preempt, HOOK_RAW_TP);
 }
 
 /*
  * Classic tracepoint: the record has thread ids and a reported prev_state, no task pointers.
- * current is still prev; next is known only by its tid, so its se.sum_exec_runtime at
- * switch-in is taken from what it was at its previous switch-out (tid_runtime).
+ * current is still prev; next is known only by its tid, so prev's figures at its switch-in are
+ * taken from what they were at its previous switch-out (tid_runtime).
  */
-static __always_inline __u64 tp_ran_ns(struct task_struct *prev, __u32 prev_pid, bool exited)
+static __always_inline bool tp_guess_involuntary(struct task_struct *prev, long reported)
 {
-	__u64 sum, *last, ran = 0;
-
-	if (prev_pid == 0)
-		return 0;
-	sum = BPF_CORE_READ(prev, se.sum_exec_runtime);
-	last = bpf_map_lookup_elem(&tid_runtime, &prev_pid);
-	if (last) {
-		if (sum >= *last)
-			ran = sum - *last;
-		*last = sum;
-	} else if (BPF_CORE_READ(prev, start_time) >= new_after_ns) {
-		/* born after we attached: all it ever ran is this first slice */
-		ran = sum;
-		if (!exited)
-			bpf_map_update_elem(&tid_runtime, &prev_pid, &sum, BPF_NOEXIST);
-	} else if (!exited) {
-		/* ran before we attached: its first slice since is not known */
-		bpf_map_update_elem(&tid_runtime, &prev_pid, &sum, BPF_NOEXIST);
-	}
-	if (exited && last)
-		bpf_map_delete_elem(&tid_runtime, &prev_pid);
-	return ran;
-}
-
-SEC("tracepoint/sched/sched_switch")
-int rawtpd_tracepoint(struct trace_event_raw_sched_switch *ctx)
-{
-	struct task_struct *prev = (struct task_struct *)bpf_get_current_task();
-	long reported = ctx->prev_state;
-	__u32 prev_pid = ctx->prev_pid;
-	bool involuntary;
-	__u64 ran;
-
-	ran = tp_ran_ns(prev, prev_pid, reported & COMPAT_TASK_REPORT_EXIT);
-	if (prev_pid == 0)
-		return 0;
 	/*
 	 * From v5.18 the report is made from the state __schedule() decided on. Before, it
 	 * re-reads prev's state, as the other hooks do: read that directly, it is more exact
 	 * than the report (which shows TASK_WAKING as running).
 	 */
 	if (prev_state_arg)
-		involuntary = !compat_tp_blocked(reported);
-	else
-		involuntary = compat_tp_preempted(reported) ||
-			      compat_task_state(prev) == COMPAT_TASK_RUNNING;
+		return !compat_tp_blocked(reported);
+	return compat_tp_preempted(reported) || compat_task_state(prev) == COMPAT_TASK_RUNNING;
+}
+
+SEC("tracepoint/sched/sched_switch")
+int rawtpd_tracepoint(struct trace_event_raw_sched_switch *ctx)
+{
+	struct task_struct *prev = (struct task_struct *)bpf_get_current_task();
+	struct rawtpd_tid now, *last;
+	long reported = ctx->prev_state;
+	bool exited = reported & COMPAT_TASK_REPORT_EXIT;
+	__u32 prev_pid = ctx->prev_pid;
+	bool involuntary;
+	__u64 ran = 0;
+
+	if (prev_pid == 0)
+		return 0;
+	now.sum_exec_runtime = BPF_CORE_READ(prev, se.sum_exec_runtime);
+	now.nvcsw = BPF_CORE_READ(prev, nvcsw);
+	last = bpf_map_lookup_elem(&tid_runtime, &prev_pid);
+	if (last) {
+		if (now.sum_exec_runtime >= last->sum_exec_runtime)
+			ran = now.sum_exec_runtime - last->sum_exec_runtime;
+		involuntary = now.nvcsw == last->nvcsw;
+		if (exited)
+			bpf_map_delete_elem(&tid_runtime, &prev_pid);
+		else
+			*last = now;
+	} else {
+		if (BPF_CORE_READ(prev, start_time) >= new_after_ns) {
+			/* born after we attached, with nvcsw 0 (copy_mm()): this is its first
+			 * switch, and all it ever ran */
+			ran = now.sum_exec_runtime;
+			involuntary = now.nvcsw == 0;
+		} else {
+			/* ran before we attached: its first slice since is not known */
+			involuntary = tp_guess_involuntary(prev, reported);
+		}
+		if (!exited)
+			bpf_map_update_elem(&tid_runtime, &prev_pid, &now, BPF_NOEXIST);
+	}
 	return count_switch(prev, ran, involuntary, false);
 }
 
-/*
- * kprobe on finish_task_switch(prev): the switch is done, current is next. There is no preempt
- * flag: a task that was preempted or yielded is still queued on the runqueue (on_rq), one that
- * blocked was dequeued by __schedule() (or, from v6.12, left queued with se.sched_delayed).
- */
-static __always_inline bool kprobe_involuntary(struct task_struct *prev)
-{
-	return BPF_CORE_READ(prev, on_rq) && !compat_task_dequeue_delayed(prev);
-}
-
+/* kprobe on finish_task_switch(prev): the switch is done, current is next. */
 SEC("kprobe")
 int BPF_KPROBE(rawtpd_kprobe, struct task_struct *prev)
 {
 	struct task_struct *next = (struct task_struct *)bpf_get_current_task();
 
-	return account_switch(prev, next, kprobe_involuntary(prev), false);
+	return account_switch(prev, next, NULL, false, HOOK_KPROBE);
 }
 
 /*

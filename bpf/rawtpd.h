@@ -33,12 +33,22 @@ struct rawtpd_comm {
 	char comm[RAWTPD_COMM_LEN];
 };
 
-/* Per-CPU stash: the thread switched in on this CPU and its se.sum_exec_runtime then. */
+/*
+ * Per-CPU stash: the thread switched in on this CPU, and its se.sum_exec_runtime and nvcsw
+ * then (neither changes while it is off a CPU, so they are also its values at its previous
+ * switch-out).
+ */
 struct rawtpd_oncpu {
 	__u64 sum_exec_runtime;
-	__u64 since_ns; /* bpf_ktime_get_ns() at switch-in, for hooks without sum_exec_runtime */
+	__u64 nvcsw;
 	__u32 pid;
 	__u32 valid;
+};
+
+/* tracepoint mode, per thread: its se.sum_exec_runtime and nvcsw at its last switch-out. */
+struct rawtpd_tid {
+	__u64 sum_exec_runtime;
+	__u64 nvcsw;
 };
 
 /* Indexes of the per-CPU "stats" array. */
