@@ -536,8 +536,8 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct snapshot *
 		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
 	bool om = http_negotiate_format(accept) == HTTP_FORMAT_OPENMETRICS;
 	const struct blob *plain = om ? &s->openmetrics : &s->prom;
-	const struct blob *gz = om ? &s->openmetrics_gz : &s->prom_gz;
-	bool use_gz = gz->data && gz->len > 0 && http_accepts_gzip(ae);
+	const struct blob *gz = http_accepts_gzip(ae) ? snapshot_gzip(s, om) : NULL;
+	bool use_gz = gz && gz->len > 0;
 	struct MHD_Response *r;
 
 	r = blob_response(s, use_gz ? gz : plain,

@@ -79,16 +79,22 @@ struct snapshot {
 	/* rendered once, shared by every request until the next snapshot */
 	struct blob prom;           /* text format 0.0.4 */
 	struct blob openmetrics;    /* OpenMetrics 1.0.0 */
-	struct blob prom_gz;        /* gzip of prom */
-	struct blob openmetrics_gz; /* gzip of openmetrics */
 	struct blob json;           /* /api/v1/processes without query */
 	struct blob status_json;    /* /api/v1/status */
+	/*
+	 * gzip of prom and of openmetrics: made by snapshot_gzip() for the first request that
+	 * wants it, at most once per snapshot, never on the aggregation path. Read them only
+	 * through snapshot_gzip(). gz_state[om]: 0 not made yet, 1 made, 2 failed.
+	 */
+	struct blob prom_gz;
+	struct blob openmetrics_gz;
+	int gz_state[2];
 };
 
 /*
  * Build a snapshot from the aggregation state, the daemon's figures and the [metrics] part of
- * the configuration, and render every output. Returns 0 or a negative errno; *ret gets a
- * snapshot holding one reference.
+ * the configuration, and render every output (the gzip ones wait for snapshot_gzip()).
+ * Returns 0 or a negative errno; *ret gets a snapshot holding one reference.
  */
 int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 		 const struct config *cfg, uint64_t mono_ns, double timestamp,
@@ -97,6 +103,14 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 struct snapshot *snapshot_ref(struct snapshot *s);
 /* Drop a reference; frees on the last one. Accepts NULL, returns NULL. */
 struct snapshot *snapshot_unref(struct snapshot *s);
+
+/*
+ * The gzip of the text exposition (om false) or of the OpenMetrics one (om true), compressed
+ * on the first call for this snapshot and kept with it: every later call, from any thread,
+ * gets the same bytes without waiting, a call made while another compresses waits for that
+ * one. NULL if compression failed (send the plain bytes). Thread-safe.
+ */
+const struct blob *snapshot_gzip(struct snapshot *s, bool om);
 
 /* Make s the latest snapshot (takes a reference of its own). Thread-safe. */
 void snapshot_publish(struct snapshot *s);
