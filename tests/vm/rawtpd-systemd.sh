@@ -18,7 +18,7 @@
 #
 # BUILD_DIR defaults to $MESON_BUILD_ROOT, else <repository>/build. The kernel is
 # $RAWTPD_VM_KERNEL_DIR, else bookworm from fetch-kernels.sh (cached). The whole VM is bounded by
-# RAWTPD_SD_TIMEOUT seconds (default 600); RAWTPD_VM_RESULT_DIR keeps the run's files.
+# RAWTPD_SD_TIMEOUT seconds (default 900); RAWTPD_VM_RESULT_DIR keeps the run's files.
 # RAWTPD_SD_CHECKS picks groups of checks (see rawtpd-systemd-guest.sh).
 # Exit status: the guest checks' (0 all passed, 1 some failed), 124 timeout, 125 VM failure,
 # 77 (skip) when qemu or the kernel cannot be had, 2 bad usage.
@@ -105,6 +105,6 @@ export RAWTPD_VM_PASSENV="RAWTPD_SD_MODE RAWTPD_SD_DEB RAWTPD_SD_CONF RAWTPD_SD_
 log "mode $mode, kernel $(cat "$kdir/release" 2>/dev/null || echo "$kdir"), config $conf, port $port"
 start=$SECONDS
 rc=0
-bash "$here/run-vm.sh" "$kdir" "$here/rawtpd-systemd-guest.sh" "${RAWTPD_SD_TIMEOUT:-600}" || rc=$?
+bash "$here/run-vm.sh" "$kdir" "$here/rawtpd-systemd-guest.sh" "${RAWTPD_SD_TIMEOUT:-900}" || rc=$?
 log "finished in $((SECONDS - start)) s with exit status $rc"
 exit "$rc"
