@@ -5,10 +5,14 @@
 #
 # Fetches the kernels (fetch-kernels.sh, cache $RAWTPD_VM_CACHE or BUILDDIR/vm-cache), builds the
 # BPF smoke loader into BUILDDIR/vm-smoke (when clang and libbpf-dev are there), then per kernel
-# boots one VM (run-vm.sh, bounded by $RAWTPD_VM_TIMEOUT, default 240 s) running guest-check.sh:
-# kernel facts, bpftool feature probe, the smoke loader on every attach mode, and
-# `BUILDDIR/daemon/rawtpd --probe --json` when that binary exists and knows --probe.
-# Prints a summary line per kernel; exit 0 when every kernel passed, 1 otherwise.
+# boots one VM (run-vm.sh) running guest-matrix.sh: guest-check.sh (kernel facts, bpftool
+# feature probe, the smoke loader on every attach mode, `BUILDDIR/daemon/rawtpd --probe --json`)
+# and, when that binary exists and knows --probe, guest-modes.sh (the --probe facts this kernel
+# must show, every attach mode and auto started in turn with test_modes.py, counts checked
+# against the guest's /proc, and each mode's per-event cost). Each VM is bounded by
+# $RAWTPD_VM_TIMEOUT (default 900 s with the modes, 240 s without). A kernel that cannot be had
+# is a failure of its own line. Prints a summary line per kernel; exit 0 when every kernel
+# passed, 1 otherwise.
 #
 # RAWTPD_VM_SUITES="bookworm bullseye" limits the kernels. Per-kernel files (guest output,
 # console log, probe.json) are kept in BUILDDIR/vm-results/<suite>/.
@@ -52,10 +56,12 @@ else
 fi
 rawtpd=$build/daemon/rawtpd
 if [ -x "$rawtpd" ] && "$rawtpd" --help 2>&1 | grep -q -- '--probe'; then
-	args+=(--rawtpd "$rawtpd")
+	args+=(--rawtpd "$rawtpd" --modes "$rawtpd")
+	timeout_s=${RAWTPD_VM_TIMEOUT:-900}
 else
 	log "$rawtpd missing or without --probe: kernel facts and smoke checks only"
 fi
+src=$(cd "$here/../.." && pwd)
 
 declare -a summary=()
 failed=0
@@ -68,12 +74,19 @@ for line in "${kernels[@]}"; do
 	log "$suite: booting $(basename "$kdir") (timeout ${timeout_s} s)"
 	start=$SECONDS
 	rc=0
-	RAWTPD_VM_RESULT_DIR=$res "$here/run-vm.sh" "$kdir" "$here/guest-check.sh" "$timeout_s" \
-		"${args[@]}" || rc=$?
+	RAWTPD_VM_RESULT_DIR=$res "$here/run-vm.sh" "$kdir" "$here/guest-matrix.sh" "$timeout_s" \
+		"$src" "${args[@]}" || rc=$?
 	boot=$(cat "$res/boot-seconds" 2>/dev/null || echo "?")
 	if [ "$rc" -eq 0 ]; then status=ok; else status="FAIL (exit $rc)"; failed=1; fi
 	summary+=("$(printf '%-9s %-18s %-14s boot %6s s  run %4d s' "$suite" "$(basename "$kdir")" \
 		"$status" "$boot" $((SECONDS - start)))")
+done
+
+# Every suite asked for must have run: one that fetch-kernels.sh could not get fails here.
+for suite in ${RAWTPD_VM_SUITES:-bookworm bullseye}; do
+	printf '%s\n' "${kernels[@]}" | grep -q "^$suite " && continue
+	summary+=("$(printf '%-9s %-18s %s' "$suite" "-" "FAIL (kernel could not be had: see fetch-kernels.sh above)")")
+	failed=1
 done
 
 echo "== VM kernel matrix ($((SECONDS - t0)) s in all)"
