@@ -378,7 +378,7 @@ if [ "$mode" != machinery ] && want socket; then
 		c=$(cursor)
 		first_scrape() { curl -fsS --max-time 90 "http://127.0.0.1:$port/metrics" | grep -q '^rawtpd_build_info{'; }
 		check "GET /metrics through rawtpd.socket starts the service and is answered" first_scrape
-		check "active (running) by socket activation" is_running
+		check "active (running) by socket activation" wait_for 60 is_running
 		from_systemd() { journal_since "$c" --grep 'passed by systemd' >/dev/null; }
 		check "rawtpd serves the socket passed by systemd" from_systemd
 		systemctl stop rawtpd.socket "$svc" || true
