@@ -43,8 +43,11 @@ static bool exists(const char *root, const char *path)
 {
 	char p[PATH_MAX];
 
+	struct stat st;
+
 	snprintf(p, sizeof(p), "%s%s", root, path);
-	return access(p, F_OK) == 0;
+	/* not access(): for a non-root uid it ignores capabilities (CAP_DAC_READ_SEARCH) */
+	return stat(p, &st) == 0;
 }
 
 /* 1 if path is a directory, 0 if not, -EACCES if that cannot be told. */

@@ -396,13 +396,6 @@ int service_run(const struct options *o)
 		goto out;
 	}
 	s.listen_fds = r;
-	if (start_http(&s, &s.cfg, &s.http) < 0)
-		goto out;
-	if (s.listen_fds)
-		log_info("Serving HTTP on %d socket(s) passed by systemd", s.listen_fds);
-	else
-		for (unsigned i = 0; i < s.cfg.n_listen; i++)
-			log_info("Serving HTTP on %s", s.cfg.listen[i]);
 
 	r = sd_event_default(&s.event);
 	if (r < 0) {
@@ -431,6 +424,15 @@ int service_run(const struct options *o)
 		log_error_errno(r, "Failed to arm the aggregation timer: %m");
 		goto out;
 	}
+	/* Serve only now: a connection that socket-activated us gets the first snapshot, not a
+	 * 503, and the unit is active by the time anything is answered. */
+	if (start_http(&s, &s.cfg, &s.http) < 0)
+		goto out;
+	if (s.listen_fds)
+		log_info("Serving HTTP on %d socket(s) passed by systemd", s.listen_fds);
+	else
+		for (unsigned i = 0; i < s.cfg.n_listen; i++)
+			log_info("Serving HTTP on %s", s.cfg.listen[i]);
 	sd_notify(false, "READY=1");
 	s.ready = true;
 
