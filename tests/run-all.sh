@@ -35,7 +35,7 @@ install_deps() {
 	apt-get install -y -qq --no-install-recommends \
 		build-essential clang llvm bpftool libbpf-dev libmicrohttpd-dev libsystemd-dev \
 		libjansson-dev libinih-dev zlib1g-dev libcrypt-dev meson ninja-build pkg-config \
-		python3 prometheus curl valgrind clang-format >/dev/null
+		python3 prometheus curl valgrind clang-format scdoc >/dev/null
 }
 
 # Classic tracepoints need tracefs; a systemd host has it mounted, a container may not.
