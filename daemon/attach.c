@@ -42,7 +42,6 @@ static const char *const tracefs_locations[] = {
 static bool exists(const char *root, const char *path)
 {
 	char p[PATH_MAX];
-
 	struct stat st;
 
 	snprintf(p, sizeof(p), "%s%s", root, path);
