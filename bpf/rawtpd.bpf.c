@@ -2,9 +2,11 @@
 /*
  * rawtpd: per-process scheduler counters from sched_switch.
  *
- * Every hook (tp_btf, raw_tp, ...) decodes its own arguments and calls account_switch(), the
- * one place where counting happens. The maps are per-CPU: the hot path takes no lock and no
- * atomic. User space sums the CPUs, folds processes that exited and deletes their entries.
+ * One program per attach mode (tp_btf, raw_tp, tracepoint, kprobe; user space loads only the
+ * chosen one). Each finds the switch's CPU time and voluntary/involuntary from the kernel's own
+ * figures (se.sum_exec_runtime, nvcsw) and ends in count_switch(), the one place where counting
+ * happens. The maps are per-CPU: the hot path takes no lock and no atomic. User space sums the
+ * CPUs, folds processes that exited and deletes their entries.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -52,9 +54,9 @@ struct {
 /*
  * tracepoint mode: each thread's se.sum_exec_runtime and nvcsw when it last left a CPU, which
  * are also what they are when the thread next comes in (they only change while it runs, and
- * __schedule() bumps nvcsw or nivcsw before the tracepoint fires). Entries go
- * when their thread's last switch reports it exited; LRU, so a missed one cannot fill the map.
- * Sized to one entry in the other modes.
+ * __schedule() bumps nvcsw or nivcsw before the tracepoint fires). Entries go when their
+ * thread's last switch reports it exited; LRU, so a missed one cannot fill the map. Sized to one
+ * entry in the other modes.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -70,13 +72,13 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+#define MAX_RT_PRIO 100 /* prio of the first fair (SCHED_NORMAL) level */
+
 /*
  * Field access: "direct" hooks (tp_btf) get BTF-typed task pointers and read them with plain
  * loads; the others go through BPF_CORE_READ (bpf_probe_read_kernel). "direct" is a compile-
  * time constant at every call site, so each program keeps only one of the two branches.
  */
-#define MAX_RT_PRIO 100 /* prio of the first fair (SCHED_NORMAL) level */
-
 #define TASK_FIELD(direct, t, field) ((direct) ? (t)->field : BPF_CORE_READ(t, field))
 
 static __always_inline __u64 leader_start_ns(struct task_struct *t, const bool direct)
@@ -95,9 +97,9 @@ static __always_inline void stat_inc(__u32 idx)
 }
 
 /*
- * Count one switch-out of prev (not the idle task), which ran ran_ns since it came in.
- * involuntary follows the kernel's nvcsw/nivcsw rule (preempted, or still TASK_RUNNING when
- * it left). The one place where counting happens: every hook ends here.
+ * Count one switch-out of prev (not the idle task), which ran ran_ns since it came in, as the
+ * kernel counted it (involuntary: it bumped nivcsw). The one place where counting happens:
+ * every hook ends here.
  */
 static __always_inline int count_switch(struct task_struct *prev, __u64 ran_ns, bool involuntary,
 					const bool direct)
