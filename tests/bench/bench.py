@@ -94,16 +94,6 @@ def cpu_ticks_ns(pid):
     return (int(f[11]) + int(f[12])) * 1e9 / os.sysconf("SC_CLK_TCK")
 
 
-def rss_kib(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM", "Threads"):
-                out[k] = int(v.split()[0])
-    return out
-
-
 def n_processes():
     return sum(1 for d in os.listdir("/proc") if d.isdigit())
 
@@ -164,12 +154,28 @@ def curl_times(url, k, gzip=False, timeout=600):
     return res
 
 
+def why_exited(proc):
+    """The telling part of what a process said before it exited: a Go panic's first line, or
+    the end of its stderr."""
+    err = ""
+    if isinstance(proc.stderr, int) or proc.stderr is None:
+        path = getattr(proc, "stderr_path", None)
+        if path:
+            with open(path, errors="replace") as f:
+                err = f.read()
+    else:
+        err = proc.stderr.read().decode(errors="replace")
+    for line in err.splitlines():
+        if line.startswith(("panic:", "fatal error:")):
+            return line.strip()[:300]
+    return err.strip()[-300:]
+
+
 def wait_for(cond, timeout, what, proc=None):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise RuntimeError(f"{what}: exited with {proc.returncode}: {err.strip()[-400:]}")
+            raise RuntimeError(f"{what}: exited with {proc.returncode}: {why_exited(proc)}")
         try:
             v = cond()
             if v:
@@ -246,7 +252,7 @@ def per_event(args, res):
     seconds, which is what makes the ratio mean something on a busy shared machine. (They
     add the same few tens of ns to every switch of every run, baselines too, so the
     throughput ratios are unaffected.)"""
-    seconds = args.seconds or (2 if QUICK else 6)
+    seconds = args.seconds or (2 if QUICK else 5)
     rounds = args.rounds or (1 if QUICK else 2)
     probe = json.loads(subprocess.run([args.rawtpd, "--probe", "--json"], capture_output=True,
                                       text=True, check=True).stdout)
@@ -291,7 +297,9 @@ def per_event(args, res):
         f"--switch 2, each between two empty programs on its hook")
     for rnd in range(rounds):
         # a baseline before every second tool, so that each tool has one next to it
-        order = tools if rnd % 2 == 0 else list(reversed(tools))
+        # the breakdown programs once (round 0), the tools in every round
+        this = [t for t in tools if rnd == 0 or not t.name.startswith("part ")]
+        order = this if rnd % 2 == 0 else list(reversed(this))
         last_base = None
         for i, t in enumerate(order):
             if i % 2 == 0:
@@ -378,6 +386,8 @@ def per_event(args, res):
 
 
 class Sleepers:
+    """bench-sleepers: n cheap processes blocked on a pipe; poke() makes each switch once."""
+
     def __init__(self, helpers, n):
         self.proc = None
         self.n = n
@@ -387,12 +397,65 @@ class Sleepers:
             if not line.startswith("ready"):
                 raise RuntimeError(f"bench-sleepers: {line!r}")
 
+    def poke(self):
+        if self.proc:
+            self.proc.stdin.write(b"poke\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline().decode()
+            if not line.startswith("poked"):
+                raise RuntimeError(f"bench-sleepers: {line!r}")
+
     def stop(self):
-        stop(self.proc, 60)
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()  # EOF: it lets its children go and reaps them
+                self.proc.wait(60)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        stop(self.proc, 10)
 
 
-def measure_daemon(pid, scrape_url, status_url, k, k_gzip, idle_s, status_every=None):
-    """Idle CPU rate, then k plain and k_gzip gzip scrapes: CPU per scrape and wall times."""
+def memory_kib(pid):
+    """RSS (and its anonymous and file-backed parts), peak RSS, and PSS (shared pages split
+    among the processes that map them) of pid, in KiB."""
+    out = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"):
+                out[k] = int(v.split()[0])
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    out["Pss"] = int(line.split()[1])
+    except OSError:
+        pass
+    return out
+
+
+def cpu_window(pid, idle_rate, fn):
+    """Run fn(); the daemon's CPU during it beyond its idle rate, and fn's result."""
+    t0, c0 = time.monotonic(), cpu_ns(pid)
+    r = fn()
+    t1, c1 = time.monotonic(), cpu_ns(pid)
+    return max(0.0, (c1 - c0) - idle_rate * (t1 - t0)), r
+
+
+def scrape_stats(times, cpu_ns_total):
+    return {"scrapes": len(times),
+            "ms_median": statistics.median(t for t, _ in times) * 1e3,
+            "ms_max": max(t for t, _ in times) * 1e3,
+            "bytes": times[-1][1],
+            "cpu_ms_per_scrape": cpu_ns_total / len(times) / 1e6}
+
+
+def measure_daemon(pid, scrape_url, status_url, k, k_gzip, idle_s, k_fresh=0):
+    """The daemon's idle CPU rate over idle_s (no scrapes; with a status URL, polled once a
+    second for the aggregation figures), then k plain and k_gzip gzip scrapes on one
+    connection (many on the same snapshot), then k_fresh gzip scrapes each made right after a
+    new snapshot was published (what a Prometheus scraping every 15 s meets): wall time per
+    scrape from curl, the daemon's CPU per scrape beyond its idle rate, bytes, memory."""
     out = {}
     aggs = []
     t0, c0, tk0 = time.monotonic(), cpu_ns(pid), cpu_ticks_ns(pid)
@@ -400,8 +463,7 @@ def measure_daemon(pid, scrape_url, status_url, k, k_gzip, idle_s, status_every=
     while status_url and time.monotonic() < end:
         time.sleep(min(1.0, max(0.0, end - time.monotonic())))
         try:
-            st = json.loads(http_get(status_url))
-            aggs.append(st)
+            aggs.append(json.loads(http_get(status_url)))
         except (OSError, ValueError):
             pass
     if not status_url:
@@ -419,60 +481,52 @@ def measure_daemon(pid, scrape_url, status_url, k, k_gzip, idle_s, status_every=
         if vals:
             out["aggregation_ms"] = statistics.median(vals) * 1e3
             out["aggregation_ms_max"] = max(vals) * 1e3
+        n_aggs = max(durs) - min(durs) if len(durs) > 1 else 0
+        if n_aggs:
+            out["cpu_ms_per_interval"] = idle_rate * (t1 - t0) / n_aggs / 1e6
         out["map_entries"] = aggs[-1].get("map_entries")
     for name, kk, gz in (("plain", k, False), ("gzip", k_gzip, True)):
-        if kk <= 0:
-            continue
-        t0, c0, tk0 = time.monotonic(), cpu_ns(pid), cpu_ticks_ns(pid)
-        times = curl_times(scrape_url, kk, gzip=gz)
-        t1, c1, tk1 = time.monotonic(), cpu_ns(pid), cpu_ticks_ns(pid)
-        if not times:
-            out[name] = {"error": "no answer"}
-            continue
-        cpu = max(0.0, (c1 - c0) - idle_rate * (t1 - t0)) / len(times)
-        cpu_t = max(0.0, (tk1 - tk0) - out["idle_cpu_share_ticks"] * 1e9 * (t1 - t0)) / len(times)
-        out[name] = {"scrapes": len(times),
-                     "ms_median": statistics.median(t for t, _ in times) * 1e3,
-                     "ms_max": max(t for t, _ in times) * 1e3,
-                     "bytes": times[-1][1],
-                     "cpu_ms_per_scrape": cpu / 1e6,
-                     "cpu_ms_per_scrape_ticks": cpu_t / 1e6}
-    out.update(rss_kib(pid))
+        if kk > 0:
+            cpu, times = cpu_window(pid, idle_rate, lambda: curl_times(scrape_url, kk, gzip=gz))
+            out[name] = scrape_stats(times, cpu) if times else {"error": "no answer"}
+    if k_fresh and status_url:
+        times, cpu = [], 0.0
+        for _ in range(k_fresh):
+            a0 = json.loads(http_get(status_url))["aggregations"]
+            wait_for(lambda: json.loads(http_get(status_url))["aggregations"] > a0, 10,
+                     "next aggregation")
+            c, t = cpu_window(pid, idle_rate, lambda: curl_times(scrape_url, 1, gzip=True))
+            times += t
+            cpu += c
+        if times:
+            out["gzip_fresh"] = scrape_stats(times, cpu)
+    out.update(memory_kib(pid))
     return out
 
 
-def pe_config(path):
-    with open(path, "w") as f:
-        f.write('process_names:\n  - name: "{{.Comm}}-{{.PID}}"\n    cmdline:\n    - ".*"\n')
-
-
-def rawtpd_level(args, n, idle, k):
-    """rawtpd started first, then the sleepers (so that each one switches while rawtpd is
-    attached and has its map entry), measured once the map holds them."""
+def rawtpd_level(binary, sl, idle, k):
+    """rawtpd started, then every sleeper poked (so that it switches while rawtpd is attached
+    and gets its map entry), measured once the map holds them all."""
     port = free_port()
-    d = start([args.rawtpd, "--listen", f"127.0.0.1:{port}", "--interval", "1s",
+    d = start([binary, "--listen", f"127.0.0.1:{port}", "--interval", "1s",
                "--config", "/dev/null", "--log-level", "warning"])
     status = f"http://127.0.0.1:{port}/api/v1/status"
-    sl = None
     try:
         wait_for(lambda: json.loads(http_get(status)).get("aggregations", 0) >= 1, 60, "rawtpd", d)
-        sl = Sleepers(args.helpers, max(0, n - n_processes()))
-        want = min(n, n_processes()) * 0.9
+        sl.poke()
+        want = sl.n * 0.98  # every sleeper has switched once; the rest of the machine varies
         st0 = wait_for(lambda: (lambda st: st if st.get("map_entries", 0) >= want else None)(
             json.loads(http_get(status))), 120, "rawtpd map filling", d)
         # two more aggregations with the map full before measuring
         a0 = st0.get("aggregations", 0)
         wait_for(lambda: json.loads(http_get(status)).get("aggregations", 0) >= a0 + 2, 60,
                  "rawtpd", d)
-        r = measure_daemon(d.pid, f"http://127.0.0.1:{port}/metrics", status, k, k, idle)
+        r = measure_daemon(d.pid, f"http://127.0.0.1:{port}/metrics", status, k, k, idle,
+                           k_fresh=3 if QUICK else 5)
         r["json_bytes"] = len(http_get(f"http://127.0.0.1:{port}/api/v1/processes"))
         r["processes"] = n_processes()
         r["sleepers"] = sl.n
-        return r, sl
-    except BaseException:
-        if sl:
-            sl.stop()
-        raise
+        return r
     finally:
         stop(d)
 
@@ -482,62 +536,83 @@ def pe_config(path):
         f.write('process_names:\n  - name: "{{.Comm}}-{{.PID}}"\n    cmdline:\n    - ".*"\n')
 
 
+def process_exporter_level(pe, pe_cfg, n):
+    port = free_port()
+    errf = tempfile.NamedTemporaryFile(prefix="process-exporter-", suffix=".log", delete=False)
+    p = start([pe, "-config.path", pe_cfg, "-web.listen-address", f"127.0.0.1:{port}",
+               "-gather-smaps=false"], stdout=subprocess.DEVNULL, stderr=errf)
+    p.stderr_path = errf.name
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        # it lists /proc before it listens; its first scrape builds its tables: not counted
+        wait_for(lambda: http_get(url, timeout=300), 300, "process-exporter", p)
+        kp = 10 if n <= 100 else 4 if n <= 1000 else 2
+        if QUICK:
+            kp = max(1, kp // 2)
+        r = measure_daemon(p.pid, url, None, kp, 1 if n <= 1000 or not QUICK else 0,
+                           3 if QUICK else 5)
+        if p.poll() is not None:
+            raise RuntimeError(f"exited with {p.returncode}: {why_exited(p)}")
+        return r
+    except (RuntimeError, OSError, ValueError) as e:
+        if p.poll() is not None and "exited" not in str(e):
+            e = f"exited with {p.returncode}: {why_exited(p)}"
+        return {"error": str(e)}
+    finally:
+        stop(p)
+        errf.close()
+        os.unlink(errf.name)
+
+
 def scrape_cost(args, res):
+    """At 100, 1k and 10k processes: rawtpd (and the --compare build, on the same processes)
+    and prometheus-process-exporter reporting per process."""
     levels = [100, 1000, 10000]
     steady_s = 30 if QUICK else 60
     pe = shutil.which("prometheus-process-exporter")
     cfgdir = tempfile.mkdtemp(prefix="rawtpd-bench-")
     pe_cfg = os.path.join(cfgdir, "process-exporter.yml")
     pe_config(pe_cfg)
+    daemons = [("rawtpd", args.rawtpd)]
+    if args.compare:
+        daemons.append(("compare", args.compare))
     out = []
     for n in levels:
         level = {"target": n, "existing": n_processes()}
         log(f"scrape: {n} processes ({level['existing']} on the machine before)")
-        sl = None
+        sl = Sleepers(args.helpers, max(0, n - level["existing"]))
         try:
+            level["processes"] = n_processes()
             idle = steady_s if n == 1000 else (3 if QUICK else 5)
             k = 50 if n <= 1000 else (10 if QUICK else 30)
-            try:
-                r, sl = rawtpd_level(args, n, idle, k)
-                level["rawtpd"] = r
-                level["processes"] = r["processes"]
-                log(f"  rawtpd: {r.get('map_entries')} map entries, agg "
-                    f"{r.get('aggregation_ms', 0):.1f} ms, scrape "
-                    f"{r['plain']['ms_median']:.2f} ms, {r['plain']['cpu_ms_per_scrape']:.3f} ms "
-                    f"CPU/scrape, idle {100 * r['idle_cpu_share']:.2f}% CPU, "
-                    f"RSS {r['VmRSS'] / 1024:.1f} MiB")
-            except RuntimeError as e:
-                level["rawtpd"] = {"error": str(e)}
-                log(f"  rawtpd: {e}")
-                sl = Sleepers(args.helpers, max(0, n - n_processes()))
-            level.setdefault("processes", n_processes())
-            # prometheus-process-exporter, one group per process, on the same processes
-            if pe:
-                port = free_port()
-                p = start([pe, "-config.path", pe_cfg, "-web.listen-address",
-                           f"127.0.0.1:{port}", "-gather-smaps=false"],
-                          stdout=subprocess.DEVNULL)
-                url = f"http://127.0.0.1:{port}/metrics"
+            for key, binary in daemons:
                 try:
-                    # the first scrape builds its process table: not counted
-                    wait_for(lambda: http_get(url, timeout=300), 300, "process-exporter", p)
-                    kp = 10 if n <= 100 else 4 if n <= 1000 else 2
-                    if QUICK:
-                        kp = max(1, kp // 2)
-                    r = measure_daemon(p.pid, url, None, kp, 1 if n <= 1000 or not QUICK else 0,
-                                       3 if QUICK else 5)
-                    level["process_exporter"] = r
+                    # the steady-state minute is for this build; the other gets 10 s
+                    r = rawtpd_level(binary, sl, idle if key == "rawtpd" else min(idle, 10), k)
+                    level[key] = r
+                    log(f"  {key}: {r.get('map_entries')} map entries, agg "
+                        f"{r.get('aggregation_ms', 0):.1f} ms, "
+                        f"{r.get('cpu_ms_per_interval', 0):.1f} ms CPU/interval, scrape "
+                        f"{r['plain']['ms_median']:.2f} ms (gzip 1st on snapshot "
+                        f"{r.get('gzip_fresh', {}).get('ms_median', 0):.2f} ms), "
+                        f"{r['plain']['cpu_ms_per_scrape']:.3f} ms CPU/scrape, "
+                        f"RSS {r['VmRSS'] / 1024:.1f} MiB")
+                except RuntimeError as e:
+                    level[key] = {"error": str(e)}
+                    log(f"  {key}: {e}")
+            # prometheus-process-exporter, one group per process, on the same processes; it
+            # has died on this machine (a panic while a process went away under it): once more
+            for attempt in range(2) if pe else ():
+                r = process_exporter_level(pe, pe_cfg, n)
+                level["process_exporter"] = r
+                if "error" not in r:
                     log(f"  process-exporter: scrape {r['plain']['ms_median']:.1f} ms, "
                         f"{r['plain']['cpu_ms_per_scrape']:.1f} ms CPU/scrape, "
                         f"RSS {r['VmRSS'] / 1024:.1f} MiB")
-                except (RuntimeError, OSError) as e:
-                    level["process_exporter"] = {"error": str(e)}
-                    log(f"  process-exporter: {e}")
-                finally:
-                    stop(p)
+                    break
+                log(f"  process-exporter (attempt {attempt + 1}): {r['error']}")
         finally:
-            if sl:
-                sl.stop()
+            sl.stop()
         out.append(level)
     shutil.rmtree(cfgdir, ignore_errors=True)
     res["scrape"] = {"levels": out, "steady_seconds": steady_s}
@@ -635,49 +710,77 @@ def table(res):
     for name, e in pe_.items():
         if name.startswith("part "):
             continue
-        rows.append(("system", f"stress-ng --switch 2 with {name}: ops/s, ops/CPU-s",
-                     f"{fmt(e.get('ops_per_s_ratio'), '.3f', 'x')}, "
-                     f"{fmt(e.get('ops_per_cpu_s_ratio'), '.3f', 'x')}",
-                     f"without: {pev['baseline_ops_per_s']:.0f}/s, "
+        ok = [r for r in e["runs"] if "ops" in r and r.get("base")]
+
+        def spread(k):
+            v = [r["ops"][k] / r["base"][k] for r in ok if r["base"][k]]
+            return f"{statistics.median(v):.2f}x ({min(v):.2f}-{max(v):.2f})" if v else "-"
+        rows.append(("system", f"stress-ng --switch 2 with {name}: ops/s | ops per CPU-s",
+                     f"{spread('ops_per_s')} | {spread('ops_per_cpu_s')}",
+                     f"without: {pev['baseline_ops_per_s']:.0f}/s | "
                      f"{pev['baseline_ops_per_cpu_s']:.0f}/CPU-s", "", ""))
 
     for lv in res.get("scrape", {}).get("levels", []):
         r, p = lv.get("rawtpd", {}), lv.get("process_exporter", {})
         n = lv["processes"]
-        tag = f"{lv['target']} ({r.get('map_entries', '?')} in map, {n} procs)"
-        if "plain" in r:
-            big = lv["target"] >= 10000
-            rows.append(("scrape", f"{tag} rawtpd aggregation ms (status)",
-                         fmt(r.get("aggregation_ms"), ".2f"), f"max {fmt(r.get('aggregation_ms_max'), '.2f')}", "",
-                         ("<=50 ms: " + verdict(r.get("aggregation_ms"), 50)) if big else ""))
-            rows.append(("scrape", f"{tag} rawtpd CPU per interval (agg+render) ms",
-                         fmt(r["idle_cpu_share"] * 1e3, ".2f"), "", "", ""))
-            rows.append(("scrape", f"{tag} rawtpd scrape ms (plain / gzip)",
-                         f"{r['plain']['ms_median']:.2f} / {r['gzip']['ms_median']:.2f}",
-                         "", "", ("<=10 ms: " + verdict(r["plain"]["ms_median"], 10)) if big
-                         else ""))
-            rows.append(("scrape", f"{tag} rawtpd bytes (plain / gzip / json)",
-                         f"{r['plain']['bytes']} / {r['gzip']['bytes']} / {r.get('json_bytes')}",
-                         "", "", ""))
-            cpu = r["plain"]["cpu_ms_per_scrape"]
-            pcpu = p.get("plain", {}).get("cpu_ms_per_scrape")
-            ratio = f"{cpu / pcpu:.4f}x" if pcpu else "-"
-            rows.append(("scrape", f"{tag} CPU ms per scrape rawtpd vs process-exporter",
-                         f"{cpu:.3f}", f"process-exporter {fmt(pcpu, '.1f')}", ratio,
-                         ("<=0.1x: " + verdict(cpu / pcpu if pcpu else None, 0.1)) if big
-                         else ""))
-            prss = p.get("VmRSS")
-            rows.append(("scrape", f"{tag} RSS MiB rawtpd vs process-exporter",
-                         f"{r['VmRSS'] / 1024:.1f}", f"process-exporter {fmt(prss and prss / 1024, '.1f')}",
-                         fmt(prss and r["VmRSS"] / prss, ".3f", "x"),
-                         ("<=8 MiB: " + verdict(r["VmRSS"] / 1024, 8)) if lv["target"] == 1000
-                         else ""))
-            if lv["target"] == 1000:
-                rows.append(("steady", f"rawtpd CPU share, 1s interval, {n} procs, "
-                             f"{r['idle_seconds']:.0f}s", f"{100 * r['idle_cpu_share']:.3f}%",
-                             f"ticks: {100 * r['idle_cpu_share_ticks']:.3f}%", "", ""))
-        elif "error" in r:
-            rows.append(("scrape", f"{tag} rawtpd", "error", r["error"][:60], "", ""))
+        tag = f"{lv['target']}: {r.get('map_entries', '?')} in map, {n} procs:"
+        big = lv["target"] >= 10000
+        if "plain" not in r:
+            rows.append(("scrape", f"{tag} rawtpd", "error", r.get("error", "?")[:60], "", ""))
+            continue
+        rows.append(("scrape", f"{tag} rawtpd aggregation ms (status, median)",
+                     fmt(r.get("aggregation_ms"), ".1f"),
+                     f"max {fmt(r.get('aggregation_ms_max'), '.1f')}", "",
+                     ("<=50 ms: " + verdict(r.get("aggregation_ms"), 50)) if big else ""))
+        rows.append(("scrape", f"{tag} rawtpd CPU ms per interval, no scrapes",
+                     fmt(r.get("cpu_ms_per_interval"), ".1f"), "read+aggregate+render", "", ""))
+        fresh = r.get("gzip_fresh", {})
+        rows.append(("scrape", f"{tag} rawtpd scrape ms: plain / gzip / gzip 1st on snapshot",
+                     f"{r['plain']['ms_median']:.2f} / {r['gzip']['ms_median']:.2f} / "
+                     f"{fmt(fresh.get('ms_median'), '.2f')}",
+                     f"process-exporter {fmt(p.get('plain', {}).get('ms_median'), '.0f')}", "",
+                     ("<=10 ms: " + verdict(max(r["plain"]["ms_median"],
+                                                fresh.get("ms_median", 0)), 10)) if big else ""))
+        rows.append(("scrape", f"{tag} rawtpd bytes: plain / gzip / json",
+                     f"{r['plain']['bytes']} / {r['gzip']['bytes']} / {r.get('json_bytes')}",
+                     f"process-exporter {p.get('plain', {}).get('bytes', '-')} / "
+                     f"{p.get('gzip', {}).get('bytes', '-')}", "", ""))
+        cpu = r["plain"]["cpu_ms_per_scrape"]
+        cpu_f = fresh.get("cpu_ms_per_scrape")
+        pcpu = p.get("plain", {}).get("cpu_ms_per_scrape")
+        worst = max(cpu, cpu_f or 0)
+        rows.append(("scrape", f"{tag} CPU ms per scrape: rawtpd plain / gzip 1st on snapshot",
+                     f"{cpu:.3f} / {fmt(cpu_f, '.3f')}", f"process-exporter {fmt(pcpu, '.0f')}",
+                     f"{worst / pcpu:.5f}x" if pcpu else "-",
+                     ("<=0.1x: " + verdict(worst / pcpu if pcpu else None, 0.1)) if big else ""))
+        if "error" in p:
+            rows.append(("scrape", f"{tag} process-exporter", "failed", p["error"][:70], "", ""))
+        prss = p.get("VmRSS")
+        rows.append(("scrape", f"{tag} rawtpd MiB: RSS (anon + file) / PSS",
+                     f"{r['VmRSS'] / 1024:.1f} ({r.get('RssAnon', 0) / 1024:.1f} + "
+                     f"{r.get('RssFile', 0) / 1024:.1f}) / {r.get('Pss', 0) / 1024:.1f}",
+                     f"process-exporter RSS {fmt(prss and prss / 1024, '.1f')}",
+                     fmt(prss and r["VmRSS"] / prss, ".3f", "x"),
+                     ("RSS <=8 MiB: " + verdict(r["VmRSS"] / 1024, 8)) if lv["target"] == 1000
+                     else ""))
+        c = lv.get("compare", {})
+        if "plain" in c:
+            for what, get, spec in (
+                    ("CPU ms per interval", lambda x: x.get("cpu_ms_per_interval"), ".1f"),
+                    ("aggregation ms (status)", lambda x: x.get("aggregation_ms"), ".1f"),
+                    ("scrape ms, gzip 1st on snapshot",
+                     lambda x: x.get("gzip_fresh", {}).get("ms_median"), ".2f"),
+                    ("CPU ms per gzip scrape, 1st on snapshot",
+                     lambda x: x.get("gzip_fresh", {}).get("cpu_ms_per_scrape"), ".2f"),
+                    ("RSS MiB", lambda x: x.get("VmRSS", 0) / 1024, ".1f")):
+                a, b = get(r), get(c)
+                rows.append(("compare", f"{tag} {what}: this build / --compare build",
+                             f"{fmt(a, spec)} / {fmt(b, spec)}", "same processes, same run",
+                             f"{a / b:.2f}x" if a is not None and b else "-", ""))
+        if lv["target"] == 1000:
+            rows.append(("steady", f"rawtpd CPU share at 1 s interval, {n} procs, "
+                         f"{r['idle_seconds']:.0f} s", f"{100 * r['idle_cpu_share']:.3f}%",
+                         f"(from ticks: {100 * r['idle_cpu_share_ticks']:.2f}%)", "", ""))
     for s in res.get("synthetic", []):
         if "error" in s:
             rows.append(("synthetic", f"{s['processes']} procs", "error", s["error"][:60], "", ""))
@@ -705,56 +808,84 @@ def table(res):
 
 
 def chart(res, outdir):
+    """bench.svg: ns/event per tool, and scrape time against the number of processes."""
     if not shutil.which("gnuplot"):
         return None
     d = tempfile.mkdtemp(prefix="rawtpd-chart-")
+    ns = [(f"empty {h} (floor)", f["after"]["ns_per_event"]) for h, f in
+          res.get("per_event", {}).get("floors", {}).items() if "after" in f]
+    ns += [(name, e["ns_per_event"]) for name, e in
+           res.get("per_event", {}).get("tools", {}).items() if e.get("ns_per_event")]
+    scrape = []
+    for lv in res.get("scrape", {}).get("levels", []):
+        r, p = lv.get("rawtpd", {}), lv.get("process_exporter", {})
+        scrape.append((r.get("map_entries") or lv["processes"],
+                       r.get("plain", {}).get("ms_median", "NaN"),
+                       r.get("gzip_fresh", {}).get("ms_median", "NaN"),
+                       p.get("plain", {}).get("ms_median", "NaN"),
+                       r.get("cpu_ms_per_interval", "NaN")))
+    synth = [(s["processes"], s["aggregate_ms"] + s["snapshot_ms"])
+             for s in res.get("synthetic", []) if "snapshot_ms" in s]
     with open(os.path.join(d, "ns.dat"), "w") as f:
-        for name, e in res.get("per_event", {}).get("tools", {}).items():
-            if e.get("ns_per_event"):
-                f.write(f"\"{name}\" {e['ns_per_event']:.1f}\n")
+        f.writelines(f'"{n}" {v:.1f}\n' for n, v in ns)
     with open(os.path.join(d, "scrape.dat"), "w") as f:
-        for lv in res.get("scrape", {}).get("levels", []):
-            r, p = lv.get("rawtpd", {}), lv.get("process_exporter", {})
-            f.write(f"{lv['processes']} {r.get('plain', {}).get('ms_median', 'NaN')} "
-                    f"{p.get('plain', {}).get('ms_median', 'NaN')} "
-                    f"{r.get('aggregation_ms', 'NaN')}\n")
+        f.writelines(" ".join(str(x) for x in row) + "\n" for row in scrape)
     with open(os.path.join(d, "synth.dat"), "w") as f:
-        for s in res.get("synthetic", []):
-            if "snapshot_ms" in s:
-                f.write(f"{s['processes']} {s['aggregate_ms'] + s['snapshot_ms']}\n")
-    svg = os.path.join(outdir, "bench.svg")
-    script = f"""
-set terminal svg size 1100,450 dynamic font 'sans,11'
-set output '{svg}'
-set multiplot layout 1,2
-set title 'BPF cost per sched\\_switch event (bpf\\_stats)'
+        f.writelines(f"{n} {v}\n" for n, v in synth)
+    panels = []
+    if ns:
+        panels.append(f"""
+set title 'BPF run time per sched_switch event (bpf_stats)'
 set ylabel 'ns per event'
 set style fill solid 0.6
 set boxwidth 0.6
-set xtics rotate by -30
+set xtics rotate by -40 font ',9'
+set bmargin 9
 set yrange [0:*]
+unset logscale
 unset key
 plot '{d}/ns.dat' using 0:2:xtic(1) with boxes lc rgb '#4477aa', \\
      '' using 0:2:(sprintf('%.0f', $2)) with labels offset 0,0.7
-set title 'Scrape wall time vs processes'
+""")
+    if scrape or synth:
+        plots = []
+        if scrape:
+            plots += [f"'{d}/scrape.dat' using 1:2 with linespoints lw 2 title 'rawtpd /metrics'",
+                      f"'{d}/scrape.dat' using 1:3 with linespoints lw 2 "
+                      "title 'rawtpd /metrics gzip, 1st on a snapshot'",
+                      f"'{d}/scrape.dat' using 1:4 with linespoints lw 2 "
+                      "title 'process-exporter /metrics'",
+                      f"'{d}/scrape.dat' using 1:5 with linespoints "
+                      "title 'rawtpd CPU per interval (no scrapes)'"]
+        if synth:
+            plots.append(f"'{d}/synth.dat' using 1:2 with linespoints dt 2 "
+                         "title 'synthetic: aggregate + snapshot'")
+        panels.append(f"""
+set title 'Scrape time and daemon work vs processes'
 set xlabel 'processes'
 set ylabel 'ms'
 set logscale xy
-set xtics norotate
+set xtics norotate font ',10'
 set yrange [*:*]
-set key top left
-plot '{d}/scrape.dat' using 1:2 with linespoints lw 2 title 'rawtpd /metrics', \\
-     '' using 1:3 with linespoints lw 2 title 'process-exporter /metrics', \\
-     '' using 1:4 with linespoints title 'rawtpd aggregation (status)', \\
-     '{d}/synth.dat' using 1:2 with linespoints dt 2 title 'synthetic: aggregate + snapshot'
-unset multiplot
-"""
-    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
-    shutil.rmtree(d, ignore_errors=True)
-    if r.returncode != 0:
-        log(f"gnuplot: {r.stderr.strip()}")
+set key top left font ',9'
+plot {', '.join(plots)}
+""")
+    if not panels:
         return None
-    return svg
+    made = []
+    for term, ext in ((f"svg size {560 * len(panels)},480 dynamic font 'sans,11'", "svg"),
+                      (f"pngcairo size {560 * len(panels)},480 font 'sans,9'", "png")):
+        out = os.path.join(outdir, f"bench.{ext}")
+        script = (f"set terminal {term}\nset termoption noenhanced\nset output '{out}'\n"
+                  f"set multiplot layout 1,{len(panels)}\n" + "".join(panels) +
+                  "unset multiplot\n")
+        r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+        if r.returncode == 0:
+            made.append(out)
+        else:
+            log(f"gnuplot ({ext}): {r.stderr.strip()[-300:]}")
+    shutil.rmtree(d, ignore_errors=True)
+    return ", ".join(made) or None
 
 
 def main():
@@ -764,6 +895,8 @@ def main():
     ap.add_argument("--helpers", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--compare", default="",
+                    help="another rawtpd binary measured beside it in the scrape phase")
     ap.add_argument("--only", default="per_event,scrape,synthetic")
     ap.add_argument("--tools", default="", help="per-event: only tools whose name starts so")
     ap.add_argument("--seconds", type=int, default=0, help="per-event: stress-ng seconds")
@@ -815,7 +948,7 @@ def main():
     svg = chart(res, args.out)
     print(text)
     print(f"\n{res['seconds']:.0f}s; results: {os.path.join(args.out, 'results.json')}"
-          + (f", chart: {svg}" if svg else ""))
+          + (f", chart: {svg}" if svg else ""))  # svg: the chart file(s)
 
 
 if __name__ == "__main__":

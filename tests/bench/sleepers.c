@@ -3,7 +3,9 @@
  * bench-sleepers N: start N child processes that each block in read() on one pipe, print
  * "ready N" on stdout once every child runs, and hold them until SIGTERM, SIGINT or EOF on
  * stdin; then close the pipe and reap them. Every child leaves the CPU at least once (when it
- * blocks), so each one is a process in rawtpd's map and in /proc.
+ * blocks), so each one is a process in rawtpd's map and in /proc. A line "poke" on stdin
+ * wakes every child once (a signal interrupts its read; it blocks again at once), so that a
+ * rawtpd started after them sees them all; "poked N" answers.
  *
  * The children are real processes (own pid, own /proc entry) made with clone(CLONE_VM): they
  * share the parent's memory, so there are no page tables to copy. A plain fork() took 3.7 ms
@@ -15,7 +17,6 @@
 #define _GNU_SOURCE /* clone() */
 #endif
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ static int child(void *arg __attribute__((unused)))
 	syscall(SYS_close, ready[0]);
 	/* tell the parent we run, then block until the parent closes the pipe or goes */
 	syscall(SYS_write, ready[1], "x", 1);
-	while (syscall(SYS_read, hold[0], &c, 1) < 0)
+	while (syscall(SYS_read, hold[0], &c, 1) < 0) /* EINTR: poked */
 		;
 	syscall(SYS_exit, 0);
 	return 0;
@@ -54,10 +55,17 @@ static void on_signal(int sig __attribute__((unused)))
 	stop = 1;
 }
 
+static void on_poke(int sig __attribute__((unused)))
+{
+}
+
 int main(int argc, char **argv)
 {
+	struct sigaction poke = {.sa_handler = on_poke}; /* no SA_RESTART: read() returns */
 	long n, made = 0;
+	pid_t *pids;
 	char *stacks;
+	FILE *in;
 
 	if (argc != 2 || (n = strtol(argv[1], NULL, 10)) <= 0) {
 		fprintf(stderr, "usage: %s N\n", argv[0]);
@@ -67,11 +75,14 @@ int main(int argc, char **argv)
 		return 1;
 	prctl(PR_SET_NAME, "bench-sleepers");
 	stacks = malloc((size_t)n * CHILD_STACK);
-	if (!stacks)
+	pids = calloc(n, sizeof(*pids));
+	if (!stacks || !pids)
 		return 1;
+	sigaction(SIGUSR1, &poke, NULL); /* the children get a copy */
 	for (; made < n; made++) {
 		pid_t pid = clone(child, stacks + (made + 1) * CHILD_STACK, CLONE_VM | SIGCHLD, NULL);
 
+		pids[made] = pid;
 		if (pid < 0) {
 			fprintf(stderr, "bench-sleepers: clone %ld of %ld: %s\n", made + 1, n,
 				strerror(errno));
@@ -92,14 +103,24 @@ int main(int argc, char **argv)
 	printf("ready %ld\n", made);
 	fflush(stdout);
 
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	while (!stop) {
-		struct pollfd pfd = {.fd = 0, .events = POLLIN};
-		char buf[64];
+	/* no SA_RESTART: a signal ends the wait for the next line */
+	struct sigaction term = {.sa_handler = on_signal};
 
-		if (poll(&pfd, 1, -1) > 0 && read(0, buf, sizeof(buf)) <= 0)
+	sigaction(SIGTERM, &term, NULL);
+	sigaction(SIGINT, &term, NULL);
+	signal(SIGUSR1, SIG_IGN);
+	in = fdopen(0, "r");
+	while (!stop && in) {
+		char line[64];
+
+		if (!fgets(line, sizeof(line), in))
 			break;
+		if (strncmp(line, "poke", 4) == 0) {
+			for (long i = 0; i < made; i++)
+				kill(pids[i], SIGUSR1);
+			printf("poked %ld\n", made);
+			fflush(stdout);
+		}
 	}
 	close(hold[1]);
 	while (wait(NULL) > 0 || errno == EINTR)
