@@ -601,7 +601,7 @@ def scrape_cost(args, res):
                     level[key] = {"error": str(e)}
                     log(f"  {key}: {e}")
             # prometheus-process-exporter, one group per process, on the same processes; it
-            # has died on this machine (a panic while a process went away under it): once more
+            # died once on this machine (a Go panic in its collector): a second try
             for attempt in range(2) if pe else ():
                 r = process_exporter_level(pe, pe_cfg, n)
                 level["process_exporter"] = r
@@ -819,7 +819,7 @@ def chart(res, outdir):
     scrape = []
     for lv in res.get("scrape", {}).get("levels", []):
         r, p = lv.get("rawtpd", {}), lv.get("process_exporter", {})
-        scrape.append((r.get("map_entries") or lv["processes"],
+        scrape.append((lv["processes"],
                        r.get("plain", {}).get("ms_median", "NaN"),
                        r.get("gzip_fresh", {}).get("ms_median", "NaN"),
                        p.get("plain", {}).get("ms_median", "NaN"),
@@ -867,7 +867,7 @@ set ylabel 'ms'
 set logscale xy
 set xtics norotate font ',10'
 set yrange [*:*]
-set key top left font ',9'
+set key bottom right font ',9'
 plot {', '.join(plots)}
 """)
     if not panels:
