@@ -34,8 +34,8 @@ static __always_inline long compat_task_state(struct task_struct *t)
  * (TASK_REPORT 0x7f, TASK_REPORT_IDLE 0x80), and every blocked state sets a bit below it.
  * A state outside TASK_REPORT (TASK_FROZEN alone, v6.1+) is reported as 0, i.e. running.
  */
-#define COMPAT_TASK_REPORT_MAX	  0x100
-#define COMPAT_TASK_REPORT_EXIT	  0x30 /* EXIT_DEAD 0x10, EXIT_ZOMBIE 0x20: prev has exited */
+#define COMPAT_TASK_REPORT_MAX	0x100
+#define COMPAT_TASK_REPORT_EXIT 0x30 /* EXIT_DEAD 0x10, EXIT_ZOMBIE 0x20: prev has exited */
 
 static __always_inline bool compat_tp_preempted(long reported)
 {

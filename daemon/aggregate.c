@@ -12,7 +12,7 @@
 #include "escape.h"
 #include "util.h"
 
-#define AGG_MAX_GROUPS 16384 /* distinct names of exited processes kept apart */
+#define AGG_MAX_GROUPS	16384 /* distinct names of exited processes kept apart */
 #define AGG_OTHER_GROUP "[other]"
 
 static int key_cmp(uint32_t at, uint64_t as, uint32_t bt, uint64_t bs)
@@ -69,7 +69,8 @@ static struct counters counters_growth(const struct counters *a, const struct co
 {
 	return (struct counters){
 		.voluntary = a->voluntary > b->voluntary ? a->voluntary - b->voluntary : 0,
-		.involuntary = a->involuntary > b->involuntary ? a->involuntary - b->involuntary : 0,
+		.involuntary =
+			a->involuntary > b->involuntary ? a->involuntary - b->involuntary : 0,
 		.runtime_ns = a->runtime_ns > b->runtime_ns ? a->runtime_ns - b->runtime_ns : 0,
 	};
 }
@@ -125,7 +126,7 @@ static bool is_live(const struct sample *sample, uint32_t tgid)
 
 static bool recently_dead(const struct agg_state *s, uint32_t tgid, uint64_t start_ns)
 {
-	struct agg_key k = { tgid, start_ns };
+	struct agg_key k = {tgid, start_ns};
 
 	return s->n_recent_dead &&
 	       bsearch(&k, s->recent_dead, s->n_recent_dead, sizeof(k), agg_key_cmp) != NULL;
@@ -162,8 +163,9 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 		memcpy(e, sample->entries, ne * sizeof(*e));
 	qsort(e, ne, sizeof(*e), entry_cmp);
 
-	dt = s->mono_ns && sample->mono_ns > s->mono_ns ?
-		     (double)(sample->mono_ns - s->mono_ns) / NSEC_PER_SEC : 0.0;
+	dt = s->mono_ns && sample->mono_ns > s->mono_ns
+		     ? (double)(sample->mono_ns - s->mono_ns) / NSEC_PER_SEC
+		     : 0.0;
 
 	while (i < s->n_procs || j < ne) {
 		const struct proc *old = NULL;
@@ -175,7 +177,8 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 		else if (j >= ne)
 			c = -1;
 		else
-			c = key_cmp(s->procs[i].tgid, s->procs[i].start_ns, e[j].tgid, e[j].start_ns);
+			c = key_cmp(s->procs[i].tgid, s->procs[i].start_ns, e[j].tgid,
+				    e[j].start_ns);
 		if (c <= 0)
 			old = &s->procs[i++];
 		if (c >= 0)
@@ -203,7 +206,7 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 		if (old) {
 			p = *old;
 		} else {
-			p = (struct proc){ .tgid = cur->tgid, .start_ns = cur->start_ns };
+			p = (struct proc){.tgid = cur->tgid, .start_ns = cur->start_ns};
 			escape_comm(cur->comm, sizeof(cur->comm), p.comm, sizeof(p.comm));
 		}
 
@@ -219,7 +222,8 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 
 		if (old) /* the live record already carried old->c; keep the larger of the two */
 			fold = (struct counters){
-				.voluntary = old->c.voluntary + counters_growth(&cur->c, &old->c).voluntary,
+				.voluntary = old->c.voluntary +
+					     counters_growth(&cur->c, &old->c).voluntary,
 				.involuntary = old->c.involuntary +
 					       counters_growth(&cur->c, &old->c).involuntary,
 				.runtime_ns = old->c.runtime_ns +
@@ -232,7 +236,7 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 		r = group_add(s, p.comm, &named, !again);
 		if (r < 0)
 			goto fail;
-		dead[nd++] = (struct agg_key){ cur->tgid, cur->start_ns };
+		dead[nd++] = (struct agg_key){cur->tgid, cur->start_ns};
 	}
 
 	free(s->procs);
@@ -278,7 +282,7 @@ fail:
 void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, const char *raw,
 			size_t len)
 {
-	struct proc key = { .tgid = tgid, .start_ns = start_ns }, *p;
+	struct proc key = {.tgid = tgid, .start_ns = start_ns}, *p;
 
 	p = s->n_procs ? bsearch(&key, s->procs, s->n_procs, sizeof(*p), proc_cmp) : NULL;
 	char comm[COMM_TEXT_MAX];

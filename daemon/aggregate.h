@@ -44,7 +44,7 @@ struct sample {
 	const struct sample_rename *renames; /* applied after the entries, in order */
 	size_t n_renames;
 	bool renames_lost; /* too many renames at once: some may be missing, names need a re-read */
-	uint64_t mono_ns; /* CLOCK_MONOTONIC when the map was read */
+	uint64_t mono_ns;  /* CLOCK_MONOTONIC when the map was read */
 	uint64_t map_update_failures; /* the BPF side's running count */
 };
 
@@ -52,7 +52,7 @@ struct proc {
 	uint32_t tgid;
 	uint64_t start_ns;
 	char comm[COMM_TEXT_MAX]; /* valid UTF-8 (see escape.h) */
-	bool comm_from_proc;       /* comm came from /proc (else from the BPF side) */
+	bool comm_from_proc;	  /* comm came from /proc (else from the BPF side) */
 	struct counters c;
 	struct counters delta; /* growth during the last interval */
 	/* what it counted under earlier names: that stays with those names (group_by = comm),
@@ -74,16 +74,16 @@ struct agg_key {
 struct agg_state {
 	struct proc *procs; /* sorted by (tgid, start_ns) */
 	size_t n_procs;
-	struct counters exited;      /* everything ever folded out of exited processes */
+	struct counters exited; /* everything ever folded out of exited processes */
 	uint64_t processes_exited;
-	struct comm_group *groups;   /* exited processes by name, sorted by comm */
+	struct comm_group *groups; /* exited processes by name, sorted by comm */
 	size_t n_groups;
 	struct agg_key *recent_dead; /* keys folded by the previous update, sorted */
 	size_t n_recent_dead;
-	uint64_t mono_ns;            /* of the sample behind this state; 0 before the first */
-	double interval_s;           /* time between the last two samples */
+	uint64_t mono_ns;  /* of the sample behind this state; 0 before the first */
+	double interval_s; /* time between the last two samples */
 	uint64_t map_update_failures;
-	uint64_t updates;            /* number of samples applied */
+	uint64_t updates; /* number of samples applied */
 };
 
 void aggregate_init(struct agg_state *s);

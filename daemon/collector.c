@@ -412,7 +412,8 @@ static int read_batch(struct collector *c)
 		if (r < 0 && errno != ENOENT)
 			return -errno;
 		MARK_DEFINED(c->keys + n, count * sizeof(*c->keys));
-		MARK_DEFINED(c->values + n * c->ncpus, (size_t)count * c->ncpus * sizeof(*c->values));
+		MARK_DEFINED(c->values + n * c->ncpus,
+			     (size_t)count * c->ncpus * sizeof(*c->values));
 		n += count;
 		if (r < 0) /* ENOENT: that was the last batch */
 			break;

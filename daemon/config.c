@@ -402,7 +402,8 @@ static const char *regex_refusal(const char *p)
 			total += last = 1;
 		}
 		if (repeat && repeated)
-			return "stacked repetition operators (as in 'a+*' or 'a{2}+') are undefined in "
+			return "stacked repetition operators (as in 'a+*' or 'a{2}+') are "
+			       "undefined in "
 			       "POSIX regular expressions: use a group, '(a+)*'";
 		repeated = repeat;
 		if (total > REGEX_MAX_NODES)

@@ -37,21 +37,21 @@ enum group_by {
 
 struct config {
 	/* [daemon] */
-	uint64_t interval_usec;  /* default 1 s; 100 ms .. 1 h */
-	int log_level;           /* syslog level; default LOG_INFO */
+	uint64_t interval_usec; /* default 1 s; 100 ms .. 1 h */
+	int log_level;		/* syslog level; default LOG_INFO */
 	/* [bpf] */
 	enum attach_mode attach; /* default auto */
-	uint32_t max_processes;  /* BPF map capacity; default 32768; 64 .. 4194304 */
+	uint32_t max_processes;	 /* BPF map capacity; default 32768; 64 .. 4194304 */
 	/* [http] */
 	char *listen[CONFIG_MAX_LISTEN]; /* default one entry ":<RAWTPD_DEFAULT_PORT>" */
 	unsigned n_listen;
 	char *tls_cert, *tls_key;
 	char *basic_auth_user, *basic_auth_password_hash;
 	/* [metrics] */
-	enum group_by group_by;  /* default pid */
-	uint32_t max_series;     /* 0: unlimited (default) */
+	enum group_by group_by;		   /* default pid */
+	uint32_t max_series;		   /* 0: unlimited (default) */
 	char *include_comm, *exclude_comm; /* POSIX ERE source text, NULL if unset */
-	regex_t include_re, exclude_re;    /* compiled when the text above is set */
+	regex_t include_re, exclude_re;	   /* compiled when the text above is set */
 	bool has_include_re, has_exclude_re;
 };
 
@@ -59,8 +59,8 @@ struct config {
 struct options {
 	const char *config_path; /* --config; NULL: RAWTPD_DEFAULT_CONFIG, missing is fine */
 	bool check_config, probe, json, version, help;
-	struct config flags;       /* values from flags */
-	uint32_t set;              /* OPT_SET_* bits of the flags that were given */
+	struct config flags; /* values from flags */
+	uint32_t set;	     /* OPT_SET_* bits of the flags that were given */
 };
 
 enum {

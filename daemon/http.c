@@ -26,7 +26,7 @@
 #include "snapshot.h"
 #include "util.h"
 
-#define HTTP_THREADS	      2
+#define HTTP_THREADS 2
 /*
  * Idle connections from many addresses must not fill every slot before a scrape arrives: a
  * connection beyond the limit waits in the listen backlog until one times out (10 s, a whole

@@ -16,7 +16,7 @@ static int max_level = LOG_INFO;
 static int target = -1; /* -1: not decided yet; 0 console; 1 journal */
 
 static const char *const level_names[] = {
-	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit",
+	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",	  [LOG_CRIT] = "crit",
 	[LOG_ERR] = "err",     [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
 	[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
 };
@@ -99,19 +99,19 @@ int log_internal(int level, int error, const char *message_id, const char *file,
 			goto console;
 		snprintf(prio, sizeof(prio), "PRIORITY=%d", level);
 		snprintf(cline, sizeof(cline), "CODE_LINE=%d", line);
-		iov[n++] = (struct iovec){ msg, strlen(msg) };
-		iov[n++] = (struct iovec){ prio, strlen(prio) };
-		iov[n++] = (struct iovec){ (char *)"SYSLOG_IDENTIFIER=rawtpd", 24 };
-		iov[n++] = (struct iovec){ cfile, strlen(cfile) };
-		iov[n++] = (struct iovec){ cline, strlen(cline) };
-		iov[n++] = (struct iovec){ cfunc, strlen(cfunc) };
+		iov[n++] = (struct iovec){msg, strlen(msg)};
+		iov[n++] = (struct iovec){prio, strlen(prio)};
+		iov[n++] = (struct iovec){(char *)"SYSLOG_IDENTIFIER=rawtpd", 24};
+		iov[n++] = (struct iovec){cfile, strlen(cfile)};
+		iov[n++] = (struct iovec){cline, strlen(cline)};
+		iov[n++] = (struct iovec){cfunc, strlen(cfunc)};
 		if (error > 0) {
 			snprintf(errf, sizeof(errf), "ERRNO=%d", error);
-			iov[n++] = (struct iovec){ errf, strlen(errf) };
+			iov[n++] = (struct iovec){errf, strlen(errf)};
 		}
 		if (message_id) {
 			snprintf(mid, sizeof(mid), "MESSAGE_ID=%s", message_id);
-			iov[n++] = (struct iovec){ mid, strlen(mid) };
+			iov[n++] = (struct iovec){mid, strlen(mid)};
 		}
 		if (sd_journal_sendv(iov, (int)n) >= 0)
 			goto out;
@@ -119,7 +119,10 @@ int log_internal(int level, int error, const char *message_id, const char *file,
 console:
 	if (isatty(STDERR_FILENO))
 		fprintf(stderr, "rawtpd: %s%s\n",
-			level <= LOG_ERR ? "error: " : level == LOG_WARNING ? "warning: " : "", buf);
+			level <= LOG_ERR       ? "error: "
+			: level == LOG_WARNING ? "warning: "
+					       : "",
+			buf);
 	else
 		fprintf(stderr, "<%d>%s\n", level, buf);
 out:

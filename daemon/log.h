@@ -14,9 +14,9 @@
 #include <syslog.h>
 
 /* sd-journal MESSAGE_ID values (generated with `systemd-id128 new`). */
-#define RAWTPD_MESSAGE_STARTED       "c8a6a6f2a0b84a4bb1e6a3b3a1e0d701"
-#define RAWTPD_MESSAGE_ATTACHED      "c8a6a6f2a0b84a4bb1e6a3b3a1e0d702"
-#define RAWTPD_MESSAGE_MAP_FULL      "c8a6a6f2a0b84a4bb1e6a3b3a1e0d703"
+#define RAWTPD_MESSAGE_STARTED	     "c8a6a6f2a0b84a4bb1e6a3b3a1e0d701"
+#define RAWTPD_MESSAGE_ATTACHED	     "c8a6a6f2a0b84a4bb1e6a3b3a1e0d702"
+#define RAWTPD_MESSAGE_MAP_FULL	     "c8a6a6f2a0b84a4bb1e6a3b3a1e0d703"
 #define RAWTPD_MESSAGE_RELOAD_FAILED "c8a6a6f2a0b84a4bb1e6a3b3a1e0d704"
 
 void log_set_max_level(int level);
@@ -36,16 +36,16 @@ int log_internal(int level, int error, const char *message_id, const char *file,
 	log_internal(level, error, NULL, __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define log_full(level, ...) log_full_errno(level, 0, __VA_ARGS__)
 
-#define log_debug(...)   log_full(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...)    log_full(LOG_INFO, __VA_ARGS__)
-#define log_notice(...)  log_full(LOG_NOTICE, __VA_ARGS__)
+#define log_debug(...)	 log_full(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)	 log_full(LOG_INFO, __VA_ARGS__)
+#define log_notice(...)	 log_full(LOG_NOTICE, __VA_ARGS__)
 #define log_warning(...) log_full(LOG_WARNING, __VA_ARGS__)
-#define log_error(...)   log_full(LOG_ERR, __VA_ARGS__)
+#define log_error(...)	 log_full(LOG_ERR, __VA_ARGS__)
 
-#define log_debug_errno(e, ...)   log_full_errno(LOG_DEBUG, e, __VA_ARGS__)
-#define log_info_errno(e, ...)    log_full_errno(LOG_INFO, e, __VA_ARGS__)
+#define log_debug_errno(e, ...)	  log_full_errno(LOG_DEBUG, e, __VA_ARGS__)
+#define log_info_errno(e, ...)	  log_full_errno(LOG_INFO, e, __VA_ARGS__)
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, e, __VA_ARGS__)
-#define log_error_errno(e, ...)   log_full_errno(LOG_ERR, e, __VA_ARGS__)
+#define log_error_errno(e, ...)	  log_full_errno(LOG_ERR, e, __VA_ARGS__)
 
 /* The same with a MESSAGE_ID for the journal. */
 #define log_struct_errno(level, e, id, ...) \

@@ -14,10 +14,10 @@ enum json_sort {
 };
 
 struct json_query {
-	size_t top;           /* 0: all */
-	enum json_sort sort;  /* default pid ascending; the others descending */
-	uint32_t pid;         /* 0: any */
-	const char *comm;     /* substring of the (escaped) comm, NULL: any */
+	size_t top;	     /* 0: all */
+	enum json_sort sort; /* default pid ascending; the others descending */
+	uint32_t pid;	     /* 0: any */
+	const char *comm;    /* substring of the (escaped) comm, NULL: any */
 };
 
 /* The /api/v1/processes document for the query (NULL: every process). 0 or -ENOMEM. */
