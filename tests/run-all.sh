@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Every test, from a fresh Debian 12 machine, as root: installs what the build and the tests
 # need, builds, runs the unit and integration tests (plain, then under ASan/UBSan), the unit
-# tests and a daemon run under valgrind, and the kernel-matrix VM tests.
+# tests and a daemon run under valgrind, the kernel-matrix VM tests, builds the .deb and .rpm and
+# boots systemd in a VM to check rawtpd.service as installed from the .deb.
 #
 #   bash tests/run-all.sh            everything
-#   SKIP_VM=1 bash tests/run-all.sh  everything but the qemu tests
+#   SKIP_VM=1 bash tests/run-all.sh  everything but the qemu tests (and the packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
@@ -92,9 +93,27 @@ step unit-valgrind meson test -C "$out/plain" --print-errorlogs --suite unit --s
 step daemon-valgrind tests/valgrind-daemon.sh "$out/plain"
 # --- end of the reliability steps ---------------------------------------------------------
 
+# --- the service (issue 6): .deb (lintian), .rpm, and systemd 252 as PID 1 in qemu ------------
+install_packaging_deps() {
+	apt-get install -y -qq --no-install-recommends debhelper dpkg-dev fakeroot lintian rpm \
+		systemd >/dev/null
+}
+systemd_vm() {
+	local deb
+	deb=$(ls "$out"/deb/rawtpd_*_amd64.deb) || return 1
+	RAWTPD_SD_TIMEOUT=${RAWTPD_SD_TIMEOUT:-900} bash tests/vm/rawtpd-systemd.sh --deb "$deb"
+}
+
 if $vm; then
 	export RAWTPD_VM_CACHE=${RAWTPD_VM_CACHE:-$out/vm-cache}
 	step vm meson test -C "$out/plain" --print-errorlogs --num-processes 1 --suite vm
+	step deps-packaging install_packaging_deps
+	rm -rf "$out/deb"
+	step deb bash packaging/build-deb.sh "$out/deb"
+	step rpm bash packaging/rpm/check-rpm.sh
+	# installs the .deb in the guest, checks the unit (notify, watchdog, reload, capabilities,
+	# journal, restart, socket activation, each attach mode), then dpkg -r and -P
+	step vm-systemd systemd_vm
 fi
 
 echo
