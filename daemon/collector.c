@@ -39,9 +39,24 @@ struct collector {
 	int ncpus;
 	bool batch_ok; /* BPF_MAP_LOOKUP_BATCH works on this kernel */
 	char proc_root[64];
-	/* read buffers, reused every interval */
+	/*
+	 * Read buffers, reused every interval: chunk keys and their values on every CPU. The map
+	 * is read chunk by chunk and each entry summed over the CPUs at once, so memory follows
+	 * the processes there are (one sample_entry each), not the map's capacity times the CPUs.
+	 */
+	uint32_t chunk;
 	struct rawtpd_key *keys;
 	struct rawtpd_value *values;
+};
+
+/* Size of the per-CPU values of one read chunk: 6553 entries on 1 CPU, 51 on 128 (floor 64). */
+#define READ_CHUNK_BYTES (256u << 10)
+#define READ_CHUNK_MIN	 64u
+
+/* The entries read so far, summed over CPUs; grows by doubling. */
+struct entries {
+	struct sample_entry *e;
+	size_t n, cap;
 };
 
 /* libbpf speaks through our logger, at debug: users see its dumps only when they ask. */
@@ -271,8 +286,13 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 
 	c->capacity = bpf_map__max_entries(c->skel->maps.counts);
 	c->batch_ok = true;
-	c->keys = calloc(c->capacity, sizeof(*c->keys));
-	c->values = calloc((size_t)c->capacity * c->ncpus, sizeof(*c->values));
+	c->chunk = READ_CHUNK_BYTES / ((uint32_t)c->ncpus * sizeof(*c->values));
+	if (c->chunk < READ_CHUNK_MIN)
+		c->chunk = READ_CHUNK_MIN;
+	if (c->chunk > c->capacity)
+		c->chunk = c->capacity;
+	c->keys = calloc(c->chunk, sizeof(*c->keys));
+	c->values = calloc((size_t)c->chunk * c->ncpus, sizeof(*c->values));
 	if (!c->keys || !c->values) {
 		collector_close(c);
 		return -ENOMEM;
@@ -331,20 +351,20 @@ bool collector_tracks_renames(const struct collector *c)
  * A rename the BPF side could only note by pid (start_ns 0: the tracepoint mode, a task renamed
  * by another process) is the process of that tgid in the map, the newest if the pid was reused.
  */
-static bool resolve_start(const struct collector *c, size_t n_keys, struct rawtpd_key *k)
+static bool resolve_start(const struct entries *es, struct rawtpd_key *k)
 {
 	bool found = false;
 
-	for (size_t i = 0; i < n_keys; i++)
-		if (c->keys[i].tgid == k->tgid && (!found || c->keys[i].start_ns > k->start_ns)) {
-			k->start_ns = c->keys[i].start_ns;
+	for (size_t i = 0; i < es->n; i++)
+		if (es->e[i].tgid == k->tgid && (!found || es->e[i].start_ns > k->start_ns)) {
+			k->start_ns = es->e[i].start_ns;
 			found = true;
 		}
 	return found;
 }
 
-/* Take (read and delete) every rename noted since the last call; c->keys has n_keys entries. */
-static int read_renames(struct collector *c, size_t n_keys, struct sample_rename **ret,
+/* Take (read and delete) every rename noted since the last call; es is the map as just read. */
+static int read_renames(struct collector *c, const struct entries *es, struct sample_rename **ret,
 			size_t *ret_n)
 {
 	int fd = bpf_map__fd(c->skel->maps.renames);
@@ -379,7 +399,7 @@ static int read_renames(struct collector *c, size_t n_keys, struct sample_rename
 				continue;
 			bpf_map_delete_elem(fd, &keys[i]);
 		}
-		if (keys[i].start_ns == 0 && !resolve_start(c, n_keys, &keys[i]))
+		if (keys[i].start_ns == 0 && !resolve_start(es, &keys[i]))
 			continue;
 		out[k].tgid = keys[i].tgid;
 		out[k].start_ns = keys[i].start_ns;
@@ -393,40 +413,71 @@ static int read_renames(struct collector *c, size_t n_keys, struct sample_rename
 	return n >= cap * 3 / 4 ? 1 : 0;
 }
 
-/* Fill c->keys/c->values; returns the number of entries or a negative errno. */
-static int read_batch(struct collector *c)
+/* Append the first count entries of c->keys/c->values to es, each summed over the CPUs. */
+static int add_entries(const struct collector *c, uint32_t count, struct entries *es)
+{
+	if (es->n + count > es->cap) {
+		size_t cap = es->cap ? es->cap : 1024;
+		struct sample_entry *t;
+
+		while (cap < es->n + count)
+			cap *= 2;
+		t = realloc(es->e, cap * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		es->e = t;
+		es->cap = cap;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		const struct rawtpd_value *v = c->values + (size_t)i * c->ncpus;
+		struct sample_entry *e = &es->e[es->n++];
+
+		*e = (struct sample_entry){.tgid = c->keys[i].tgid,
+					   .start_ns = c->keys[i].start_ns};
+		for (int cpu = 0; cpu < c->ncpus; cpu++) {
+			e->c.voluntary += v[cpu].voluntary;
+			e->c.involuntary += v[cpu].involuntary;
+			e->c.runtime_ns += v[cpu].runtime_ns;
+			if (!e->comm[0] && v[cpu].comm[0])
+				memcpy(e->comm, v[cpu].comm, sizeof(e->comm));
+		}
+		e->comm[sizeof(e->comm) - 1] = 0;
+	}
+	return 0;
+}
+
+/* Read the whole map into es, c->chunk entries per BPF_MAP_LOOKUP_BATCH; 0 or a negative errno. */
+static int read_batch(struct collector *c, struct entries *es)
 {
 	int fd = bpf_map__fd(c->skel->maps.counts);
 	__u64 batch = 0;
 	bool first = true;
-	size_t n = 0;
 	int r;
 
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	while (n < c->capacity) {
-		__u32 count = c->capacity - n;
+	while (es->n < c->capacity) {
+		__u32 count = c->chunk;
 
-		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, c->keys + n,
-					 c->values + n * c->ncpus, &count, &opts);
+		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, c->keys, c->values,
+					 &count, &opts);
 		first = false;
 		if (r < 0 && errno != ENOENT)
 			return -errno;
-		MARK_DEFINED(c->keys + n, count * sizeof(*c->keys));
-		MARK_DEFINED(c->values + n * c->ncpus,
-			     (size_t)count * c->ncpus * sizeof(*c->values));
-		n += count;
+		MARK_DEFINED(c->keys, count * sizeof(*c->keys));
+		MARK_DEFINED(c->values, (size_t)count * c->ncpus * sizeof(*c->values));
+		if (add_entries(c, count, es) < 0)
+			return -ENOMEM;
 		if (r < 0) /* ENOENT: that was the last batch */
 			break;
 	}
-	return (int)n;
+	return 0;
 }
 
 /* The same with one syscall per key: kernels before 5.6 have no batch operations. */
-static int read_iter(struct collector *c)
+static int read_iter(struct collector *c, struct entries *es)
 {
 	int fd = bpf_map__fd(c->skel->maps.counts);
 	struct rawtpd_key k, next;
-	size_t n = 0;
 	void *prev = NULL;
 
 	/*
@@ -434,22 +485,24 @@ static int read_iter(struct collector *c)
 	 * short map would fold every process it missed as exited, and count it again when it
 	 * comes back at the next read.
 	 */
-	while (n < c->capacity) {
+	while (es->n < c->capacity) {
 		if (bpf_map_get_next_key(fd, prev, &next) < 0) {
 			if (errno == ENOENT)
 				break;
 			return -errno;
 		}
-		if (bpf_map_lookup_elem(fd, &next, c->values + n * c->ncpus) == 0) {
-			MARK_DEFINED(c->values + n * c->ncpus, c->ncpus * sizeof(*c->values));
-			c->keys[n++] = next;
+		if (bpf_map_lookup_elem(fd, &next, c->values) == 0) {
+			MARK_DEFINED(c->values, c->ncpus * sizeof(*c->values));
+			c->keys[0] = next;
+			if (add_entries(c, 1, es) < 0)
+				return -ENOMEM;
 		} else if (errno != ENOENT) { /* ENOENT: deleted since get_next_key */
 			return -errno;
 		}
 		k = next;
 		prev = &k;
 	}
-	return (int)n;
+	return 0;
 }
 
 static int u32_cmp(const void *a, const void *b)
@@ -501,45 +554,34 @@ static int read_live(const char *proc_root, uint32_t **ret, size_t *ret_n)
 	return 0;
 }
 
+static void entries_done(struct entries *es)
+{
+	free(es->e);
+	*es = (struct entries){};
+}
+
 int collector_read(struct collector *c, struct sample *ret)
 {
-	_cleanup_free_ struct sample_entry *e = NULL;
+	_cleanup_(entries_done) struct entries es = {};
 	uint32_t *live = NULL;
 	size_t n_live = 0;
 	uint64_t failures = 0;
-	int n = -EOPNOTSUPP, r;
+	int r = -EOPNOTSUPP;
 
 	if (c->batch_ok) {
-		n = read_batch(c);
-		if (n == -EINVAL || n == -ENOTSUP || n == -EOPNOTSUPP) {
+		r = read_batch(c, &es);
+		if (r == -EINVAL || r == -ENOTSUP || r == -EOPNOTSUPP) {
 			log_debug("Batch map reads are not supported here (%s), reading key by key",
-				  strerror(-n));
+				  strerror(-r));
 			c->batch_ok = false;
+			entries_done(&es);
 		}
 	}
 	if (!c->batch_ok)
-		n = read_iter(c);
-	if (n < 0)
-		return n;
+		r = read_iter(c, &es);
+	if (r < 0)
+		return r;
 	uint64_t mono = now_nsec(CLOCK_MONOTONIC);
-
-	e = calloc(n ? n : 1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	for (int i = 0; i < n; i++) {
-		const struct rawtpd_value *v = c->values + (size_t)i * c->ncpus;
-
-		e[i].tgid = c->keys[i].tgid;
-		e[i].start_ns = c->keys[i].start_ns;
-		for (int cpu = 0; cpu < c->ncpus; cpu++) {
-			e[i].c.voluntary += v[cpu].voluntary;
-			e[i].c.involuntary += v[cpu].involuntary;
-			e[i].c.runtime_ns += v[cpu].runtime_ns;
-			if (!e[i].comm[0] && v[cpu].comm[0])
-				memcpy(e[i].comm, v[cpu].comm, sizeof(e[i].comm));
-		}
-		e[i].comm[sizeof(e[i].comm) - 1] = 0;
-	}
 
 	/* Failures to create entries, summed over CPUs. */
 	{
@@ -556,7 +598,7 @@ int collector_read(struct collector *c, struct sample *ret)
 	struct sample_rename *renames = NULL;
 	size_t n_renames = 0;
 
-	r = read_renames(c, (size_t)n, &renames, &n_renames);
+	r = read_renames(c, &es, &renames, &n_renames);
 	if (r < 0)
 		return r;
 	bool renames_lost = r > 0;
@@ -569,8 +611,8 @@ int collector_read(struct collector *c, struct sample *ret)
 	}
 
 	*ret = (struct sample){
-		.entries = TAKE_PTR(e),
-		.n_entries = (size_t)n,
+		.n_entries = es.n,
+		.entries = TAKE_PTR(es.e),
 		.live = live,
 		.n_live = n_live,
 		.renames = renames,

@@ -130,6 +130,13 @@ static inline int render_buf_finish(struct render_buf *b, struct blob *ret)
 		*b = (struct render_buf){};
 		return -ENOMEM;
 	}
+	/* The body lives as long as its snapshot: give the doubling's slack back to the heap. */
+	if (b->size - b->len > 4096) {
+		char *p = realloc(b->data, b->len + 1);
+
+		if (p)
+			b->data = p;
+	}
 	*ret = (struct blob){.data = b->data, .len = b->len};
 	*b = (struct render_buf){};
 	return 0;

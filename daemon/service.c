@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,6 +390,11 @@ int service_run(const struct options *o)
 			 "Attached in mode %s; counting up to %u processes every %.3fs",
 			 collector_attach_mode(s.collector), collector_capacity(s.collector),
 			 (double)s.cfg.interval_usec / USEC_PER_SEC);
+	/*
+	 * Loading parsed the kernel's BTF and the BPF object: megabytes, freed now, that the
+	 * kept heap (main.c) would otherwise hold resident for the daemon's whole life.
+	 */
+	malloc_trim(0);
 
 	r = sd_listen_fds(true);
 	if (r < 0) {
