@@ -411,17 +411,27 @@ static struct MHD_Response *static_response(const char *body, const char *conten
 		content_type);
 }
 
-/* A response sending b, which belongs to s; the response holds a reference to s. */
+/*
+ * A response sending b, which belongs to s; the response holds a reference to s. NULL when b is
+ * (a body that could not be made: out of memory).
+ */
 static struct MHD_Response *blob_response(struct snapshot *s, const struct blob *b,
 					  const char *content_type)
 {
 	struct MHD_Response *r;
 
+	if (!b)
+		return NULL;
 	r = MHD_create_response_from_buffer_with_free_callback_cls(
 		b->len, b->data, snapshot_unref_voidp, snapshot_ref(s));
 	if (!r)
 		snapshot_unref(s);
 	return with_type(r, content_type);
+}
+
+static struct MHD_Response *body_response(struct snapshot *s, enum body b, const char *content_type)
+{
+	return blob_response(s, snapshot_body(s, b), content_type);
 }
 
 /* A response owning a malloc'd body. */
@@ -511,7 +521,7 @@ static enum MHD_Result serve_processes(struct MHD_Connection *c, struct snapshot
 	struct blob b = {};
 
 	if (MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, NULL, NULL) <= 0)
-		return queue(c, MHD_HTTP_OK, blob_response(s, &s->json, CT_JSON), method, url,
+		return queue(c, MHD_HTTP_OK, body_response(s, BODY_JSON, CT_JSON), method, url,
 			     NULL);
 
 	http_query_init(&it.hq);
@@ -535,8 +545,10 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct snapshot *
 	const char *ae =
 		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
 	bool om = http_negotiate_format(accept) == HTTP_FORMAT_OPENMETRICS;
-	const struct blob *plain = om ? &s->openmetrics : &s->prom;
-	const struct blob *gz = http_accepts_gzip(ae) ? snapshot_gzip(s, om) : NULL;
+	const struct blob *gz = http_accepts_gzip(ae)
+					? snapshot_body(s, om ? BODY_OPENMETRICS_GZ : BODY_PROM_GZ)
+					: NULL;
+	const struct blob *plain = snapshot_body(s, om ? BODY_OPENMETRICS : BODY_PROM);
 	bool use_gz = gz && gz->len > 0;
 	struct MHD_Response *r;
 
@@ -686,7 +698,7 @@ static enum MHD_Result dispatch(const struct http_server *h, struct MHD_Connecti
 		return serve_metrics(c, s, method, url);
 	if (route == R_PROCESSES)
 		return serve_processes(c, s, method, url);
-	return queue(c, MHD_HTTP_OK, blob_response(s, &s->status_json, CT_JSON), method, url, NULL);
+	return queue(c, MHD_HTTP_OK, body_response(s, BODY_STATUS, CT_JSON), method, url, NULL);
 }
 
 static bool has_body(struct MHD_Connection *c)

@@ -13,16 +13,20 @@ static pthread_mutex_t latest_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct snapshot *latest;
 
 /*
- * One lock per format for making gzip bodies: requests for the text and the OpenMetrics body
- * never wait on each other; two snapshots compressing the same format at once (only around
- * the publication of a new one) take turns.
+ * One lock per body for making it: requests for different bodies never wait on each other;
+ * two snapshots making the same body at once (only around the publication of a new one) take
+ * turns.
  */
-static pthread_mutex_t gzip_lock[2] = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER};
+static pthread_mutex_t body_lock[BODY_MAX] = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+};
+_Static_assert(BODY_MAX == 6, "one lock per body");
 
 enum {
-	GZ_NONE = 0,
-	GZ_DONE = 1,
-	GZ_FAILED = 2,
+	BODY_NONE = 0,
+	BODY_DONE = 1,
+	BODY_FAILED = 2,
 };
 
 static void blob_free(struct blob *b)
@@ -44,45 +48,60 @@ struct snapshot *snapshot_unref(struct snapshot *s)
 		return NULL;
 	free(s->procs);
 	free(s->series);
-	blob_free(&s->prom);
-	blob_free(&s->openmetrics);
-	blob_free(&s->prom_gz);
-	blob_free(&s->openmetrics_gz);
-	blob_free(&s->json);
-	blob_free(&s->status_json);
+	for (int b = 0; b < BODY_MAX; b++)
+		blob_free(&s->body[b]);
 	free(s);
 	return NULL;
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_unref)
 
-/*
- * gzip used to be made for both formats in snapshot_new(): at 10k processes two compressions of
- * 2.6 MB each took 20-25 ms of every interval, whether anyone asked for gzip or not, and a
- * scraper wants one format. Made here, on demand, each is made at most once per snapshot.
- */
-const struct blob *snapshot_gzip(struct snapshot *s, bool om)
+static int make_body(struct snapshot *s, enum body b, struct blob *ret)
 {
-	struct blob *gz = om ? &s->openmetrics_gz : &s->prom_gz;
-	int *state = &s->gz_state[om];
+	const struct blob *plain;
+
+	switch (b) {
+	case BODY_PROM:
+		return render_prom(s, ret);
+	case BODY_OPENMETRICS:
+		return render_openmetrics(s, ret);
+	case BODY_PROM_GZ:
+	case BODY_OPENMETRICS_GZ:
+		plain = snapshot_body(s, b == BODY_PROM_GZ ? BODY_PROM : BODY_OPENMETRICS);
+		return plain ? render_gzip(plain, ret) : -ENOMEM;
+	case BODY_JSON:
+		return render_json_processes(s, NULL, ret);
+	case BODY_STATUS:
+		return render_json_status(s, ret);
+	case BODY_MAX:
+		break;
+	}
+	return -EINVAL;
+}
+
+/*
+ * Every body used to be made in snapshot_new(): at 10k processes the two gzips alone took 20-25
+ * ms of every interval, whether anyone asked for them or not, and a scraper wants one format.
+ * Made here, on demand, each is made at most once per snapshot.
+ */
+const struct blob *snapshot_body(struct snapshot *s, enum body b)
+{
+	int *state = &s->body_state[b];
 	int st = __atomic_load_n(state, __ATOMIC_ACQUIRE);
 
-	if (st == GZ_NONE) {
-		pthread_mutex_lock(&gzip_lock[om]);
+	if (st == BODY_NONE) {
+		pthread_mutex_lock(&body_lock[b]);
 		st = __atomic_load_n(state, __ATOMIC_ACQUIRE);
-		if (st == GZ_NONE) {
-			/* a body already there was made by whoever built s (the unit tests do) */
-			if (gz->data)
-				st = GZ_DONE;
-			else if (render_gzip(om ? &s->openmetrics : &s->prom, gz) < 0)
-				st = GZ_FAILED;
+		if (st == BODY_NONE) {
+			if (s->body[b].data || make_body(s, b, &s->body[b]) >= 0)
+				st = BODY_DONE;
 			else
-				st = GZ_DONE;
+				st = BODY_FAILED;
 			__atomic_store_n(state, st, __ATOMIC_RELEASE);
 		}
-		pthread_mutex_unlock(&gzip_lock[om]);
+		pthread_mutex_unlock(&body_lock[b]);
 	}
-	return st == GZ_DONE ? gz : NULL;
+	return st == BODY_DONE ? &s->body[b] : NULL;
 }
 
 void snapshot_publish(struct snapshot *s)
@@ -242,7 +261,8 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 		memcpy(q->comm, p->comm, sizeof(q->comm));
 		q->c = p->c;
 		if (dt > 0) {
-			q->switches_per_second = (double)(p->delta.voluntary + p->delta.involuntary) / dt;
+			q->switches_per_second =
+				(double)(p->delta.voluntary + p->delta.involuntary) / dt;
 			q->cpu_utilization = (double)p->delta.runtime_ns / NSEC_PER_SEC / dt;
 		}
 	}
@@ -252,15 +272,8 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 	if (r < 0)
 		return r;
 
-	r = render_prom(s, &s->prom);
-	if (r >= 0)
-		r = render_openmetrics(s, &s->openmetrics);
-	if (r >= 0)
-		r = render_json_processes(s, NULL, &s->json);
-	if (r >= 0)
-		r = render_json_status(s, &s->status_json);
-	if (r < 0)
-		return r;
+	if (!snapshot_body(s, BODY_PROM))
+		return -ENOMEM;
 
 	*ret = TAKE_PTR(s);
 	return 0;

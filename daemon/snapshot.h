@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * A snapshot is everything one aggregation produced: the process table, the totals, the
- * daemon's own figures and every output already rendered. It is immutable once published and
- * reference-counted: a scrape takes a reference to the latest one and sends its bytes, never
- * touching the BPF maps and never waiting for aggregation.
+ * daemon's own figures and the bodies served from them. It is immutable once published (its
+ * bodies are made at most once each, see snapshot_body()) and reference-counted: a scrape takes
+ * a reference to the latest one and sends its bytes, never touching the BPF maps and never
+ * waiting for aggregation.
  */
 #ifndef RAWTPD_SNAPSHOT_H
 #define RAWTPD_SNAPSHOT_H
@@ -18,6 +19,22 @@
 struct blob {
 	char *data;
 	size_t len;
+};
+
+/*
+ * What a snapshot serves. The text exposition is rendered with the snapshot, so that a plain
+ * scrape never waits for rendering; every other body is made by the first request that wants
+ * it (most intervals nobody asks for most of them: at 10k processes OpenMetrics, the JSON and
+ * the two gzips cost more CPU than the aggregation).
+ */
+enum body {
+	BODY_PROM,           /* text format 0.0.4 */
+	BODY_OPENMETRICS,    /* OpenMetrics 1.0.0 */
+	BODY_PROM_GZ,        /* gzip of BODY_PROM */
+	BODY_OPENMETRICS_GZ, /* gzip of BODY_OPENMETRICS */
+	BODY_JSON,           /* /api/v1/processes without query */
+	BODY_STATUS,         /* /api/v1/status */
+	BODY_MAX,
 };
 
 /* One live process. */
@@ -76,24 +93,18 @@ struct snapshot {
 	struct counters totals;      /* live + exited, filtered or not */
 	uint64_t processes_exited;
 
-	/* rendered once, shared by every request until the next snapshot */
-	struct blob prom;           /* text format 0.0.4 */
-	struct blob openmetrics;    /* OpenMetrics 1.0.0 */
-	struct blob json;           /* /api/v1/processes without query */
-	struct blob status_json;    /* /api/v1/status */
 	/*
-	 * gzip of prom and of openmetrics: made by snapshot_gzip() for the first request that
-	 * wants it, at most once per snapshot, never on the aggregation path. Read them only
-	 * through snapshot_gzip(). gz_state[om]: 0 not made yet, 1 made, 2 failed.
+	 * The bodies, each made once and shared by every request until the next snapshot. Read
+	 * them only through snapshot_body(). A body set before the snapshot is first read counts
+	 * as made (the unit tests set them).
 	 */
-	struct blob prom_gz;
-	struct blob openmetrics_gz;
-	int gz_state[2];
+	struct blob body[BODY_MAX];
+	int body_state[BODY_MAX]; /* 0 not made yet, 1 made, 2 failed */
 };
 
 /*
  * Build a snapshot from the aggregation state, the daemon's figures and the [metrics] part of
- * the configuration, and render every output (the gzip ones wait for snapshot_gzip()).
+ * the configuration, and render the text exposition (the other bodies wait for snapshot_body()).
  * Returns 0 or a negative errno; *ret gets a snapshot holding one reference.
  */
 int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
@@ -105,12 +116,12 @@ struct snapshot *snapshot_ref(struct snapshot *s);
 struct snapshot *snapshot_unref(struct snapshot *s);
 
 /*
- * The gzip of the text exposition (om false) or of the OpenMetrics one (om true), compressed
- * on the first call for this snapshot and kept with it: every later call, from any thread,
- * gets the same bytes without waiting, a call made while another compresses waits for that
- * one. NULL if compression failed (send the plain bytes). Thread-safe.
+ * One of s's bodies, made on the first call for this snapshot and kept with it: every later
+ * call, from any thread, gets the same bytes without waiting; a call made while another makes
+ * that body waits for it. NULL if it could not be made (out of memory; for a gzip body, send
+ * the plain one). Thread-safe.
  */
-const struct blob *snapshot_gzip(struct snapshot *s, bool om);
+const struct blob *snapshot_body(struct snapshot *s, enum body b);
 
 /* Make s the latest snapshot (takes a reference of its own). Thread-safe. */
 void snapshot_publish(struct snapshot *s);

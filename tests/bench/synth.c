@@ -3,11 +3,11 @@
  * bench-synth N [ROUNDS]: the daemon's user-space work per interval at N processes, without a
  * kernel. Builds a synthetic map sample of N processes (distinct tgids, names of realistic
  * lengths, every process live, counters growing each round), then per round times what
- * service.c does once per interval: aggregate_update() (the merge), snapshot_new() (series,
- * every eager rendering), and separately each renderer on the resulting snapshot and the first
- * snapshot_gzip() of each format (what the first gzip scrape of a snapshot pays). Prints one JSON
- * object with the medians over ROUNDS (default 10; the first round, which grows the buffers,
- * is left out).
+ * service.c does once per interval: aggregate_update() (the merge), snapshot_new() (series and
+ * the text exposition), and separately each renderer on the resulting snapshot and the first
+ * gzip body of each format (what the first gzip scrape of a snapshot pays: for OpenMetrics that
+ * includes rendering it, which is also made on demand). Prints one JSON object with the medians
+ * over ROUNDS (default 10; the first round, which grows the buffers, is left out).
  *
  * Not measured here: the BPF map read (a batch lookup, kernel time) and the /proc listing;
  * the benchmark gets those from the real daemon. N beyond pid_max (100k) is how the benchmark
@@ -159,7 +159,7 @@ int main(int argc, char **argv)
 			const struct blob *z;
 
 			t0 = now_ms();
-			z = snapshot_gzip(s, false);
+			z = snapshot_body(s, BODY_PROM_GZ);
 			t_gz[r - 1] = now_ms() - t0;
 			gz_bytes = z ? z->len : 0;
 		}
@@ -169,7 +169,7 @@ int main(int argc, char **argv)
 		om_bytes = b.len;
 		blob_drop(&b);
 		t0 = now_ms();
-		snapshot_gzip(s, true);
+		snapshot_body(s, BODY_OPENMETRICS_GZ);
 		t_gz_om[r - 1] = now_ms() - t0;
 		t0 = now_ms();
 		render_json_processes(s, NULL, &b);

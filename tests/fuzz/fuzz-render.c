@@ -195,9 +195,9 @@ static void check_processes(const struct snapshot *s, const struct blob *b,
 	json_decref(j);
 }
 
-static void check_status(const struct snapshot *s)
+static void check_status(const struct snapshot *s, const struct blob *b)
 {
-	json_t *j = parse_json(&s->status_json);
+	json_t *j = parse_json(b);
 	const char *kr = json_string_value(json_object_get(j, "kernel_release"));
 	char want[sizeof(s->info.kernel_release) * 4];
 
@@ -308,14 +308,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		prev_totals = t;
 		prev_exited = s->processes_exited;
 
-		check_exposition(s, &s->prom, false);
-		check_exposition(s, &s->openmetrics, true);
+		const struct blob *prom = snapshot_body(s, BODY_PROM);
+		const struct blob *om = snapshot_body(s, BODY_OPENMETRICS);
+		const struct blob *json = snapshot_body(s, BODY_JSON);
+		const struct blob *status = snapshot_body(s, BODY_STATUS);
+
+		FUZZ_CHECK(prom && om && json && status, "a body could not be made in round %u",
+			   round);
+		check_exposition(s, prom, false);
+		check_exposition(s, om, true);
 		if (round == rounds - 1) { /* inflating is slow: once per input is enough */
-			check_gzip(snapshot_gzip(s, false), &s->prom);
-			check_gzip(snapshot_gzip(s, true), &s->openmetrics);
+			check_gzip(snapshot_body(s, BODY_PROM_GZ), prom);
+			check_gzip(snapshot_body(s, BODY_OPENMETRICS_GZ), om);
 		}
-		check_processes(s, &s->json, &(struct json_query){.sort = JSON_SORT_PID});
-		check_status(s);
+		check_processes(s, json, &(struct json_query){.sort = JSON_SORT_PID});
+		check_status(s, status);
 
 		/* one query, as /api/v1/processes?top=&sort=&pid=&comm= would make */
 		{

@@ -422,13 +422,13 @@ static struct snapshot *make_snapshot(uint64_t mono_ns, double interval_s)
 	s->procs = calloc(2, sizeof(*s->procs));
 	s->procs[0] = (struct snapshot_proc){.pid = 1, .comm = "init", .c = {5, 1, 1000}};
 	s->procs[1] = (struct snapshot_proc){.pid = 42, .comm = "nginx", .c = {9, 9, 9000}};
-#define BLOB(b, text) (s->b = (struct blob){strdup(text), strlen(text)})
-	BLOB(prom, "rawtpd_up 1\n");
-	BLOB(openmetrics, "rawtpd_up 1\n# EOF\n");
-	BLOB(prom_gz, "GZ-TEXT");
-	BLOB(openmetrics_gz, "GZ-OPENMETRICS");
-	BLOB(json, "{\"processes\":\"prerendered\"}\n");
-	BLOB(status_json, "{\"status\":true}\n");
+#define BLOB(b, text) (s->body[b] = (struct blob){strdup(text), strlen(text)})
+	BLOB(BODY_PROM, "rawtpd_up 1\n");
+	BLOB(BODY_OPENMETRICS, "rawtpd_up 1\n# EOF\n");
+	BLOB(BODY_PROM_GZ, "GZ-TEXT");
+	BLOB(BODY_OPENMETRICS_GZ, "GZ-OPENMETRICS");
+	BLOB(BODY_JSON, "{\"processes\":\"prerendered\"}\n");
+	BLOB(BODY_STATUS, "{\"status\":true}\n");
 #undef BLOB
 	return s;
 }

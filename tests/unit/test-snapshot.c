@@ -95,7 +95,7 @@ static bool counters_ge(const struct counters *a, const struct counters *b)
 
 static bool has_text(const struct blob *b, const char *s)
 {
-	return b->data && memmem(b->data, b->len, s, strlen(s)) != NULL;
+	return b && b->data && memmem(b->data, b->len, s, strlen(s)) != NULL;
 }
 
 /* Three "worker" processes exit one by one; the "worker" series only ever grows. */
@@ -137,8 +137,9 @@ static void test_comm_across_exits(void)
 		CHECK_EQ_U64(w->c.runtime_ns, 3300);
 		last = w->c;
 	}
-	CHECK(has_text(&s->prom, "rawtpd_process_cpu_seconds_total{comm=\"worker\"} 0.0000033\n"));
-	CHECK(!has_text(&s->prom, "pid=\""));
+	CHECK(has_text(snapshot_body(s, BODY_PROM),
+		       "rawtpd_process_cpu_seconds_total{comm=\"worker\"} 0.0000033\n"));
+	CHECK(!has_text(snapshot_body(s, BODY_PROM), "pid=\""));
 	snapshot_unref(s);
 
 	struct {
@@ -202,21 +203,22 @@ static void test_exit_leaves_pid_series(void)
 	step(&st, a, 2, live_a, 2);
 	s = snap(&st, &c);
 	CHECK(series_of(s, 30, "short") != NULL);
-	CHECK(has_text(&s->prom, "pid=\"30\",comm=\"short\""));
-	CHECK(has_text(&s->json, "\"pid\":30,"));
+	CHECK(has_text(snapshot_body(s, BODY_PROM), "pid=\"30\",comm=\"short\""));
+	CHECK(has_text(snapshot_body(s, BODY_JSON), "\"pid\":30,"));
 	snapshot_unref(s);
 
 	step(&st, a, 2, live_b, 1);
 	s = snap(&st, &c);
 	CHECK(series_of(s, 30, NULL) == NULL);
 	CHECK(series_of(s, 31, "long") != NULL);
-	CHECK(!has_text(&s->prom, "pid=\"30\""));
-	CHECK(!has_text(&s->openmetrics, "pid=\"30\""));
-	CHECK(!has_text(&s->json, "\"pid\":30,"));
+	CHECK(!has_text(snapshot_body(s, BODY_PROM), "pid=\"30\""));
+	CHECK(!has_text(snapshot_body(s, BODY_OPENMETRICS), "pid=\"30\""));
+	CHECK(!has_text(snapshot_body(s, BODY_JSON), "\"pid\":30,"));
 	CHECK_EQ_U64(s->totals.voluntary, 8);
 	CHECK_EQ_U64(s->processes_exited, 1);
-	CHECK(has_text(&s->prom, "rawtpd_processes_exited_total 1\n"));
-	CHECK(has_text(&s->prom, "rawtpd_context_switches_total{type=\"voluntary\"} 8\n"));
+	CHECK(has_text(snapshot_body(s, BODY_PROM), "rawtpd_processes_exited_total 1\n"));
+	CHECK(has_text(snapshot_body(s, BODY_PROM),
+		       "rawtpd_context_switches_total{type=\"voluntary\"} 8\n"));
 	snapshot_unref(s);
 
 	/* a reused pid: a new series of its own, nothing inherited */
@@ -264,9 +266,9 @@ static void test_filters(void)
 	/* filtered processes stay in the totals and the JSON */
 	CHECK_EQ_U64(s->totals.voluntary, 100 + 20 + 30 + 40 + 50 + 60 + 70);
 	CHECK_EQ_U64(s->n_procs, 6);
-	CHECK(has_text(&s->json, "\"comm\":\"kworker/0:1\""));
-	CHECK(has_text(&s->prom, "rawtpd_series_dropped 2\n"));
-	CHECK(has_text(&s->status_json, "\"series_dropped\":2"));
+	CHECK(has_text(snapshot_body(s, BODY_JSON), "\"comm\":\"kworker/0:1\""));
+	CHECK(has_text(snapshot_body(s, BODY_PROM), "rawtpd_series_dropped 2\n"));
+	CHECK(has_text(snapshot_body(s, BODY_STATUS), "\"series_dropped\":2"));
 	snapshot_unref(s);
 	config_done(&c);
 
@@ -305,8 +307,8 @@ static void test_filters(void)
 	s = snap(&st, &c);
 	CHECK_EQ_U64(s->n_series, 0);
 	CHECK_EQ_U64(s->info.series_dropped, 6);
-	CHECK(has_text(&s->prom, "# TYPE rawtpd_process_cpu_seconds_total counter\n"));
-	CHECK(has_text(&s->openmetrics, "# EOF\n"));
+	CHECK(has_text(snapshot_body(s, BODY_PROM), "# TYPE rawtpd_process_cpu_seconds_total counter\n"));
+	CHECK(has_text(snapshot_body(s, BODY_OPENMETRICS), "# EOF\n"));
 	CHECK_EQ_U64(s->totals.voluntary, 370);
 	snapshot_unref(s);
 	config_done(&c);
@@ -329,7 +331,7 @@ static void test_max_series(void)
 	CHECK(series_of(s, 1, "systemd") && series_of(s, 4, "nginx") && series_of(s, 5, "nginx"));
 	CHECK(series_sorted(s));
 	CHECK_EQ_U64(s->info.series_dropped, 3);
-	CHECK(has_text(&s->prom, "rawtpd_series_dropped 3\n"));
+	CHECK(has_text(snapshot_body(s, BODY_PROM), "rawtpd_series_dropped 3\n"));
 	CHECK_EQ_U64(s->totals.runtime_ns, 5000 + 300 + 400 + 7000 + 6000 + 100 + 800);
 	CHECK_EQ_U64(s->n_procs, 6);
 	snapshot_unref(s);
