@@ -222,23 +222,17 @@ static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
 
 /* --- reload -------------------------------------------------------------------------- */
 
+/* The HTTP side of a configuration: what a reload must restart the server for. */
 static bool listen_equal(const struct config *a, const struct config *b)
 {
 	if (a->n_listen != b->n_listen)
 		return false;
 	for (unsigned i = 0; i < a->n_listen; i++)
-		if (strcmp(a->listen[i], b->listen[i]) != 0)
+		if (!streq_ptr(a->listen[i], b->listen[i]))
 			return false;
-	return (a->tls_cert == b->tls_cert ||
-		(a->tls_cert && b->tls_cert && strcmp(a->tls_cert, b->tls_cert) == 0)) &&
-	       (a->tls_key == b->tls_key ||
-		(a->tls_key && b->tls_key && strcmp(a->tls_key, b->tls_key) == 0)) &&
-	       (a->basic_auth_user == b->basic_auth_user ||
-		(a->basic_auth_user && b->basic_auth_user &&
-		 strcmp(a->basic_auth_user, b->basic_auth_user) == 0)) &&
-	       (a->basic_auth_password_hash == b->basic_auth_password_hash ||
-		(a->basic_auth_password_hash && b->basic_auth_password_hash &&
-		 strcmp(a->basic_auth_password_hash, b->basic_auth_password_hash) == 0));
+	return streq_ptr(a->tls_cert, b->tls_cert) && streq_ptr(a->tls_key, b->tls_key) &&
+	       streq_ptr(a->basic_auth_user, b->basic_auth_user) &&
+	       streq_ptr(a->basic_auth_password_hash, b->basic_auth_password_hash);
 }
 
 static int start_http(struct service *s, const struct config *c, struct http_server **ret)

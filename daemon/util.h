@@ -4,9 +4,11 @@
 #define RAWTPD_UTIL_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +63,12 @@ static inline void fclosep(FILE **f)
 		(fd) = -1;                       \
 		_fd_;                            \
 	})
+
+/* Equal strings, or both NULL. */
+static inline bool streq_ptr(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
 
 static inline uint64_t now_nsec(clockid_t clock)
 {
