@@ -126,6 +126,27 @@ int attach_find_symbol(FILE *kallsyms, const char *base, char *ret, size_t size)
 	return 0;
 }
 
+/*
+ * kernel.perf_event_paranoid, INT_MIN when it cannot be read. Above 2 (Debian's 3) the kernel
+ * refuses perf_event_open(), through which the tracepoint and kprobe modes attach, to anyone
+ * without CAP_SYS_ADMIN, whatever CAP_PERFMON says.
+ */
+static int read_paranoid(const char *root)
+{
+	char p[PATH_MAX];
+	int v = INT_MIN;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/proc/sys/kernel/perf_event_paranoid", root);
+	f = fopen(p, "re");
+	if (!f)
+		return INT_MIN;
+	if (fscanf(f, "%d", &v) != 1)
+		v = INT_MIN;
+	fclose(f);
+	return v;
+}
+
 static void read_release(const char *root, char *buf, size_t size)
 {
 	char p[PATH_MAX];
@@ -210,6 +231,7 @@ int attach_facts_read(const char *root, struct attach_facts *ret)
 		f.kprobe_events = exists(root, p);
 	}
 	f.kprobe_pmu = exists(root, KPROBE_PMU "/type");
+	f.perf_event_paranoid = read_paranoid(root);
 
 	snprintf(p, sizeof(p), "%s/proc/kallsyms", root);
 	ks = fopen(p, "re");
@@ -345,6 +367,16 @@ char *attach_failure_message(enum attach_mode m, const struct attach_facts *f,
 	const char *what = step == ATTACH_STEP_LOAD ? "loading the program" : "attaching";
 
 	if (err == -EPERM || (err == -EACCES && step != ATTACH_STEP_LOAD)) {
+		if (step == ATTACH_STEP_ATTACH && (m == ATTACH_TRACEPOINT || m == ATTACH_KPROBE) &&
+		    f->caps_known && !f->cap_sys_admin && f->perf_event_paranoid > 2)
+			return format_message(m, f, err,
+					      "set kernel.perf_event_paranoid to 2 (sysctl), grant "
+					      "CAP_SYS_ADMIN, or use a raw tracepoint mode "
+					      "(--attach auto)",
+					      "attaching goes through perf_event_open(), which "
+					      "kernel.perf_event_paranoid=%d refuses without "
+					      "CAP_SYS_ADMIN (CAP_PERFMON is not enough above 2)",
+					      f->perf_event_paranoid);
 		if (caps_missing(f))
 			return format_message(m, f, err,
 					      "run it as root, or grant CAP_BPF and CAP_PERFMON "

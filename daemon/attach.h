@@ -33,6 +33,7 @@ struct attach_facts {
 	bool kprobe_pmu;		/* /sys/bus/event_source/devices/kprobe (perf kprobes) */
 	bool kprobe_events;		/* <tracefs>/kprobe_events (legacy kprobes) */
 	bool kallsyms;			/* /proc/kallsyms could be read */
+	int perf_event_paranoid;	/* kernel.perf_event_paranoid, INT_MIN if unknown */
 	char kprobe_target[ATTACH_SYMBOL_MAX];	  /* finish_task_switch[.suffix], "" if not found */
 	char rename_target[ATTACH_SYMBOL_MAX];	  /* __set_task_comm[.suffix], "" if not found */
 	bool caps_known;			  /* capget() answered */

@@ -2,6 +2,7 @@
 /* Attach modes without a kernel: facts from fixtures, prechecks, messages, the auto choice. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,26 @@ static void test_failure_messages(void)
 	CHECK_CONTAINS(msg, "lockdown");
 	free(msg);
 
+	/* Debian's perf_event_paranoid=3: CAP_PERFMON is not enough for perf_event_open() */
+	f = good_facts();
+	f.cap_sys_admin = false; /* CAP_BPF and CAP_PERFMON, as the unit grants */
+	f.perf_event_paranoid = 3;
+	msg = attach_failure_message(ATTACH_TRACEPOINT, &f, ATTACH_STEP_ATTACH, -EACCES);
+	CHECK_CONTAINS(msg, "kernel.perf_event_paranoid=3 refuses without CAP_SYS_ADMIN");
+	CHECK_CONTAINS(msg, "set kernel.perf_event_paranoid to 2");
+	free(msg);
+	msg = attach_failure_message(ATTACH_KPROBE, &f, ATTACH_STEP_ATTACH, -EPERM);
+	CHECK_CONTAINS(msg, "perf_event_open()");
+	free(msg);
+	/* the raw tracepoints do not go through perf_event_open(); root is not held back */
+	msg = attach_failure_message(ATTACH_RAW_TP, &f, ATTACH_STEP_ATTACH, -EPERM);
+	CHECK(!strstr(msg, "perf_event_paranoid"));
+	free(msg);
+	f.cap_sys_admin = true;
+	msg = attach_failure_message(ATTACH_TRACEPOINT, &f, ATTACH_STEP_ATTACH, -EACCES);
+	CHECK(!strstr(msg, "perf_event_paranoid"));
+	free(msg);
+
 	msg = attach_failure_message(ATTACH_TP_BTF, &f, ATTACH_STEP_LOAD, -EINVAL);
 	CHECK_CONTAINS(msg, "verifier rejected");
 	CHECK_CONTAINS(msg, "--log-level debug");
@@ -330,6 +351,10 @@ static void test_facts_fixture(void)
 	CHECK_STREQ(f.kprobe_target, "finish_task_switch");
 	CHECK_STREQ(f.rename_target, "__set_task_comm");
 	CHECK(!f.caps_known);
+	CHECK(f.perf_event_paranoid == INT_MIN);
+	write_file(root, "/proc/sys/kernel/perf_event_paranoid", "3\n");
+	CHECK(attach_facts_read(root, &f) == 0);
+	CHECK(f.perf_event_paranoid == 3);
 
 	/* mount tracefs and expose BTF */
 	write_file(root, "/sys/kernel/tracing/events/sched/sched_switch/id", "316\n");
