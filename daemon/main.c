@@ -24,7 +24,7 @@
  * than left in the heap. Measured with tests/bench (see its README).
  * One arena: the HTTP threads that compress or render a body on demand would otherwise each get
  * an arena of their own, and keep its high-water mark resident (two arenas held 670 KiB at
- * 1k processes, zlib's deflate state and the bodies); in the main heap that memory is reused.
+ * 1k processes, the compressors' state and the bodies); in the main heap that memory is reused.
  */
 static void malloc_keep_heap(void)
 {

@@ -6,12 +6,11 @@
  * the nanosecond counts, so no float rounding noise ever shows.
  */
 #include <errno.h>
-#include <limits.h>
+#include <libdeflate.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "escape.h"
 #include "render-buf.h"
@@ -348,45 +347,40 @@ int render_openmetrics(const struct snapshot *s, struct blob *ret)
 
 int render_gzip(const struct blob *in, struct blob *ret)
 {
-	const unsigned char *src = (const unsigned char *)in->data;
-	struct render_buf b = {};
-	size_t in_left = in->len;
-	z_stream z = {};
-	int r;
+	struct libdeflate_compressor *c;
+	size_t bound, size, n = 0;
+	char *out = NULL, *p;
 
 	/*
-	 * Level 4: on a 10k-process exposition (2.7 MB) it took 12.6 ms for 10.6 %, level 6
-	 * 19.3 ms for 10.7 %, level 1 8.8 ms for 12.9 %.
+	 * libdeflate, level 1. On a 10k-process exposition (2.6 MB, this machine): 2.9 ms for
+	 * 4.5 %; zlib took 8.1 ms for 5.0 % at its level 4 (what rawtpd used before), 4.6 ms for
+	 * 5.4 % at 1, 11.0 ms for 4.6 % at 6. The first gzip scrape of a snapshot pays this.
 	 */
-	r = deflateInit2(&z, 4, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-	if (r != Z_OK)
-		return r == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
-
-	/* an exposition shrinks about tenfold: start at an eighth, grow when that is not enough */
-	render_buf_reserve(&b, in->len / 8 + 4096);
-	do {
-		uInt avail;
-
-		/* avail_in and avail_out are 32 bits wide: feed and drain in pieces */
-		if (z.avail_in == 0 && in_left > 0) {
-			z.next_in = (Bytef *)src;
-			z.avail_in = in_left > UINT_MAX ? UINT_MAX : in_left;
-			src += z.avail_in;
-			in_left -= z.avail_in;
-		}
-		if (!render_buf_reserve(&b, 4096))
+	c = libdeflate_alloc_compressor(1);
+	if (!c)
+		return -ENOMEM;
+	bound = libdeflate_gzip_compress_bound(c, in->len);
+	/* an exposition shrinks about twentyfold: an eighth, or the bound if that is too short */
+	size = in->len / 8 + 4096 < bound ? in->len / 8 + 4096 : bound;
+	for (;;) {
+		out = malloc(size);
+		if (!out)
 			break;
-		avail = b.size - b.len > UINT_MAX ? UINT_MAX : b.size - b.len;
-		z.next_out = (Bytef *)b.data + b.len;
-		z.avail_out = avail;
-		r = deflate(&z, in_left > 0 ? Z_NO_FLUSH : Z_FINISH);
-		b.len += avail - z.avail_out;
-	} while (r == Z_OK || r == Z_BUF_ERROR);
-	deflateEnd(&z);
-
-	if (r != Z_STREAM_END && !b.oom) {
-		free(b.data);
+		n = libdeflate_gzip_compress(c, in->data, in->len, out, size);
+		if (n > 0 || size == bound)
+			break;
+		free(out);
+		out = NULL;
+		size = bound;
+	}
+	libdeflate_free_compressor(c);
+	if (!out)
+		return -ENOMEM;
+	if (n == 0) {
+		free(out);
 		return -EIO;
 	}
-	return render_buf_finish(&b, ret);
+	p = realloc(out, n);
+	*ret = (struct blob){.data = p ?: out, .len = n};
+	return 0;
 }

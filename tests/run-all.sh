@@ -35,7 +35,7 @@ install_deps() {
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends \
 		build-essential clang llvm bpftool libbpf-dev libmicrohttpd-dev libsystemd-dev \
-		libjansson-dev libinih-dev zlib1g-dev libcrypt-dev meson ninja-build pkg-config \
+		libjansson-dev libinih-dev libdeflate-dev zlib1g-dev libcrypt-dev meson ninja-build pkg-config \
 		python3 prometheus curl valgrind clang-format scdoc >/dev/null
 }
 
