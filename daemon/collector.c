@@ -80,23 +80,28 @@ void collector_log_libbpf(void)
 	libbpf_set_print(libbpf_print);
 }
 
-/* Does sched_switch pass prev_state (v5.18+)? Read it from the kernel's BTF, once. */
-int collector_sched_switch_prev_state(void)
+/* What the kernel's BTF says, read once: 1 yes, 0 no, -ENOENT when there is no kernel BTF. */
+struct btf_facts {
+	int prev_state; /* sched_switch passes prev_state (v5.18+) */
+	int mem_alloc;  /* BPF maps allocate from any context (bpf_mem_alloc, v6.1+) */
+};
+
+static const struct btf_facts *btf_facts(void)
 {
+	static struct btf_facts facts = {-ENOENT, -ENOENT};
 	static bool done;
-	static int cached;
 	const struct btf_type *t;
 	struct btf *btf;
 	int id;
 
 	if (done)
-		return cached;
+		return &facts;
 	done = true;
-	cached = -ENOENT;
 	libbpf_set_print(libbpf_print);
 	btf = btf__load_vmlinux_btf();
 	if (!btf)
-		return cached;
+		return &facts;
+	facts.prev_state = 0;
 	id = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
 	if (id > 0) {
 		t = btf__type_by_id(btf, id);
@@ -105,11 +110,17 @@ int collector_sched_switch_prev_state(void)
 			/* func proto: (void *, preempt, prev, next[, state]) */
 			t = btf__type_by_id(btf, t->type);
 			if (t && btf_is_func_proto(t))
-				cached = btf_vlen(t) >= 5;
+				facts.prev_state = btf_vlen(t) >= 5;
 		}
 	}
+	facts.mem_alloc = btf__find_by_name_kind(btf, "bpf_mem_alloc", BTF_KIND_STRUCT) > 0;
 	btf__free(btf);
-	return cached;
+	return &facts;
+}
+
+int collector_sched_switch_prev_state(void)
+{
+	return btf_facts()->prev_state;
 }
 
 static struct bpf_program *mode_program(struct rawtpd_bpf *skel, enum attach_mode m)
@@ -195,6 +206,16 @@ static int try_mode(struct collector *c, enum attach_mode m, const struct attach
 	skel->rodata->new_after_ns = now_nsec(CLOCK_MONOTONIC);
 
 	r = bpf_map__set_max_entries(skel->maps.counts, max_processes);
+	/*
+	 * Where the kernel can allocate map memory from any context (bpf_mem_alloc, Linux 6.1),
+	 * create entries as processes appear instead of preallocating max_processes of them on
+	 * every CPU. Measured with BPF stats on the benchmark machine (tp_btf, stress-ng --switch
+	 * 2): a lookup-and-count on the per-CPU hash took 196 ns against 233 preallocated. Older
+	 * kernels would allocate with the runqueue lock held: there the map stays preallocated.
+	 */
+	if (r >= 0 && btf_facts()->mem_alloc > 0)
+		r = bpf_map__set_map_flags(skel->maps.counts,
+					   bpf_map__map_flags(skel->maps.counts) | BPF_F_NO_PREALLOC);
 	if (r >= 0)
 		r = bpf_map__set_max_entries(skel->maps.tid_runtime,
 					     tid_map_size(m, max_processes));
