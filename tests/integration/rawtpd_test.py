@@ -32,16 +32,22 @@ def free_port():
 
 
 class Daemon:
-    """rawtpd in the foreground on a loopback port; stopped with SIGTERM on exit."""
+    """rawtpd in the foreground on a loopback port; stopped with SIGTERM on exit.
 
-    def __init__(self, *args, interval="200ms", port=None, config=None, env=None):
+    argv, when given, is the whole command line after the binary (the listen address then comes
+    from it or from the config file, on port); else --listen, --interval, --config and args.
+    """
+
+    def __init__(self, *args, interval="200ms", port=None, config=None, env=None, argv=None,
+                 log_path=None):
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        cmd = [RAWTPD, "--listen", f"127.0.0.1:{self.port}", "--interval", interval]
-        cmd += ["--config", config or "/dev/null"]
-        cmd += list(args)
-        self.log = open(f"/tmp/rawtpd-test-{os.getpid()}-{self.port}.log", "w+")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+        if argv is None:
+            argv = ["--listen", f"127.0.0.1:{self.port}", "--interval", interval,
+                    "--config", config or "/dev/null", *args]
+        self.log_path = log_path or f"/tmp/rawtpd-test-{os.getpid()}-{self.port}.log"
+        self.log = open(self.log_path, "w+")
+        self.proc = subprocess.Popen([RAWTPD, *argv], stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env)
 
     def __enter__(self):
@@ -72,8 +78,8 @@ class Daemon:
 
     def logs(self):
         self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
 
     def get(self, path, headers=None, method="GET"):
         req = urllib.request.Request(self.base + path, headers=headers or {}, method=method)

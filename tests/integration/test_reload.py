@@ -10,7 +10,6 @@
   old port closed and no descriptor left behind."""
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -18,22 +17,11 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rawtpd_test import RAWTPD, Checker, Daemon, free_port, require_root  # noqa: E402
+from rawtpd_test import Checker, Daemon, free_port, require_root  # noqa: E402
 
 STORM = 500
 STORM_SECONDS = 30
 PORT_FLIPS = 40
-
-
-class FileDaemon(Daemon):
-    """Daemon whose listen address comes from the config file (no --listen flag)."""
-
-    def __init__(self, config, port):
-        self.port = port
-        self.base = f"http://127.0.0.1:{port}"
-        self.log = open(f"/tmp/rawtpd-test-{os.getpid()}-{port}.log", "w+")
-        self.proc = subprocess.Popen([RAWTPD, "--config", config], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
 
 
 def write(path, text):
@@ -205,7 +193,8 @@ def main():
     config = os.path.join(tmp, "rawtpd.conf")
     port = free_port()
     write(config, conf(port))
-    with FileDaemon(config, port) as d:
+    # the listen address comes from the config file (no --listen flag)
+    with Daemon(argv=["--config", config], port=port) as d:
         storm(t, d, config, port)
         if d.proc.poll() is None:
             changes(t, d, config, port)

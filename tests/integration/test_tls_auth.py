@@ -18,7 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rawtpd_test import RAWTPD, Checker, free_port, require_root, skip  # noqa: E402
+from rawtpd_test import RAWTPD, Checker, Daemon, free_port, require_root, skip  # noqa: E402
 
 USER = "prometheus"
 
@@ -36,16 +36,14 @@ def curl(url, *args):
     return code, r.returncode, r.stdout
 
 
-class Rawtpd:
+class Rawtpd(Daemon):
     """The daemon with a config file; ready once /-/healthy answers 200 over TLS (curl)."""
 
     def __init__(self, tmp, config, port, extra=(), tls=True):
-        self.port = port
-        self.log_path = os.path.join(tmp, f"rawtpd-{port}.log")
-        self.log = open(self.log_path, "w+")
-        cmd = [RAWTPD, "--config", config, "--interval", "500ms", "--log-level", "debug",
-               "--listen", f"127.0.0.1:{port}", "--listen", f"[::1]:{port}", *extra]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        super().__init__(argv=["--config", config, "--interval", "500ms", "--log-level", "debug",
+                               "--listen", f"127.0.0.1:{port}", "--listen", f"[::1]:{port}",
+                               *extra],
+                         port=port, log_path=os.path.join(tmp, f"rawtpd-{port}.log"))
         self.tls = tls
 
     def url(self, path, host="127.0.0.1"):
@@ -61,21 +59,6 @@ class Rawtpd:
                 return True
             time.sleep(0.1)
         return False
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def logs(self):
-        self.log.flush()
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
 
 
 def write_config(path, cert=None, key=None, hashed=None):
