@@ -137,6 +137,58 @@ def find_process(doc, pid):
     return None
 
 
+def close(a, b, rel, absolute):
+    return abs(a - b) <= max(absolute, rel * max(a, b))
+
+
+WORKLOAD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workload.py")
+
+
+def check_accuracy(t, d, mode=None):
+    """workload.py's sleeper, two pinned hogs and a burner against the kernel's own figures:
+    switches within 1 % (or 3), CPU within 2 % (or 5 ms). mode: the attach mode d must report
+    (None: any). Prints the figures."""
+    label = mode or "auto"
+    specs = [("sleep", "2000"), ("hog", "1.5"), ("hog", "1.5"), ("burn", "1.0")]
+    procs = [subprocess.Popen([sys.executable, WORKLOAD, m, a], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE) for m, a in specs]
+    for p in procs:
+        assert p.stdout.readline().strip() == b"done"
+    # blocked on stdin now: let the figures settle, then read the kernel's
+    time.sleep(0.3)
+    kernel = {p.pid: proc_counts(p.pid) for p in procs}
+    d.wait_aggregations(3)
+    doc = d.json("/api/v1/processes")
+    got_mode = doc.get("attach_mode")
+    t.check(got_mode == mode if mode else got_mode not in (None, ""),
+            f"{label}: attach_mode {got_mode}")
+    for (m, _), p in zip(specs, procs):
+        kv, ki, kns = kernel[p.pid]
+        got = find_process(doc, p.pid)
+        if not t.check(got is not None, f"{label}: {m} pid {p.pid} is served"):
+            continue
+        rv = got["context_switches"]["voluntary"]
+        ri = got["context_switches"]["involuntary"]
+        rns = round(got["cpu_seconds"] * 1e9)
+        print(f"  figures {label:10} {m:5}: voluntary kernel {kv} rawtpd {rv}; involuntary "
+              f"kernel {ki} rawtpd {ri}; cpu kernel {kns / 1e6:.3f} ms rawtpd "
+              f"{rns / 1e6:.3f} ms")
+        t.check(close(kv, rv, 0.01, 3), f"{label}: {m}: voluntary {rv} vs kernel {kv}")
+        t.check(close(ki, ri, 0.01, 3), f"{label}: {m}: involuntary {ri} vs kernel {ki}")
+        t.check(close(kns, rns, 0.02, 5_000_000), f"{label}: {m}: cpu {rns} ns vs kernel "
+                f"{kns} ns")
+    # the shapes the workloads were chosen for
+    sv = find_process(doc, procs[0].pid)
+    hog = find_process(doc, procs[1].pid)
+    if sv and hog:
+        t.check(sv["context_switches"]["voluntary"] >= 2000, f"{label}: sleeper: voluntary")
+        t.check(hog["context_switches"]["involuntary"] > 10,
+                f"{label}: pinned hogs preempt each other")
+    for p in procs:
+        p.stdin.close()
+        p.wait()
+
+
 def promtool_check(text):
     """promtool check metrics on text; returns (ok, output). None if promtool is missing."""
     try:

@@ -23,11 +23,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rawtpd_test import (RAWTPD, Checker, Daemon, find_process, free_port,  # noqa: E402
-                         proc_counts, require_root)
+from rawtpd_test import (RAWTPD, Checker, Daemon, check_accuracy, close,  # noqa: E402
+                         find_process, free_port, proc_counts, require_root)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-WORKLOAD = os.path.join(HERE, "workload.py")
 ORDER = ["tp_btf", "raw_tp", "tracepoint", "kprobe"]
 STORM_SLEEPS = int(os.environ.get("RAWTPD_STORM_SLEEPS", "3000"))
 
@@ -65,10 +63,6 @@ sys.stdin.read(1)
 """
 
 
-def close(a, b, rel, absolute):
-    return abs(a - b) <= max(absolute, rel * max(a, b))
-
-
 def mount_tracefs():
     if os.path.isdir("/sys/kernel/tracing/events") or not os.path.isdir("/sys/kernel/tracing"):
         return
@@ -81,44 +75,6 @@ def probe(prefix=()):
     r = subprocess.run(list(prefix) + [RAWTPD, "--probe", "--json"], capture_output=True,
                        timeout=300)
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
-
-
-def accuracy(t, mode, d):
-    """The workload of test_accuracy.py under --attach mode."""
-    specs = [("sleep", "2000"), ("hog", "1.5"), ("hog", "1.5"), ("burn", "1.0")]
-    procs = [subprocess.Popen([sys.executable, WORKLOAD, m, a], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE) for m, a in specs]
-    for p in procs:
-        assert p.stdout.readline().strip() == b"done"
-    time.sleep(0.3)
-    kernel = {p.pid: proc_counts(p.pid) for p in procs}
-    d.wait_aggregations(3)
-    doc = d.json("/api/v1/processes")
-    t.check(doc.get("attach_mode") == mode, f"{mode}: attach_mode {doc.get('attach_mode')}")
-    for (m, _), p in zip(specs, procs):
-        kv, ki, kns = kernel[p.pid]
-        got = find_process(doc, p.pid)
-        if not t.check(got is not None, f"{mode}: {m} pid {p.pid} is served"):
-            continue
-        rv = got["context_switches"]["voluntary"]
-        ri = got["context_switches"]["involuntary"]
-        rns = round(got["cpu_seconds"] * 1e9)
-        print(f"  figures {mode:10} {m:5}: voluntary kernel {kv} rawtpd {rv}; involuntary "
-              f"kernel {ki} rawtpd {ri}; cpu kernel {kns / 1e6:.3f} ms rawtpd "
-              f"{rns / 1e6:.3f} ms")
-        t.check(close(kv, rv, 0.01, 3), f"{mode}: {m}: voluntary {rv} vs kernel {kv}")
-        t.check(close(ki, ri, 0.01, 3), f"{mode}: {m}: involuntary {ri} vs kernel {ki}")
-        t.check(close(kns, rns, 0.02, 5_000_000), f"{mode}: {m}: cpu {rns} ns vs kernel "
-                f"{kns} ns")
-    sv = find_process(doc, procs[0].pid)
-    hog = find_process(doc, procs[1].pid)
-    if sv and hog:
-        t.check(sv["context_switches"]["voluntary"] >= 2000, f"{mode}: sleeper: voluntary")
-        t.check(hog["context_switches"]["involuntary"] > 10,
-                f"{mode}: pinned hogs preempt each other")
-    for p in procs:
-        p.stdin.close()
-        p.wait()
 
 
 def signal_storm(t, mode, d):
@@ -283,7 +239,7 @@ def main():
         m = modes[mode]
         if m["works"]:
             with Daemon("--attach", mode, interval="200ms") as d:
-                accuracy(t, mode, d)
+                check_accuracy(t, d, mode)
                 signal_storm(t, mode, d)
                 renames(t, mode, d)
         else:
