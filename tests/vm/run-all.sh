@@ -71,13 +71,24 @@ for line in "${kernels[@]}"; do
 	res=$build/vm-results/$suite
 	rm -rf "$res"
 	mkdir -p "$res"
-	log "$suite: booting $(basename "$kdir") (timeout ${timeout_s} s)"
 	start=$SECONDS
-	rc=0
-	RAWTPD_VM_RESULT_DIR=$res "$here/run-vm.sh" "$kdir" "$here/guest-matrix.sh" "$timeout_s" \
-		"$src" "${args[@]}" || rc=$?
+	# A VM that runs out of time is booted once more: under software emulation a guest has
+	# been seen to spin on both vCPUs, never returning from a kprobe registration on 5.10
+	# (once in about ten runs; the next boot passed). The first attempt's files are kept.
+	for attempt in 1 2; do
+		log "$suite: booting $(basename "$kdir") (timeout ${timeout_s} s, attempt $attempt)"
+		rc=0
+		RAWTPD_VM_RESULT_DIR=$res "$here/run-vm.sh" "$kdir" "$here/guest-matrix.sh" \
+			"$timeout_s" "$src" "${args[@]}" || rc=$?
+		[ "$rc" -eq 124 ] && [ "$attempt" -eq 1 ] || break
+		log "$suite: timed out after ${timeout_s} s: the guest's output so far is in" \
+			"$res/attempt1/; booting again"
+		mkdir -p "$res/attempt1"
+		find "$res" -maxdepth 1 -type f -exec mv {} "$res/attempt1/" \;
+	done
 	boot=$(cat "$res/boot-seconds" 2>/dev/null || echo "?")
 	if [ "$rc" -eq 0 ]; then status=ok; else status="FAIL (exit $rc)"; failed=1; fi
+	[ "$attempt" -eq 2 ] && status="$status after a timed-out first boot"
 	summary+=("$(printf '%-9s %-18s %-14s boot %6s s  run %4d s' "$suite" "$(basename "$kdir")" \
 		"$status" "$boot" $((SECONDS - start)))")
 done
