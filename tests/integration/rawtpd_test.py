@@ -36,10 +36,11 @@ class Daemon:
 
     argv, when given, is the whole command line after the binary (the listen address then comes
     from it or from the config file, on port); else --listen, --interval, --config and args.
+    wrap: a command to run rawtpd through; preexec_fn: run in the child before exec.
     """
 
     def __init__(self, *args, interval="200ms", port=None, config=None, env=None, argv=None,
-                 log_path=None):
+                 log_path=None, wrap=(), preexec_fn=None):
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         if argv is None:
@@ -47,8 +48,8 @@ class Daemon:
                     "--config", config or "/dev/null", *args]
         self.log_path = log_path or f"/tmp/rawtpd-test-{os.getpid()}-{self.port}.log"
         self.log = open(self.log_path, "w+")
-        self.proc = subprocess.Popen([RAWTPD, *argv], stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=env)
+        self.proc = subprocess.Popen([*wrap, RAWTPD, *argv], stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=env, preexec_fn=preexec_fn)
 
     def __enter__(self):
         deadline = time.time() + 60

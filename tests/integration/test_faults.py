@@ -35,7 +35,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rawtpd_test import RAWTPD, Checker, Daemon, find_process, free_port  # noqa: E402
+from rawtpd_test import RAWTPD, Checker, Daemon, find_process  # noqa: E402
 from rawtpd_test import proc_counts, require_root  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -44,13 +44,7 @@ class FaultDaemon(Daemon):
     """Daemon, started through a wrapper command or with a hook run before exec."""
 
     def __init__(self, *args, interval="300ms", preexec_fn=None, wrap=()):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        cmd = [*wrap, RAWTPD, "--listen", f"127.0.0.1:{self.port}", "--interval", interval,
-               "--config", "/dev/null", *args]
-        self.log = open(f"/tmp/rawtpd-test-{os.getpid()}-{self.port}.log", "w+")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
-                                     preexec_fn=preexec_fn)
+        super().__init__(*args, interval=interval, preexec_fn=preexec_fn, wrap=wrap)
 
 
 # --- seccomp user notification, with ctypes (x86_64 and aarch64) -------------------------
