@@ -21,7 +21,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rawtpd_test import Checker, Daemon, require_root  # noqa: E402
+from rawtpd_test import Checker, Daemon, require_root, rss, sanitized  # noqa: E402
 
 WRK_SECONDS = int(os.environ.get("WRK_SECONDS", "10"))
 WRK_CONNECTIONS = 32          # under the per-address limit (64)
@@ -30,23 +30,6 @@ CHURN_MAX = 2_000_000
 RSS_SLACK = 4 << 20           # bytes the daemon may grow by during the churn ...
 PER_PROCESS = 8 << 10         # ... plus this per process more alive at the end (5 outputs)
 SLEEPERS = 300
-
-
-def sanitized(pid):
-    """Is the daemon an ASan build (whose RSS says little about leaks)?"""
-    with open(f"/proc/{pid}/maps") as f:
-        if "libasan" in f.read():
-            return True
-    with open(f"/proc/{pid}/exe", "rb") as f:  # clang links its runtime statically
-        return b"__asan_init" in f.read()
-
-
-def rss(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def totals(doc):

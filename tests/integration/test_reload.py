@@ -17,7 +17,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rawtpd_test import Checker, Daemon, free_port, require_root  # noqa: E402
+from rawtpd_test import Checker, Daemon, free_port, require_root, rss, sanitized  # noqa: E402
 
 STORM = 500
 STORM_SECONDS = 30
@@ -37,23 +37,6 @@ def conf(port, interval="250ms", level="info"):
 
 def nfds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def sanitized(pid):
-    """Is the daemon an ASan build (whose RSS says little about leaks)?"""
-    with open(f"/proc/{pid}/maps") as f:
-        if "libasan" in f.read():
-            return True
-    with open(f"/proc/{pid}/exe", "rb") as f:  # clang links its runtime statically
-        return b"__asan_init" in f.read()
-
-
-def rss(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def totals(doc):
