@@ -83,7 +83,7 @@ void collector_log_libbpf(void)
 /* What the kernel's BTF says, read once: 1 yes, 0 no, -ENOENT when there is no kernel BTF. */
 struct btf_facts {
 	int prev_state; /* sched_switch passes prev_state (v5.18+) */
-	int mem_alloc;  /* BPF maps allocate from any context (bpf_mem_alloc, v6.1+) */
+	int mem_alloc;	/* BPF maps allocate from any context (bpf_mem_alloc, v6.1+) */
 };
 
 static const struct btf_facts *btf_facts(void)
@@ -215,7 +215,8 @@ static int try_mode(struct collector *c, enum attach_mode m, const struct attach
 	 */
 	if (r >= 0 && btf_facts()->mem_alloc > 0)
 		r = bpf_map__set_map_flags(skel->maps.counts,
-					   bpf_map__map_flags(skel->maps.counts) | BPF_F_NO_PREALLOC);
+					   bpf_map__map_flags(skel->maps.counts) |
+						   BPF_F_NO_PREALLOC);
 	if (r >= 0)
 		r = bpf_map__set_max_entries(skel->maps.tid_runtime,
 					     tid_map_size(m, max_processes));

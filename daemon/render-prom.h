@@ -5,7 +5,7 @@
 
 #include "snapshot.h"
 
-#define RENDER_PROM_CONTENT_TYPE        "text/plain; version=0.0.4; charset=utf-8"
+#define RENDER_PROM_CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
 #define RENDER_OPENMETRICS_CONTENT_TYPE "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 /* Render s (everything but its blobs is read) into *ret (malloc'd). 0 or -ENOMEM. */

@@ -189,11 +189,12 @@ static int aggregate_once(struct service *s)
 	self_stats(&info);
 	/* The whole of the previous cycle, rendering included (this one's is not over yet);
 	 * for the first snapshot, the part done so far. */
-	info.aggregation_duration_s = s->last_cycle_s > 0 ?
-		s->last_cycle_s : (double)(now_nsec(CLOCK_MONOTONIC) - t0) / NSEC_PER_SEC;
+	info.aggregation_duration_s =
+		s->last_cycle_s > 0 ? s->last_cycle_s
+				    : (double)(now_nsec(CLOCK_MONOTONIC) - t0) / NSEC_PER_SEC;
 
-	r = snapshot_new(&s->agg, &info, &s->cfg, t0, (double)now_nsec(CLOCK_REALTIME) / NSEC_PER_SEC,
-			 &snap);
+	r = snapshot_new(&s->agg, &info, &s->cfg, t0,
+			 (double)now_nsec(CLOCK_REALTIME) / NSEC_PER_SEC, &snap);
 	if (r < 0)
 		return log_warning_errno(r, "Failed to build a snapshot: %m");
 	snapshot_publish(snap);
@@ -319,7 +320,7 @@ static int on_signal(sd_event_source *es, const struct signalfd_siginfo *si, voi
 /* Say which capability is missing before the kernel says only "Operation not permitted". */
 static int check_capabilities(void)
 {
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct d[2] = {};
 	uint64_t eff;
 
@@ -334,8 +335,8 @@ static int check_capabilities(void)
 	log_error("Missing capabilit%s %s%s%s: rawtpd needs CAP_BPF and CAP_PERFMON (Linux 5.8+) "
 		  "or CAP_SYS_ADMIN to load and attach its BPF program. Run it as root or grant "
 		  "them (AmbientCapabilities= in the unit).",
-		  HAS(CAP_BPF) || HAS(CAP_PERFMON) ? "y" : "ies",
-		  HAS(CAP_BPF) ? "" : "CAP_BPF", !HAS(CAP_BPF) && !HAS(CAP_PERFMON) ? " and " : "",
+		  HAS(CAP_BPF) || HAS(CAP_PERFMON) ? "y" : "ies", HAS(CAP_BPF) ? "" : "CAP_BPF",
+		  !HAS(CAP_BPF) && !HAS(CAP_PERFMON) ? " and " : "",
 		  HAS(CAP_PERFMON) ? "" : "CAP_PERFMON");
 #undef HAS
 	return -EPERM;
@@ -344,7 +345,7 @@ static int check_capabilities(void)
 int service_run(const struct options *o)
 {
 	_cleanup_free_ char *err = NULL;
-	struct service s = { .opts = o };
+	struct service s = {.opts = o};
 	sigset_t mask;
 	int r, status = 1;
 

@@ -28,12 +28,12 @@ struct blob {
  * the two gzips cost more CPU than the aggregation).
  */
 enum body {
-	BODY_PROM,           /* text format 0.0.4 */
+	BODY_PROM,	     /* text format 0.0.4 */
 	BODY_OPENMETRICS,    /* OpenMetrics 1.0.0 */
-	BODY_PROM_GZ,        /* gzip of BODY_PROM */
+	BODY_PROM_GZ,	     /* gzip of BODY_PROM */
 	BODY_OPENMETRICS_GZ, /* gzip of BODY_OPENMETRICS */
-	BODY_JSON,           /* /api/v1/processes without query */
-	BODY_STATUS,         /* /api/v1/status */
+	BODY_JSON,	     /* /api/v1/processes without query */
+	BODY_STATUS,	     /* /api/v1/status */
 	BODY_MAX,
 };
 
@@ -43,7 +43,7 @@ struct snapshot_proc {
 	char comm[COMM_TEXT_MAX]; /* valid UTF-8 */
 	struct counters c;
 	double switches_per_second; /* over the last interval */
-	double cpu_utilization;     /* CPU seconds per second over the last interval */
+	double cpu_utilization;	    /* CPU seconds per second over the last interval */
 };
 
 /* One metric series set: a process (group_by = pid) or a name (group_by = comm). */
@@ -60,17 +60,17 @@ struct snapshot_info {
 	char kernel_release[65];
 	const char *attach_mode;
 	double interval_s;
-	double start_time;          /* daemon start, seconds since the epoch */
+	double start_time; /* daemon start, seconds since the epoch */
 	uint64_t map_capacity;
 	uint64_t map_entries;
 	uint64_t map_update_failures;
-	uint64_t processes_seen;    /* live now + exited */
-	bool bpf_stats_enabled;     /* kernel.bpf_stats_enabled: run count/time are meaningful */
+	uint64_t processes_seen; /* live now + exited */
+	bool bpf_stats_enabled;	 /* kernel.bpf_stats_enabled: run count/time are meaningful */
 	uint64_t prog_run_cnt;
 	uint64_t prog_run_time_ns;
-	uint64_t series_dropped;    /* series cut by max_series or the comm filters */
+	uint64_t series_dropped; /* series cut by max_series or the comm filters */
 	double aggregation_duration_s;
-	uint64_t aggregations;      /* completed aggregations */
+	uint64_t aggregations; /* completed aggregations */
 	uint64_t aggregation_failures;
 	/* the daemon process itself (process_* family) */
 	double self_cpu_seconds;
@@ -81,8 +81,8 @@ struct snapshot_info {
 
 struct snapshot {
 	int n_ref;
-	uint64_t mono_ns;  /* CLOCK_MONOTONIC of the aggregation */
-	double timestamp;  /* seconds since the epoch of the aggregation */
+	uint64_t mono_ns; /* CLOCK_MONOTONIC of the aggregation */
+	double timestamp; /* seconds since the epoch of the aggregation */
 	enum group_by group_by;
 	struct snapshot_info info;
 
@@ -90,7 +90,7 @@ struct snapshot {
 	size_t n_procs;
 	struct snapshot_series *series; /* what /metrics shows per process/name */
 	size_t n_series;
-	struct counters totals;      /* live + exited, filtered or not */
+	struct counters totals; /* live + exited, filtered or not */
 	uint64_t processes_exited;
 
 	/*

@@ -36,32 +36,32 @@ static inline void fclosep(FILE **f)
 		fclose(*f);
 }
 
-#define _cleanup_(f)     __attribute__((cleanup(f)))
-#define _cleanup_free_   _cleanup_(freep)
-#define _cleanup_close_  _cleanup_(closep)
+#define _cleanup_(f)	 __attribute__((cleanup(f)))
+#define _cleanup_free_	 _cleanup_(freep)
+#define _cleanup_close_	 _cleanup_(closep)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
 /* Declare a cleanup helper calling func(*p) when *p is non-NULL. */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)       \
-	static inline void func##p(type *p)           \
-	{                                             \
-		if (*p)                               \
-			func(*p);                     \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \
+	static inline void func##p(type *p)     \
+	{                                       \
+		if (*p)                         \
+			func(*p);               \
 	}
 
 /* Hand a pointer out of a _cleanup_ variable. */
-#define TAKE_PTR(p)                              \
-	({                                       \
-		__typeof__(p) _p_ = (p);         \
-		(p) = NULL;                      \
-		_p_;                             \
+#define TAKE_PTR(p)                      \
+	({                               \
+		__typeof__(p) _p_ = (p); \
+		(p) = NULL;              \
+		_p_;                     \
 	})
 
-#define TAKE_FD(fd)                              \
-	({                                       \
-		int _fd_ = (fd);                 \
-		(fd) = -1;                       \
-		_fd_;                            \
+#define TAKE_FD(fd)              \
+	({                       \
+		int _fd_ = (fd); \
+		(fd) = -1;       \
+		_fd_;            \
 	})
 
 /* Equal strings, or both NULL. */

@@ -38,7 +38,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-loader: cannot open %s: %s\n", argv[1], strerror(errno));
 		return 1;
 	}
-	bpf_object__for_each_program(p, obj) {
+	bpf_object__for_each_program(p, obj)
+	{
 		bool match = strcmp(bpf_program__name(p), argv[2]) == 0;
 
 		bpf_program__set_autoload(p, match);

@@ -80,7 +80,8 @@ int main(int argc, char **argv)
 		return 1;
 	sigaction(SIGUSR1, &poke, NULL); /* the children get a copy */
 	for (; made < n; made++) {
-		pid_t pid = clone(child, stacks + (made + 1) * CHILD_STACK, CLONE_VM | SIGCHLD, NULL);
+		pid_t pid =
+			clone(child, stacks + (made + 1) * CHILD_STACK, CLONE_VM | SIGCHLD, NULL);
 
 		pids[made] = pid;
 		if (pid < 0) {

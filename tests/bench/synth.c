@@ -53,8 +53,9 @@ static double median(double *v, int n)
 /* Names like a real process table: short daemons, kworkers, long truncated names. */
 static void synth_comm(uint32_t i, char comm[COMM_RAW_LEN])
 {
-	static const char *const base[] = {"bash", "kworker/1:2", "systemd-journal", "nginx",
-					   "postgres", "python3", "sshd", "containerd-shim"};
+	static const char *const base[] = {"bash",  "kworker/1:2",    "systemd-journal",
+					   "nginx", "postgres",	      "python3",
+					   "sshd",  "containerd-shim"};
 
 	snprintf(comm, COMM_RAW_LEN, "%s", base[i % (sizeof(base) / sizeof(base[0]))]);
 }
@@ -71,8 +72,10 @@ int main(int argc, char **argv)
 	double t_gz[MAX_ROUNDS], t_gz_om[MAX_ROUNDS], t_json[MAX_ROUNDS];
 	size_t prom_bytes = 0, gz_bytes = 0, om_bytes = 0, json_bytes = 0;
 	struct sample_entry *entries;
-	struct snapshot_info info = {.version = "bench", .libbpf_version = "bench",
-				     .attach_mode = "synthetic", .interval_s = 1.0};
+	struct snapshot_info info = {.version = "bench",
+				     .libbpf_version = "bench",
+				     .attach_mode = "synthetic",
+				     .interval_s = 1.0};
 	struct agg_state st;
 	struct config cfg;
 	struct rusage ru;
@@ -119,8 +122,11 @@ int main(int argc, char **argv)
 	struct snapshot *prev = NULL;
 
 	for (int r = 0; r <= rounds; r++) {
-		struct sample sample = {.entries = entries, .n_entries = n, .live = live,
-					.n_live = n, .mono_ns = (uint64_t)(r + 1) * 1000000000};
+		struct sample sample = {.entries = entries,
+					.n_entries = n,
+					.live = live,
+					.n_live = n,
+					.mono_ns = (uint64_t)(r + 1) * 1000000000};
 		struct agg_key *dead = NULL;
 		struct snapshot *s = NULL;
 		struct blob b = {};

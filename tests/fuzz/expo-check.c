@@ -147,7 +147,8 @@ static const char *family_for_meta(struct state *st, const char *name, struct fa
 
 	if (f) {
 		if (f != st->cur)
-			return "HELP or TYPE for a family seen earlier (families must be contiguous)";
+			return "HELP or TYPE for a family seen earlier (families must be "
+			       "contiguous)";
 		*ret = f;
 		return NULL;
 	}
@@ -267,8 +268,8 @@ static const char *remember_series(struct state *st, const char *key, size_t n)
 	return NULL;
 }
 
-static const char *sample_line(struct state *st, const char *p, const char *end,
-			       expo_sample_cb cb, void *userdata)
+static const char *sample_line(struct state *st, const char *p, const char *end, expo_sample_cb cb,
+			       void *userdata)
 {
 	struct expo_sample *s = calloc(1, sizeof(*s));
 	const char *start = p, *why = NULL, *key_end;
@@ -291,7 +292,8 @@ static const char *sample_line(struct state *st, const char *p, const char *end,
 				why = "too many labels";
 				goto out;
 			}
-			if (!scan_name(&p, end, false, s->label_name[k], sizeof(s->label_name[k]))) {
+			if (!scan_name(&p, end, false, s->label_name[k],
+				       sizeof(s->label_name[k]))) {
 				why = "bad label name";
 				goto out;
 			}
@@ -320,7 +322,8 @@ static const char *sample_line(struct state *st, const char *p, const char *end,
 					if (c == 'n')
 						c = '\n';
 					else if (c != '\\' && c != '"') {
-						why = "bad escape in a label value (only \\\\ \\\" \\n)";
+						why = "bad escape in a label value (only \\\\ \\\" "
+						      "\\n)";
 						goto out;
 					}
 				}

@@ -32,7 +32,8 @@ static size_t unescape(char *s, size_t n)
 			hex[0] = s[i + 1];
 			hex[1] = s[i + 2];
 			hex[2] = 0;
-			if (sscanf(hex, "%2x", &v) == 1 && strspn(hex, "0123456789abcdefABCDEF") == 2) {
+			if (sscanf(hex, "%2x", &v) == 1 &&
+			    strspn(hex, "0123456789abcdefABCDEF") == 2) {
 				s[o++] = (char)v;
 				i += 2;
 				continue;
@@ -71,7 +72,8 @@ static void check_query(const char *q, size_t n)
 		r = http_query_add(&hq, p, key_len, value, value_len, &reason);
 		if (r < 0) {
 			FUZZ_CHECK(r == -EINVAL && reason && *reason, "refused without a reason");
-			FUZZ_CHECK(memcmp(&hq, &before, sizeof(hq)) == 0, "refusal changed the query");
+			FUZZ_CHECK(memcmp(&hq, &before, sizeof(hq)) == 0,
+				   "refusal changed the query");
 		} else {
 			FUZZ_CHECK(r == 0 && hq.seen != before.seen, "accepted but not recorded");
 			FUZZ_CHECK(hq.q.top <= HTTP_TOP_MAX, "top %zu", hq.q.top);
@@ -81,9 +83,10 @@ static void check_query(const char *q, size_t n)
 				char text[COMM_TEXT_MAX * 4];
 
 				/* valid UTF-8 without NUL: escape_comm() leaves it alone */
-				FUZZ_CHECK(value_len < COMM_TEXT_MAX && !memchr(value, 0, value_len) &&
-						   escape_comm(value, value_len, text, sizeof(text)) ==
-							   value_len,
+				FUZZ_CHECK(value_len < COMM_TEXT_MAX &&
+						   !memchr(value, 0, value_len) &&
+						   escape_comm(value, value_len, text,
+							       sizeof(text)) == value_len,
 					   "comm of %zu bytes accepted", value_len);
 			}
 		}

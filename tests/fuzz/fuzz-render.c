@@ -67,8 +67,9 @@ static bool sample_cb(const struct expo_sample *e, void *userdata)
 	ser = &s->series[idx];
 	FUZZ_CHECK(comm && !strcmp(comm, ser->comm), "comm label \"%s\" for \"%s\"", comm ?: "",
 		   ser->comm);
-	FUZZ_CHECK(by_comm ? !pid : pid && strtoul(pid, NULL, 10) == ser->pid &&
-					    strspn(pid, "0123456789") == strlen(pid),
+	FUZZ_CHECK(by_comm ? !pid
+			   : pid && strtoul(pid, NULL, 10) == ser->pid &&
+				     strspn(pid, "0123456789") == strlen(pid),
 		   "pid label %s for pid %u", pid ?: "(none)", ser->pid);
 	if (cpu) {
 		FUZZ_CHECK(e->value == (double)ser->c.runtime_ns / 1e9 ||
@@ -167,7 +168,8 @@ static void check_processes(const struct snapshot *s, const struct blob *b,
 	FUZZ_CHECK(json_array_size(procs) == (q->top && matching > q->top ? q->top : matching),
 		   "%zu processes listed, %zu match, top %zu", json_array_size(procs), matching,
 		   q->top);
-	json_array_foreach(procs, i, v) {
+	json_array_foreach(procs, i, v)
+	{
 		json_int_t pid = json_integer_value(json_object_get(v, "pid"));
 		const char *comm = json_string_value(json_object_get(v, "comm"));
 		const struct snapshot_proc *p = proc_by_pid(s, (uint32_t)pid);
@@ -203,9 +205,13 @@ static void check_status(const struct snapshot *s, const struct blob *b)
 
 	escape_comm(s->info.kernel_release, sizeof(s->info.kernel_release), want, sizeof(want));
 	/* the text form of a release (ASCII from uname) is cut to the field's size if it must be */
-	FUZZ_CHECK(kr && !strncmp(kr, want, strlen(kr)) && strlen(kr) + 4 >= strlen(want) -
-		   (strlen(want) > sizeof(s->info.kernel_release) - 1 ?
-		    strlen(want) - (sizeof(s->info.kernel_release) - 1) : 0),
+	FUZZ_CHECK(kr && !strncmp(kr, want, strlen(kr)) &&
+			   strlen(kr) + 4 >=
+				   strlen(want) -
+					   (strlen(want) > sizeof(s->info.kernel_release) - 1
+						    ? strlen(want) -
+							      (sizeof(s->info.kernel_release) - 1)
+						    : 0),
 		   "kernel_release \"%s\", want \"%s\"", kr ?: "", want);
 	FUZZ_CHECK((size_t)json_integer_value(json_object_get(j, "processes_live")) == s->n_procs,
 		   "processes_live");
@@ -223,8 +229,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_input in = {data, size};
 	struct agg_state st;
 	struct config cfg;
-	struct snapshot_info info = {.version = "0.1.0", .libbpf_version = "v1.1",
-				     .attach_mode = "tp_btf", .interval_s = 1.0,
+	struct snapshot_info info = {.version = "0.1.0",
+				     .libbpf_version = "v1.1",
+				     .attach_mode = "tp_btf",
+				     .interval_s = 1.0,
 				     .map_capacity = 64};
 	struct counters prev_totals = {};
 	uint64_t prev_exited = 0;
@@ -240,13 +248,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg.max_series = 1 + fuzz_u8(&in) % 16;
 	if (flags & 4) {
 		cfg.include_comm = strdup("^[a-m\\\\]");
-		cfg.has_include_re = regcomp(&cfg.include_re, cfg.include_comm,
-					     REG_EXTENDED | REG_NOSUB) == 0;
+		cfg.has_include_re =
+			regcomp(&cfg.include_re, cfg.include_comm, REG_EXTENDED | REG_NOSUB) == 0;
 	}
 	if (flags & 8) {
 		cfg.exclude_comm = strdup("x|\"");
-		cfg.has_exclude_re = regcomp(&cfg.exclude_re, cfg.exclude_comm,
-					     REG_EXTENDED | REG_NOSUB) == 0;
+		cfg.has_exclude_re =
+			regcomp(&cfg.exclude_re, cfg.exclude_comm, REG_EXTENDED | REG_NOSUB) == 0;
 	}
 	fuzz_bytes(&in, info.kernel_release, sizeof(info.kernel_release) - 1);
 
@@ -326,8 +334,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		/* one query, as /api/v1/processes?top=&sort=&pid=&comm= would make */
 		{
-			struct json_query q = {.top = fuzz_u8(&in) % 8,
-					       .sort = fuzz_u8(&in) % 5};
+			struct json_query q = {.top = fuzz_u8(&in) % 8, .sort = fuzz_u8(&in) % 5};
 			char comm[COMM_TEXT_MAX];
 			uint8_t which = fuzz_u8(&in);
 			struct blob b = {};

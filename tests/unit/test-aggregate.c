@@ -7,14 +7,16 @@
 #include "test.h"
 #include "util.h"
 
-#define E(pid, start, v, iv, ns, name) \
-	{ .tgid = (pid), .start_ns = (start), .c = { (v), (iv), (ns) }, .comm = name }
+#define E(pid, start, v, iv, ns, name)                                                   \
+	{                                                                                \
+		.tgid = (pid), .start_ns = (start), .c = {(v), (iv), (ns)}, .comm = name \
+	}
 
 static int apply(struct agg_state *s, struct sample_entry *e, size_t n, const uint32_t *live,
 		 size_t n_live, uint64_t mono, struct agg_key **dead, size_t *n_dead)
 {
-	struct sample smp = { .entries = e, .n_entries = n, .live = live, .n_live = n_live,
-			      .mono_ns = mono };
+	struct sample smp = {
+		.entries = e, .n_entries = n, .live = live, .n_live = n_live, .mono_ns = mono};
 	return aggregate_update(s, &smp, dead, n_dead);
 }
 
@@ -29,9 +31,9 @@ static const struct proc *find(const struct agg_state *s, uint32_t pid)
 static void test_live_and_delta(void)
 {
 	struct agg_state s;
-	struct sample_entry a[] = { E(10, 1, 5, 1, 1000, "bash"), E(20, 2, 1, 0, 50, "sleep") };
-	struct sample_entry b[] = { E(20, 2, 4, 0, 80, "sleep"), E(10, 1, 9, 3, 5000, "bash") };
-	uint32_t live[] = { 1, 10, 20 };
+	struct sample_entry a[] = {E(10, 1, 5, 1, 1000, "bash"), E(20, 2, 1, 0, 50, "sleep")};
+	struct sample_entry b[] = {E(20, 2, 4, 0, 80, "sleep"), E(10, 1, 9, 3, 5000, "bash")};
+	uint32_t live[] = {1, 10, 20};
 	struct agg_key *dead = NULL;
 	size_t nd = 99;
 
@@ -57,11 +59,11 @@ static void test_live_and_delta(void)
 static void test_exit_folds(void)
 {
 	struct agg_state s;
-	struct sample_entry a[] = { E(10, 1, 5, 1, 1000, "bash"), E(30, 3, 2, 2, 70, "short") };
+	struct sample_entry a[] = {E(10, 1, 5, 1, 1000, "bash"), E(30, 3, 2, 2, 70, "short")};
 	/* 30 exited after counting more; 40 lived and died between two reads */
-	struct sample_entry b[] = { E(10, 1, 6, 1, 1100, "bash"), E(30, 3, 3, 2, 90, "short"),
-				    E(40, 4, 7, 0, 10, "blip") };
-	uint32_t live_a[] = { 10, 30 }, live_b[] = { 10 };
+	struct sample_entry b[] = {E(10, 1, 6, 1, 1100, "bash"), E(30, 3, 3, 2, 90, "short"),
+				   E(40, 4, 7, 0, 10, "blip")};
+	uint32_t live_a[] = {10, 30}, live_b[] = {10};
 	struct agg_key *dead = NULL;
 	size_t nd = 0;
 
@@ -85,7 +87,7 @@ static void test_exit_folds(void)
 
 	/* The entry of 30 comes back for one last switch after deletion: counted, not a
 	 * second exit. */
-	struct sample_entry c[] = { E(10, 1, 6, 1, 1100, "bash"), E(30, 3, 1, 0, 5, "short") };
+	struct sample_entry c[] = {E(10, 1, 6, 1, 1100, "bash"), E(30, 3, 1, 0, 5, "short")};
 	CHECK(apply(&s, c, 2, live_b, 1, 3, &dead, &nd) == 0);
 	CHECK_EQ_U64(nd, 1);
 	CHECK_EQ_U64(s.processes_exited, 2);
@@ -97,10 +99,10 @@ static void test_exit_folds(void)
 static void test_pid_reuse(void)
 {
 	struct agg_state s;
-	struct sample_entry a[] = { E(50, 100, 40, 4, 4000, "old") };
+	struct sample_entry a[] = {E(50, 100, 40, 4, 4000, "old")};
 	/* pid 50 now belongs to a newer process: the old entry is dead even though 50 lives */
-	struct sample_entry b[] = { E(50, 100, 41, 4, 4100, "old"), E(50, 900, 1, 0, 10, "new") };
-	uint32_t live[] = { 50 };
+	struct sample_entry b[] = {E(50, 100, 41, 4, 4100, "old"), E(50, 900, 1, 0, 10, "new")};
+	uint32_t live[] = {50};
 	struct agg_key *dead = NULL;
 	size_t nd = 0;
 
@@ -122,9 +124,9 @@ static void test_pid_reuse(void)
 static void test_monotonic_and_vanished(void)
 {
 	struct agg_state s;
-	struct sample_entry a[] = { E(7, 1, 10, 10, 100, "x") };
-	struct sample_entry b[] = { E(7, 1, 9, 10, 90, "x") }; /* must never go down */
-	uint32_t live[] = { 7 };
+	struct sample_entry a[] = {E(7, 1, 10, 10, 100, "x")};
+	struct sample_entry b[] = {E(7, 1, 9, 10, 90, "x")}; /* must never go down */
+	uint32_t live[] = {7};
 	struct agg_key *dead = NULL;
 	size_t nd = 0;
 
@@ -144,8 +146,8 @@ static void test_monotonic_and_vanished(void)
 static void test_comm_escape_and_set(void)
 {
 	struct agg_state s;
-	struct sample_entry a[] = { E(8, 1, 1, 0, 0, "a\xff\"b") };
-	uint32_t live[] = { 8 };
+	struct sample_entry a[] = {E(8, 1, 1, 0, 0, "a\xff\"b")};
+	uint32_t live[] = {8};
 	struct agg_key *dead = NULL;
 	size_t nd = 0;
 
@@ -165,12 +167,17 @@ static void test_comm_escape_and_set(void)
 static void test_renames(void)
 {
 	struct agg_state s;
-	struct sample_entry a[] = { E(8, 1, 1, 0, 0, "bash"), E(9, 2, 1, 0, 0, "x") };
-	struct sample_rename rn[] = { { 8, 1, "nginx" }, { 8, 99, "stale" }, { 77, 1, "gone" },
-				      { 9, 2, "q\"\xc3" } };
-	uint32_t live[] = { 8, 9 };
-	struct sample smp = { .entries = a, .n_entries = 2, .live = live, .n_live = 2,
-			      .renames = rn, .n_renames = 4, .mono_ns = 1 };
+	struct sample_entry a[] = {E(8, 1, 1, 0, 0, "bash"), E(9, 2, 1, 0, 0, "x")};
+	struct sample_rename rn[] = {
+		{8, 1, "nginx"}, {8, 99, "stale"}, {77, 1, "gone"}, {9, 2, "q\"\xc3"}};
+	uint32_t live[] = {8, 9};
+	struct sample smp = {.entries = a,
+			     .n_entries = 2,
+			     .live = live,
+			     .n_live = 2,
+			     .renames = rn,
+			     .n_renames = 4,
+			     .mono_ns = 1};
 	struct agg_key *dead = NULL;
 	size_t nd = 0;
 
@@ -208,7 +215,7 @@ static void test_churn_bounded(void)
 {
 	struct agg_state s;
 	struct sample_entry e[100];
-	uint32_t live[1] = { 1 };
+	uint32_t live[1] = {1};
 	struct agg_key *dead = NULL;
 	size_t nd = 0;
 	uint64_t total = 0;

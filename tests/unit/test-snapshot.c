@@ -307,7 +307,8 @@ static void test_filters(void)
 	s = snap(&st, &c);
 	CHECK_EQ_U64(s->n_series, 0);
 	CHECK_EQ_U64(s->info.series_dropped, 6);
-	CHECK(has_text(snapshot_body(s, BODY_PROM), "# TYPE rawtpd_process_cpu_seconds_total counter\n"));
+	CHECK(has_text(snapshot_body(s, BODY_PROM),
+		       "# TYPE rawtpd_process_cpu_seconds_total counter\n"));
 	CHECK(has_text(snapshot_body(s, BODY_OPENMETRICS), "# EOF\n"));
 	CHECK_EQ_U64(s->totals.voluntary, 370);
 	snapshot_unref(s);

@@ -72,7 +72,7 @@ static int find_kprobe_target(char *buf, size_t len)
 
 static void make_switches(void)
 {
-	struct timespec ts = { .tv_nsec = 1000000 };
+	struct timespec ts = {.tv_nsec = 1000000};
 
 	for (int i = 0; i < 100; i++)
 		nanosleep(&ts, NULL);
@@ -83,7 +83,7 @@ static int try_mode(const char *path, enum smoke_mode mode)
 	struct bpf_object *obj = NULL;
 	struct bpf_program *prog, *p;
 	struct bpf_link *link = NULL;
-	struct smoke_slot slot = { 0 };
+	struct smoke_slot slot = {0};
 	char target[256] = "";
 	__u32 key = mode;
 	int r;
@@ -94,8 +94,7 @@ static int try_mode(const char *path, enum smoke_mode mode)
 		printf("%-10s FAIL open %s: %s\n", mode_names[mode], path, strerror(-r));
 		return r;
 	}
-	bpf_object__for_each_program(p, obj)
-		bpf_program__set_autoload(p, false);
+	bpf_object__for_each_program(p, obj) bpf_program__set_autoload(p, false);
 	prog = bpf_object__find_program_by_name(obj, prog_names[mode]);
 	if (!prog) {
 		r = -ENOENT;
@@ -111,7 +110,8 @@ static int try_mode(const char *path, enum smoke_mode mode)
 	if (mode == SMOKE_KPROBE) {
 		r = find_kprobe_target(target, sizeof(target));
 		if (r) {
-			printf("%-10s FAIL no finish_task_switch in /proc/kallsyms\n", mode_names[mode]);
+			printf("%-10s FAIL no finish_task_switch in /proc/kallsyms\n",
+			       mode_names[mode]);
 			goto out;
 		}
 		link = bpf_program__attach_kprobe(prog, false, target);
@@ -125,16 +125,17 @@ static int try_mode(const char *path, enum smoke_mode mode)
 		goto out;
 	}
 	make_switches();
-	r = bpf_map__lookup_elem(bpf_object__find_map_by_name(obj, "hits"), &key, sizeof(key), &slot,
-				 sizeof(slot), 0);
+	r = bpf_map__lookup_elem(bpf_object__find_map_by_name(obj, "hits"), &key, sizeof(key),
+				 &slot, sizeof(slot), 0);
 	if (r) {
 		printf("%-10s FAIL map lookup: %s\n", mode_names[mode], strerror(-r));
 		goto out;
 	}
 	if (slot.events == 0 || slot.last_pid <= 0) {
 		r = -ENODATA;
-		printf("%-10s FAIL attached%s%s but saw %llu events, last pid %d\n", mode_names[mode],
-		       *target ? " to " : "", target, (unsigned long long)slot.events, slot.last_pid);
+		printf("%-10s FAIL attached%s%s but saw %llu events, last pid %d\n",
+		       mode_names[mode], *target ? " to " : "", target,
+		       (unsigned long long)slot.events, slot.last_pid);
 		goto out;
 	}
 	printf("%-10s ok   %llu events, last pid %d%s%s\n", mode_names[mode],
@@ -148,8 +149,8 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
-	int want[SMOKE_NR] = { 0 }, failed = 0, named = 0;
+	struct rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY};
+	int want[SMOKE_NR] = {0}, failed = 0, named = 0;
 
 	if (argc > 1 && strcmp(argv[1], "-v") == 0) {
 		verbose = 1;
