@@ -47,6 +47,19 @@ mnt bpf /sys/fs/bpf mode=0700
 mnt cgroup2 /sys/fs/cgroup
 echo 1 >/proc/sys/kernel/sysrq 2>/dev/null
 
+# The heartbeat that run-vm.sh's hang watch reads: the guest's uptime, every 5 s.
+(
+	while :; do
+		read -r up _ </proc/uptime
+		printf '%s\n' "$up" >"$vm/heartbeat"
+		sleep 5
+	done
+) &
+
+# The kernel's text symbols, for the hang watch to name where a stuck vCPU is (Debian's
+# System.map is a stub; nokaslr keeps these addresses).
+nice -n 19 grep ' [tT] ' /proc/kallsyms >"$vm/kallsyms" 2>/dev/null &
+
 boot=$(cut -d' ' -f1 /proc/uptime)
 printf '%s\n' "$boot" >"$vm/boot-seconds"
 echo "rawtpd-vm: up $boot s, running the script" >/dev/console

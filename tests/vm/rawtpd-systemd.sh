@@ -20,8 +20,8 @@
 # $RAWTPD_VM_KERNEL_DIR, else bookworm from fetch-kernels.sh (cached). The whole VM is bounded by
 # RAWTPD_SD_TIMEOUT seconds (default 900); RAWTPD_VM_RESULT_DIR keeps the run's files.
 # RAWTPD_SD_CHECKS picks groups of checks (see rawtpd-systemd-guest.sh).
-# Exit status: the guest checks' (0 all passed, 1 some failed), 124 timeout, 125 VM failure,
-# 77 (skip) when qemu or the kernel cannot be had, 2 bad usage.
+# Exit status: the guest checks' (0 all passed, 1 some failed), 123 hung twice, 124 timeout,
+# 125 VM failure, 77 (skip) when qemu or the kernel cannot be had, 2 bad usage.
 
 set -euo pipefail
 
@@ -104,7 +104,15 @@ export RAWTPD_VM_INIT=systemd RAWTPD_VM_OVERLAY=$overlay
 export RAWTPD_VM_PASSENV="RAWTPD_SD_MODE RAWTPD_SD_DEB RAWTPD_SD_CONF RAWTPD_SD_PORT RAWTPD_SD_CHECKS"
 log "mode $mode, kernel $(cat "$kdir/release" 2>/dev/null || echo "$kdir"), config $conf, port $port"
 start=$SECONDS
-rc=0
-bash "$here/run-vm.sh" "$kdir" "$here/rawtpd-systemd-guest.sh" "${RAWTPD_SD_TIMEOUT:-900}" || rc=$?
-log "finished in $((SECONDS - start)) s with exit status $rc"
+# A guest that hangs (run-vm.sh's hang watch, exit 123) or times out (124) is booted once more;
+# only a second hang fails.
+for attempt in 1 2; do
+	rc=0
+	bash "$here/run-vm.sh" "$kdir" "$here/rawtpd-systemd-guest.sh" "${RAWTPD_SD_TIMEOUT:-900}" || rc=$?
+	{ [ "$rc" -eq 123 ] || [ "$rc" -eq 124 ]; } && [ "$attempt" -eq 1 ] || break
+	log "the guest $([ "$rc" -eq 123 ] && echo hung || echo "timed out") on the first boot" \
+		"after $((SECONDS - start)) s; booting again"
+done
+log "finished in $((SECONDS - start)) s with exit status $rc$([ "$attempt" -eq 2 ] &&
+	echo ", on a second boot")"
 exit "$rc"

@@ -72,23 +72,30 @@ for line in "${kernels[@]}"; do
 	rm -rf "$res"
 	mkdir -p "$res"
 	start=$SECONDS
-	# A VM that runs out of time is booted once more: under software emulation a guest has
-	# been seen to spin on both vCPUs, never returning from a kprobe registration on 5.10
-	# (once in about ten runs; the next boot passed). The first attempt's files are kept.
+	# A guest that hangs (run-vm.sh's hang watch: a soft-lockup, RCU-stall or panic line, or
+	# 60 s without progress; exit 123) or runs out of time (124) is booted once more; only a
+	# second hang fails, with the console lines quoted. The first attempt's files are kept.
+	first=
 	for attempt in 1 2; do
 		log "$suite: booting $(basename "$kdir") (timeout ${timeout_s} s, attempt $attempt)"
 		rc=0
 		RAWTPD_VM_RESULT_DIR=$res "$here/run-vm.sh" "$kdir" "$here/guest-matrix.sh" \
 			"$timeout_s" "$src" "${args[@]}" || rc=$?
-		[ "$rc" -eq 124 ] && [ "$attempt" -eq 1 ] || break
-		log "$suite: timed out after ${timeout_s} s: the guest's output so far is in" \
+		{ [ "$rc" -eq 123 ] || [ "$rc" -eq 124 ]; } && [ "$attempt" -eq 1 ] || break
+		if [ "$rc" -eq 123 ]; then first="hung"; else first="timed out"; fi
+		log "$suite: the guest $first on the first boot: its files are in" \
 			"$res/attempt1/; booting again"
 		mkdir -p "$res/attempt1"
 		find "$res" -maxdepth 1 -type f -exec mv {} "$res/attempt1/" \;
 	done
 	boot=$(cat "$res/boot-seconds" 2>/dev/null || echo "?")
 	if [ "$rc" -eq 0 ]; then status=ok; else status="FAIL (exit $rc)"; failed=1; fi
-	[ "$attempt" -eq 2 ] && status="$status after a timed-out first boot"
+	[ "$rc" -eq 123 ] && status="FAIL (hung)"
+	[ "$attempt" -eq 2 ] && status="$status after a first boot that $first"
+	if [ "$rc" -eq 123 ] && [ -f "$res/hang" ]; then
+		log "$suite: hung twice; the second time the console said:"
+		sed 's/^/    /' "$res/hang" >&2
+	fi
 	summary+=("$(printf '%-9s %-18s %-14s boot %6s s  run %4d s' "$suite" "$(basename "$kdir")" \
 		"$status" "$boot" $((SECONDS - start)))")
 done

@@ -10,9 +10,11 @@
 # stderr on stderr, and exits with its exit status. TIMEOUT (seconds, default 240) bounds the
 # whole VM: qemu is killed when it is over.
 #
-# Exit status: the script's; 124 when the VM timed out; 125 when the VM failed before the
-# script could report (the guest's console log is printed to stderr in both cases, and whenever
-# the script fails).
+# Exit status: the script's; 123 when the guest hung or crashed (a soft-lockup, RCU-stall, oops
+# or panic line on the console, or RAWTPD_VM_STALL seconds without progress: the console lines
+# and where each vCPU was are printed); 124 when the VM timed out; 125 when the VM failed before
+# the script could report (the guest's console log is printed to stderr in each case, and
+# whenever the script fails).
 #
 # Environment:
 #   RAWTPD_VM_INIT=busybox   (default) the guest runner is PID 1 right after switch_root: fast
@@ -24,6 +26,8 @@
 #   RAWTPD_VM_PASSENV="A B"  host variables exported to the script in the guest
 #   RAWTPD_VM_MODULES="m.."  more modules for the initramfs to load (dependencies resolved)
 #   RAWTPD_VM_MEM=1024, RAWTPD_VM_CPUS=2, RAWTPD_VM_APPEND="..." (more kernel command line)
+#   RAWTPD_VM_ACCEL=tcg      qemu's -accel (e.g. tcg,thread=single); RAWTPD_VM_CPU=max its -cpu
+#   RAWTPD_VM_STALL=60       seconds without progress that make a hang (see watch_guest)
 #   RAWTPD_VM_RESULT_DIR=DIR keep the run's files there (stdout, stderr, rc, console.log,
 #                            boot-seconds, anything the script writes to $RAWTPD_VM_RESULT)
 #   RAWTPD_VM_VERBOSE=1      always print the console log
@@ -53,6 +57,8 @@ moddir=$kdir/lib/modules/$release
 [ -f "$moddir/modules.dep" ] || die "$moddir/modules.dep missing (run fetch-kernels.sh)"
 init=${RAWTPD_VM_INIT:-busybox}
 case $init in busybox | systemd) ;; *) die "RAWTPD_VM_INIT must be busybox or systemd" ;; esac
+accel=${RAWTPD_VM_ACCEL:-tcg}
+cpu=${RAWTPD_VM_CPU:-max}
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (run fetch-kernels.sh as root)"
 command -v cpio >/dev/null || die "cpio missing (run fetch-kernels.sh as root)"
 
@@ -75,7 +81,7 @@ trap 'echo "$prog: interrupted, stopping the VM" >&2; exit 130' INT TERM
 mkdir -p "$result"
 result=$(cd "$result" && pwd -P)
 rm -rf "${result:?}/vm" "$result/overlay"
-rm -f "$result"/{stdout,stderr,rc,console.log,boot-seconds,end-seconds}
+rm -f "$result"/{stdout,stderr,rc,console.log,boot-seconds,end-seconds,heartbeat,hang,kallsyms}
 mkdir -p "$result/vm"
 
 # The modules to load, in order, with their dependencies; built-in ones are skipped.
@@ -193,23 +199,75 @@ print_console() {
 	echo "---- end of console ----" >&2
 }
 
+# The hang watch. A hung guest is found in seconds, not at the timeout: the kernel's own
+# soft-lockup, RCU-stall, oops and panic lines on the console, or no progress (the heartbeat
+# file that guest-run.sh rewrites every 5 s, and before that the console, stay unchanged for
+# RAWTPD_VM_STALL seconds, default 60; 150 before the script starts). Returns 0 when qemu is
+# gone, 123 for a hang (what it saw is in $work/hang), 124 at the timeout.
+hang_re="soft lockup|hard LOCKUP|rcu: INFO|rcu_[a-z]* (kthread|detected)|self-detected stall|timer wakeup didn't happen|Kernel panic|Oops|BUG: |general protection fault"
+watch_guest() {
+	local pid=$1 t0=$SECONDS last=$SECONDS seen='' now beat console lines limit
+	local stall=${RAWTPD_VM_STALL:-60} boot_stall=${RAWTPD_VM_BOOT_STALL:-150}
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 2
+		now=$SECONDS
+		if [ $((now - t0)) -ge "$timeout_s" ]; then
+			return 124
+		fi
+		if lines=$(tr -d '\r' <"$result/console.log" 2>/dev/null | grep -E -m 5 "$hang_re"); then
+			printf '%s\n' "$lines" >"$work/hang"
+			# A second look, for the lines that follow the first (the stuck task, RIP).
+			sleep 2
+			tr -d '\r' <"$result/console.log" | grep -E -A 12 -m 1 "$hang_re" |
+				head -n 30 >"$work/hang"
+			return 123
+		fi
+		beat=$(cat "$result/heartbeat" 2>/dev/null || true)
+		console=$(stat -c %s "$result/console.log" 2>/dev/null || echo 0)
+		limit=$stall
+		[ -n "$beat" ] || limit=$boot_stall
+		if [ "$beat/$console" != "$seen" ]; then
+			seen="$beat/$console"
+			last=$now
+		elif [ $((now - last)) -ge "$limit" ]; then
+			printf 'no progress for %s s: the heartbeat (%s) and the console stood still\n' \
+				$((now - last)) "${beat:-not started}" >"$work/hang"
+			return 123
+		fi
+	done
+	return 0
+}
+
 build_initramfs
 write_guest_files "$@"
 
-append="console=ttyS0 rdinit=/init panic=-1 loglevel=4 ${RAWTPD_VM_APPEND:-}"
+# nokaslr: the hang watch names where each vCPU is from System.map.
+append="console=ttyS0 rdinit=/init panic=-1 loglevel=4 nokaslr ${RAWTPD_VM_APPEND:-}"
 [ "$init" = systemd ] && append+=" systemd.show_status=1 systemd.log_color=0 systemd.log_target=console"
 start=$(date +%s%N)
-timeout -k 10 "$timeout_s" qemu-system-x86_64 \
-	-accel tcg -cpu max -smp "${RAWTPD_VM_CPUS:-2}" -m "${RAWTPD_VM_MEM:-1024}" \
-	-nodefaults -no-user-config -display none -monitor none -no-reboot \
+qemu-system-x86_64 \
+	-accel "$accel" -cpu "$cpu" -smp "${RAWTPD_VM_CPUS:-2}" -m "${RAWTPD_VM_MEM:-1024}" \
+	-nodefaults -no-user-config -display none -no-reboot \
+	-monitor "unix:$work/monitor.sock,server=on,wait=off" \
 	-serial "file:$result/console.log" \
 	-kernel "$kdir/vmlinuz" -initrd "$work/initramfs.gz" -append "$append" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs "local,path=$result,mount_tag=rawtpd-vm,security_model=none,multidevs=remap" \
 	</dev/null >"$work/qemu.out" 2>&1 &
 qemu_pid=$!
+watch=0
+watch_guest "$qemu_pid" || watch=$?
+if [ "$watch" -eq 123 ]; then
+	# Where each vCPU is, three times a second apart: spinning, halted, or moving.
+	python3 "$here/vm-monitor.py" "$work/monitor.sock" "$result/kallsyms" >>"$work/hang" 2>&1 || true
+fi
+if [ "$watch" -ne 0 ]; then
+	kill -TERM "$qemu_pid" 2>/dev/null || true
+	sleep 1
+	kill -KILL "$qemu_pid" 2>/dev/null || true
+fi
 qrc=0
-wait "$qemu_pid" || qrc=$?
+wait "$qemu_pid" 2>/dev/null || qrc=$?
 qemu_pid=
 wall_ms=$((($(date +%s%N) - start) / 1000000))
 wall=$((wall_ms / 1000)).$((wall_ms % 1000 / 100))
@@ -225,7 +283,14 @@ if [ -f "$result/rc" ]; then
 	if [ "$rc" -ne 0 ] || [ -n "${RAWTPD_VM_VERBOSE:-}" ]; then print_console; fi
 	exit "$rc"
 fi
-if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+if [ "$watch" -eq 123 ]; then
+	if [ "$boot" = "?" ]; then boot="before the script started"; else boot="script started at $boot s"; fi
+	printf '%s: %s: the guest hung after %s s wall (%s); qemu killed. The console said:\n' \
+		"$prog" "$release" "$wall" "$boot" >&2
+	sed 's/^/    /' "$work/hang" >&2
+	cp "$work/hang" "$result/hang"
+	rc=123
+elif [ "$watch" -eq 124 ]; then
 	if [ "$boot" = "?" ]; then boot="the script never started"; else boot="script started at $boot s"; fi
 	printf '%s: %s: timed out after %s s (%s); qemu killed\n' \
 		"$prog" "$release" "$timeout_s" "$boot" >&2
