@@ -13,7 +13,7 @@
 
 #include "escape.h"
 #include "fuzz.h"
-#include "http.h"
+#include "http-parse.h"
 
 /* Percent-decoding as MHD does it, so %00 reaches http_query_add() as a NUL byte. */
 static size_t unescape(char *s, size_t n)

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http-parse.h"
 #include "http.h"
 #include "log.h"
 #include "snapshot.h"
