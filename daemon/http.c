@@ -4,19 +4,15 @@
  * of threads, answering from the latest snapshot: pre-rendered bytes are sent without a copy,
  * the response holding a reference to the snapshot they belong to.
  */
-#include <arpa/inet.h>
 #include <crypt.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 
 #include "escape.h"
+#include "http-listen.h"
 #include "http-parse.h"
 #include "http.h"
 #include "log.h"
@@ -37,7 +33,6 @@
 #define HTTP_PER_IP_LIMIT     64
 #define HTTP_TIMEOUT_S	      10
 #define HTTP_MEMORY_LIMIT     (32 * 1024)
-#define HTTP_PEM_MAX	      (1024 * 1024)
 #define HTTP_REALM	      "rawtpd"
 
 #define CT_TEXT "text/plain; charset=utf-8"
@@ -49,9 +44,8 @@ struct http_server {
 	uint16_t *ports;
 	size_t n;
 	char *auth_user, *auth_hash; /* NULL: no authentication */
-	char *tls_cert, *tls_key;    /* PEM, NUL-terminated */
-	size_t tls_key_len;
-	double interval_s; /* for /-/healthy until a snapshot says otherwise */
+	struct http_tls tls;	     /* .cert NULL: plain HTTP */
+	double interval_s;	     /* for /-/healthy until a snapshot says otherwise */
 };
 
 static void snapshot_unref_voidp(void *p)
@@ -62,21 +56,6 @@ static void snapshot_unref_voidp(void *p)
 static void snapshot_putp(struct snapshot **s)
 {
 	snapshot_unref(*s);
-}
-
-/* Sets *ret_error (when not NULL) to the formatted message, "%m" meaning -r; returns r. */
-static int __attribute__((format(printf, 3, 4))) fail(char **ret_error, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ret_error) {
-		errno = -r;
-		va_start(ap, fmt);
-		if (vasprintf(ret_error, fmt, ap) < 0)
-			*ret_error = NULL;
-		va_end(ap);
-	}
-	return r;
 }
 
 bool http_snapshot_fresh(uint64_t mono_ns, double interval_s, uint64_t now_ns)
@@ -473,159 +452,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("libmicrohttpd: %s", buf);
 }
 
-/* Read a PEM file into a NUL-terminated string. */
-static int read_pem(const char *path, const char *what, bool secret, char **ret, size_t *ret_len,
-		    char **ret_error)
-{
-	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *buf = NULL;
-	struct stat st;
-	size_t n = 0;
-	int r = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return fail(ret_error, -errno, "cannot read the TLS %s %s: %m", what, path);
-	if (!S_ISREG(st.st_mode))
-		return fail(ret_error, -EINVAL, "the TLS %s %s is not a regular file", what, path);
-	if (st.st_size > HTTP_PEM_MAX)
-		return fail(ret_error, -EFBIG, "the TLS %s %s is too large for a PEM file", what,
-			    path);
-	if (secret && (st.st_mode & (S_IRGRP | S_IROTH)))
-		log_warning("The TLS key %s can be read by %s (mode %04o); chmod 600 it", path,
-			    st.st_mode & S_IROTH ? "every user" : "its group",
-			    (unsigned)(st.st_mode & 07777));
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return fail(ret_error, -ENOMEM, "out of memory");
-	while (n < (size_t)st.st_size) {
-		ssize_t k = read(fd, buf + n, (size_t)st.st_size - n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			r = k < 0 ? -errno : 0;
-			break;
-		}
-		n += (size_t)k;
-	}
-	buf[n] = 0;
-	if (r < 0 || n == 0 || memchr(buf, 0, n) || !strstr(buf, "-----BEGIN ")) {
-		if (secret)
-			explicit_bzero(buf, n);
-		if (r < 0)
-			return fail(ret_error, r, "cannot read the TLS %s %s: %m", what, path);
-		return fail(ret_error, -EINVAL, "the TLS %s %s is not in PEM format", what, path);
-	}
-	*ret = TAKE_PTR(buf);
-	*ret_len = n;
-	return 0;
-}
-
-static void format_address(const struct sockaddr_storage *ss, char *buf, size_t size)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(buf, size, "[%s]:%u", host, ntohs(s6->sin6_port));
-	} else {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(buf, size, "%s:%u", host, ntohs(s4->sin_port));
-	}
-}
-
-static const char *bind_hint(int r)
-{
-	switch (-r) {
-	case EADDRINUSE:
-		return " (is another rawtpd running? choose another port with --listen)";
-	case EACCES:
-		return " (ports below 1024 need CAP_NET_BIND_SERVICE)";
-	case EADDRNOTAVAIL:
-		return " (no interface of this machine has that address)";
-	default:
-		return "";
-	}
-}
-
-/* Create a listening socket for one configured address. */
-static int listen_on(const char *spec, int *ret_fd, char **ret_error)
-{
-	_cleanup_close_ int fd = -1;
-	struct sockaddr_storage ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	bool any = spec[0] == ':';
-	unsigned len;
-	int one = 1, v6only = !any;
-
-	if (config_parse_listen(spec, &ss, &len) < 0)
-		return fail(
-			ret_error, -EINVAL,
-			"invalid listen address \"%s\" (expected HOST:PORT, [IPV6]:PORT or :PORT)",
-			spec);
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 && any && errno == EAFNOSUPPORT) {
-		/* ":PORT" on a machine without IPv6: every IPv4 address */
-		struct sockaddr_in s4 = {
-			.sin_family = AF_INET,
-			.sin_port = s6->sin6_port,
-			.sin_addr.s_addr = htonl(INADDR_ANY),
-		};
-
-		memcpy(&ss, &s4, sizeof(s4));
-		len = sizeof(s4);
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	}
-	if (fd < 0)
-		return fail(ret_error, -errno, "cannot listen on %s: %m", spec);
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    (ss.ss_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0))
-		return fail(ret_error, -errno, "cannot listen on %s: %m", spec);
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, SOMAXCONN) < 0) {
-		int r = -errno;
-
-		return fail(ret_error, r, "cannot listen on %s: %m%s", spec, bind_hint(r));
-	}
-	*ret_fd = TAKE_FD(fd);
-	return 0;
-}
-
-/* Take a duplicate of a socket-activated fd after checking it is a listening TCP socket. */
-static int adopt_fd(int fd, int *ret_fd, char **ret_error)
-{
-	struct sockaddr_storage ss = {};
-	socklen_t len = sizeof(ss);
-	int listening = 0, type = 0, dup_fd;
-	socklen_t l1 = sizeof(listening), l2 = sizeof(type);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l1) < 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l2) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return fail(ret_error, -errno, "passed file descriptor %d is not a socket: %m", fd);
-	if (!listening || type != SOCK_STREAM ||
-	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
-		return fail(ret_error, -EINVAL,
-			    "passed file descriptor %d is not a listening TCP socket (check "
-			    "ListenStream= in rawtpd.socket)",
-			    fd);
-	dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (dup_fd < 0)
-		return fail(ret_error, -errno, "cannot duplicate file descriptor %d: %m", fd);
-	*ret_fd = dup_fd;
-	return 0;
-}
-
 /* Hand the listening socket fd (always consumed) to a new MHD daemon. */
 static int start_daemon(struct http_server *h, int fd, const char *name, char **ret_error)
 {
-	struct sockaddr_storage ss = {};
-	socklen_t len = sizeof(ss);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	struct MHD_OptionItem opts[] = {
 		{MHD_OPTION_LISTEN_SOCKET, fd, NULL},
@@ -639,19 +468,20 @@ static int start_daemon(struct http_server *h, int fd, const char *name, char **
 		{MHD_OPTION_END, 0, NULL},
 	};
 	struct MHD_Daemon *d;
+	bool ipv6;
+	int port;
 
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
-		int r = -errno;
-
+	port = http_listen_port(fd, &ipv6);
+	if (port < 0) {
 		close(fd);
-		return fail(ret_error, r, "cannot listen on %s: %m", name);
+		return http_fail(ret_error, port, "cannot listen on %s: %m", name);
 	}
-	if (ss.ss_family == AF_INET6)
+	if (ipv6)
 		flags |= MHD_USE_IPv6;
-	if (h->tls_cert) {
+	if (h->tls.cert) {
 		flags |= MHD_USE_TLS;
-		opts[6] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
-		opts[7] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
+		opts[6] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls.cert};
+		opts[7] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls.key};
 	}
 
 	/*
@@ -662,48 +492,48 @@ static int start_daemon(struct http_server *h, int fd, const char *name, char **
 	d = MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 			     NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!d) {
-		if (h->tls_cert)
-			return fail(
+		if (h->tls.cert)
+			return http_fail(
 				ret_error, -EINVAL,
 				"cannot serve HTTPS on %s: %s (check tls_cert and tls_key: a PEM "
 				"certificate and its unencrypted private key)",
 				name,
 				mhd_first_message[0] ? mhd_first_message : "libmicrohttpd failed");
-		return fail(ret_error, -EIO, "cannot serve on %s: %s", name,
-			    mhd_first_message[0] ? mhd_first_message : "libmicrohttpd failed");
+		return http_fail(ret_error, -EIO, "cannot serve on %s: %s", name,
+				 mhd_first_message[0] ? mhd_first_message : "libmicrohttpd failed");
 	}
 	h->daemons[h->n] = d;
-	h->ports[h->n] = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-						  : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	h->ports[h->n] = (uint16_t)port;
 	h->n++;
 	return 0;
 }
 
-static int load_options(struct http_server *h, const struct config *c, char **ret_error)
+/* The user and password hash for basic authentication, when a user is set. */
+static int load_auth(struct http_server *h, const struct config *c, char **ret_error)
 {
-	int r;
+	if (!c->basic_auth_user)
+		return 0;
+	if (!c->basic_auth_password_hash)
+		return http_fail(ret_error, -EINVAL,
+				 "basic_auth_user is set but basic_auth_password_hash is not");
+	h->auth_user = strdup(c->basic_auth_user);
+	h->auth_hash = strdup(c->basic_auth_password_hash);
+	if (!h->auth_user || !h->auth_hash)
+		return http_fail(ret_error, -ENOMEM, "out of memory");
+	return 0;
+}
 
-	h->interval_s = (double)c->interval_usec / (double)USEC_PER_SEC;
-	if (c->basic_auth_user) {
-		if (!c->basic_auth_password_hash)
-			return fail(ret_error, -EINVAL,
-				    "basic_auth_user is set but basic_auth_password_hash is not");
-		h->auth_user = strdup(c->basic_auth_user);
-		h->auth_hash = strdup(c->basic_auth_password_hash);
-		if (!h->auth_user || !h->auth_hash)
-			return fail(ret_error, -ENOMEM, "out of memory");
-	}
+/* The TLS certificate and key, when they are set; they come as a pair. */
+static int load_tls(struct http_server *h, const struct config *c, char **ret_error)
+{
 	if (!c->tls_cert != !c->tls_key)
-		return fail(ret_error, -EINVAL, "tls_cert and tls_key must be set together");
+		return http_fail(ret_error, -EINVAL, "tls_cert and tls_key must be set together");
 	if (!c->tls_cert)
 		return 0;
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-		return fail(ret_error, -EOPNOTSUPP,
-			    "tls_cert is set but this libmicrohttpd was built without TLS");
-	r = read_pem(c->tls_cert, "certificate", false, &h->tls_cert, &(size_t){0}, ret_error);
-	if (r < 0)
-		return r;
-	return read_pem(c->tls_key, "key", true, &h->tls_key, &h->tls_key_len, ret_error);
+		return http_fail(ret_error, -EOPNOTSUPP,
+				 "tls_cert is set but this libmicrohttpd was built without TLS");
+	return http_tls_load(c->tls_cert, c->tls_key, &h->tls, ret_error);
 }
 
 /*
@@ -732,40 +562,37 @@ int http_start(const struct config *c, const int *fds, size_t n_fds, struct http
 	int r;
 
 	if (n == 0)
-		return fail(ret_error, -EINVAL, "no address to listen on");
+		return http_fail(ret_error, -EINVAL, "no address to listen on");
 	h = calloc(1, sizeof(*h));
 	if (!h)
-		return fail(ret_error, -ENOMEM, "out of memory");
+		return http_fail(ret_error, -ENOMEM, "out of memory");
 	h->daemons = calloc(n, sizeof(*h->daemons));
 	h->ports = calloc(n, sizeof(*h->ports));
 	if (!h->daemons || !h->ports) {
-		r = fail(&error, -ENOMEM, "out of memory");
+		r = http_fail(&error, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	r = load_options(h, c, &error);
+	h->interval_s = (double)c->interval_usec / (double)USEC_PER_SEC;
+	r = load_auth(h, c, &error);
+	if (r < 0)
+		goto fail;
+	r = load_tls(h, c, &error);
 	if (r < 0)
 		goto fail;
 	raise_fd_limit(n);
 
 	for (size_t i = 0; i < n; i++) {
-		char name[INET6_ADDRSTRLEN + 32];
+		char name[HTTP_LISTEN_NAME_MAX];
 		int fd = -1;
 
 		if (n_fds > 0) {
-			struct sockaddr_storage ss = {};
-			socklen_t len = sizeof(ss);
-
-			r = adopt_fd(fds[i], &fd, &error);
-			if (r < 0)
-				goto fail;
-			getsockname(fd, (struct sockaddr *)&ss, &len);
-			format_address(&ss, name, sizeof(name));
+			r = http_listen_adopt(fds[i], &fd, name, sizeof(name), &error);
 		} else {
-			r = listen_on(c->listen[i], &fd, &error);
-			if (r < 0)
-				goto fail;
+			r = http_listen_open(c->listen[i], &fd, &error);
 			snprintf(name, sizeof(name), "%s", c->listen[i]);
 		}
+		if (r < 0)
+			goto fail;
 		r = start_daemon(h, fd, name, &error);
 		if (r < 0)
 			goto fail;
@@ -793,10 +620,7 @@ struct http_server *http_stop(struct http_server *h)
 	if (h->auth_hash)
 		explicit_bzero(h->auth_hash, strlen(h->auth_hash));
 	free(h->auth_hash);
-	free(h->tls_cert);
-	if (h->tls_key)
-		explicit_bzero(h->tls_key, h->tls_key_len);
-	free(h->tls_key);
+	http_tls_done(&h->tls);
 	free(h);
 	return NULL;
 }
