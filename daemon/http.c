@@ -58,15 +58,8 @@ static void snapshot_putp(struct snapshot **s)
 	snapshot_unref(*s);
 }
 
-bool http_snapshot_fresh(uint64_t mono_ns, double interval_s, uint64_t now_ns)
-{
-	if (now_ns <= mono_ns)
-		return true;
-	return (double)(now_ns - mono_ns) <= 3.0 * interval_s * (double)NSEC_PER_SEC;
-}
-
 /*
- * Requests.
+ * Responses.
  */
 
 /* Queue r (consumed) and log the outcome at debug. */
@@ -194,6 +187,10 @@ static struct MHD_Response *error_json(const char *error, const char *parameter,
 	return owned_response(body, (size_t)n, CT_JSON);
 }
 
+/*
+ * Routes.
+ */
+
 struct query_iter {
 	struct http_query hq;
 	const char *bad_key;
@@ -264,6 +261,13 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct snapshot *
 			: (use_gz ? "text gzip" : "text"));
 }
 
+bool http_snapshot_fresh(uint64_t mono_ns, double interval_s, uint64_t now_ns)
+{
+	if (now_ns <= mono_ns)
+		return true;
+	return (double)(now_ns - mono_ns) <= 3.0 * interval_s * (double)NSEC_PER_SEC;
+}
+
 static enum MHD_Result serve_healthy(const struct http_server *h, struct MHD_Connection *c,
 				     const struct snapshot *s, const char *method, const char *url)
 {
@@ -286,6 +290,10 @@ static enum MHD_Result serve_healthy(const struct http_server *h, struct MHD_Con
 	return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 		     n < 0 ? NULL : owned_response(body, (size_t)n, CT_TEXT), method, url, NULL);
 }
+
+/*
+ * Authentication and dispatch.
+ */
 
 /* Constant-time comparison (the time depends on the lengths only). */
 static bool secret_equal(const char *a, const char *b)
@@ -346,12 +354,36 @@ static enum route route_of(const char *url)
 	return R_NONE;
 }
 
+/* 405, for a method other than GET and HEAD. */
+static enum MHD_Result refuse_method(struct MHD_Connection *c, const char *method, const char *url)
+{
+	struct MHD_Response *r = static_response("Method Not Allowed\n", CT_TEXT);
+
+	if (r && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)
+		r = (MHD_destroy_response(r), NULL);
+	return queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, r, method, url, NULL);
+}
+
+/* 503 for the data routes before the first snapshot: text for /metrics, JSON for the API. */
+static enum MHD_Result serve_no_data(struct MHD_Connection *c, enum route route, const char *method,
+				     const char *url)
+{
+	if (route == R_METRICS)
+		return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			     static_response("No data yet: the first aggregation has not "
+					     "completed; try again in a moment\n",
+					     CT_TEXT),
+			     method, url, NULL);
+	return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		     error_json("no data yet: the first aggregation has not completed", NULL, 0),
+		     method, url, NULL);
+}
+
 static enum MHD_Result dispatch(const struct http_server *h, struct MHD_Connection *c,
 				const char *url, const char *method)
 {
 	_cleanup_(snapshot_putp) struct snapshot *s = NULL;
 	enum route route = route_of(url);
-	struct MHD_Response *r;
 
 	if (h->auth_user && route != R_HEALTHY && !authorized(h, c))
 		return queue(c, MHD_HTTP_UNAUTHORIZED, static_response("Unauthorized\n", CT_TEXT),
@@ -359,12 +391,8 @@ static enum MHD_Result dispatch(const struct http_server *h, struct MHD_Connecti
 	if (route == R_NONE)
 		return queue(c, MHD_HTTP_NOT_FOUND, static_response("Not Found\n", CT_TEXT), method,
 			     url, NULL);
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-		r = static_response("Method Not Allowed\n", CT_TEXT);
-		if (r && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)
-			r = (MHD_destroy_response(r), NULL);
-		return queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, r, method, url, NULL);
-	}
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return refuse_method(c, method, url);
 
 	s = snapshot_get_latest();
 	switch (route) {
@@ -382,18 +410,8 @@ static enum MHD_Result dispatch(const struct http_server *h, struct MHD_Connecti
 	default:
 		break;
 	}
-	if (!s) {
-		if (route == R_METRICS)
-			return queue(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-				     static_response("No data yet: the first aggregation has not "
-						     "completed; try again in a moment\n",
-						     CT_TEXT),
-				     method, url, NULL);
-		return queue(
-			c, MHD_HTTP_SERVICE_UNAVAILABLE,
-			error_json("no data yet: the first aggregation has not completed", NULL, 0),
-			method, url, NULL);
-	}
+	if (!s)
+		return serve_no_data(c, route, method, url);
 	if (route == R_METRICS)
 		return serve_metrics(c, s, method, url);
 	if (route == R_PROCESSES)
