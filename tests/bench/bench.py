@@ -119,6 +119,105 @@ def prog_stats():
                       p.get("type", "")) for p in json.loads(out)}
 
 
+def bpftool_json(*args):
+    """bpftool -j ARGS, parsed. `perf show` may fail on a kernel without BPF_TASK_FD_QUERY:
+    then it shows nothing; link and prog show must work (the bench needs them anyway)."""
+    r = subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True)
+    if r.returncode != 0 and args[0] == "perf":
+        return []
+    if r.returncode != 0:
+        raise RuntimeError(f"bpftool {' '.join(args)}: {r.stderr.strip()[-200:]}")
+    return json.loads(r.stdout or "[]")
+
+
+SWITCH_TRACEPOINTS = ("sched_switch",)
+SWITCH_FUNCS = "finish_task_switch"  # and finish_task_switch.isra.0 and the like
+TRACING_ATTACH = {"trace_fentry": "fentry", "trace_fexit": "fexit",
+                  "modify_return": "fmod_ret", "trace_raw_tp": "tp_btf"}
+
+
+def foreign_sched_switch_programs(own_ids, bpftool=bpftool_json):
+    """Every BPF program on the context switch path that is not one of own_ids (the ids the
+    bench loaded for what it is measuring), sorted by id:
+    [{"id", "type", "name", "attach": ["tracepoint sched_switch", ...], "pids": [...]}].
+
+    On the path: tp_btf, raw_tp and classic tracepoints on sched_switch; kprobes, kretprobes
+    and fentry/fexit on finish_task_switch*. bpftool 7.1 shows each kind of attachment in a
+    different place, so three views are read:
+    - `link show`: raw_tracepoint links (raw_tp, and tp_btf here) with their tp_name;
+      perf_event links (a classic tracepoint or kprobe attached by libbpf) with no name in
+      7.1 (later bpftools add "tracepoint" or "func"); kprobe_multi links ("funcs" in later
+      bpftools); tracing links (fentry/fexit) with no target in 7.1 (a btf id later);
+    - `perf show`: every perf event and raw tracepoint fd of every process, with its
+      tracepoint or kprobe function and pid; the only place that shows bpftrace's
+      tracepoints (0.17 attaches them through perf_event_open, no link);
+    - `prog show`: type and name.
+    An fentry/fexit link whose target bpftool does not name is counted, its target marked
+    unknown: better a figure marked for nothing than one disturbed without a word."""
+    own = set(own_ids)
+    progs = {p["id"]: p for p in bpftool("prog", "show")}
+    found = {}  # prog id -> (attach points, pids)
+
+    def add(prog_id, what, pid=None):
+        if prog_id in own:
+            return
+        attach, pids = found.setdefault(prog_id, ([], []))
+        if what not in attach:
+            attach.append(what)
+        if pid is not None and pid not in pids:
+            pids.append(pid)
+
+    def tp_kind(prog_id):  # a raw tracepoint attachment: tp_btf or raw_tp by program type
+        return "tp_btf" if progs.get(prog_id, {}).get("type") == "tracing" else "raw_tp"
+
+    for ln in bpftool("link", "show"):
+        pid_, typ = ln.get("prog_id"), ln.get("type")
+        if typ == "raw_tracepoint" and ln.get("tp_name") in SWITCH_TRACEPOINTS:
+            add(pid_, f"{tp_kind(pid_)} {ln['tp_name']}")
+        elif typ == "perf_event":
+            if ln.get("tracepoint") in SWITCH_TRACEPOINTS:
+                add(pid_, f"tracepoint {ln['tracepoint']}")
+            elif str(ln.get("func", "")).startswith(SWITCH_FUNCS):
+                add(pid_, f"{'kretprobe' if ln.get('retprobe') else 'kprobe'} {ln['func']}")
+        elif typ == "kprobe_multi":
+            for f in ln.get("funcs", []):
+                if str(f.get("func", "")).startswith(SWITCH_FUNCS):
+                    add(pid_, f"kprobe_multi {f['func']}")
+        elif typ == "tracing" and ln.get("attach_type") in TRACING_ATTACH:
+            target = (f"btf_id {ln['target_btf_id']}" if ln.get("target_btf_id")
+                      else "not named by this bpftool")
+            add(pid_, f"{TRACING_ATTACH[ln['attach_type']]}, target unknown ({target})")
+    for pe in bpftool("perf", "show"):
+        pid_, kind = pe.get("prog_id"), pe.get("fd_type")
+        if kind in ("tracepoint", "raw_tracepoint") and pe.get("tracepoint") in \
+                SWITCH_TRACEPOINTS:
+            what = "tracepoint" if kind == "tracepoint" else tp_kind(pid_)
+            add(pid_, f"{what} {pe['tracepoint']}", pe.get("pid"))
+        elif kind in ("kprobe", "kretprobe") and str(pe.get("func", "")).startswith(
+                SWITCH_FUNCS):
+            add(pid_, f"{kind} {pe['func']}", pe.get("pid"))
+    return [{"id": i, "type": progs.get(i, {}).get("type", "?"),
+             "name": progs.get(i, {}).get("name", "?"), "attach": found[i][0],
+             "pids": sorted(found[i][1])} for i in sorted(found)]
+
+
+def describe_foreign(progs):
+    """One line for a list from foreign_sched_switch_programs()."""
+    if not progs:
+        return "none"
+    return "; ".join(f"id {p['id']} {p['type']} {p['name']} on {', '.join(p['attach'])}"
+                     + (f" (pid {', '.join(map(str, p['pids']))})" if p["pids"] else "")
+                     for p in progs)
+
+
+def union_foreign(lists):
+    out = {}
+    for lst in lists:
+        for p in lst or ():
+            out.setdefault(p["id"], p)
+    return [out[i] for i in sorted(out)]
+
+
 def stress_switch(seconds):
     """stress-ng --switch 2 for a fixed time: bogo ops per wall second and per CPU second."""
     with tempfile.NamedTemporaryFile(suffix=".yaml") as y:
