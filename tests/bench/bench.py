@@ -136,10 +136,19 @@ TRACING_ATTACH = {"trace_fentry": "fentry", "trace_fexit": "fexit",
                   "modify_return": "fmod_ret", "trace_raw_tp": "tp_btf"}
 
 
-def foreign_sched_switch_programs(own_ids, bpftool=bpftool_json):
+def proc_comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def foreign_sched_switch_programs(own_ids, bpftool=bpftool_json, comm=proc_comm):
     """Every BPF program on the context switch path that is not one of own_ids (the ids the
-    bench loaded for what it is measuring), sorted by id:
-    [{"id", "type", "name", "attach": ["tracepoint sched_switch", ...], "pids": [...]}].
+    bench loaded for what it is measuring), sorted by id: [{"id", "type", "name",
+    "attach": ["tracepoint sched_switch", ...], "pids": [{"pid", "comm"}, ...]}] (pids where
+    bpftool shows them: perf show only).
 
     On the path: tp_btf, raw_tp and classic tracepoints on sched_switch; kprobes, kretprobes
     and fentry/fexit on finish_task_switch*. bpftool 7.1 shows each kind of attachment in a
@@ -198,16 +207,19 @@ def foreign_sched_switch_programs(own_ids, bpftool=bpftool_json):
             add(pid_, f"{kind} {pe['func']}", pe.get("pid"))
     return [{"id": i, "type": progs.get(i, {}).get("type", "?"),
              "name": progs.get(i, {}).get("name", "?"), "attach": found[i][0],
-             "pids": sorted(found[i][1])} for i in sorted(found)]
+             "pids": [{"pid": p, "comm": comm(p)} for p in sorted(found[i][1])]}
+            for i in sorted(found)]
 
 
 def describe_foreign(progs):
     """One line for a list from foreign_sched_switch_programs()."""
     if not progs:
         return "none"
+    def pids(p):
+        return ", ".join(f"pid {x['pid']}" + (f" {x['comm']}" if x["comm"] else "")
+                         for x in p["pids"])
     return "; ".join(f"id {p['id']} {p['type']} {p['name']} on {', '.join(p['attach'])}"
-                     + (f" (pid {', '.join(map(str, p['pids']))})" if p["pids"] else "")
-                     for p in progs)
+                     + (f" ({pids(p)})" if p["pids"] else "") for p in progs)
 
 
 def union_foreign(lists):
@@ -406,20 +418,28 @@ def per_event(args, res):
                 base.append(dict(last_base, round=rnd))
             hook = HOOK_OF.get(t.name.split()[-1]) or HOOK_OF.get(t.name.split()[0])
             started = []
+            own = set()  # the ids of the programs started for this window
             try:
                 fa = floor(hook) if hook else None
                 if fa:
                     started.append(fa)
                     fa_ids = fa.start()
+                    own |= fa_ids
                 started.append(t)
                 ids = t.start()
+                own |= ids
                 fb = floor(hook) if hook else None
                 if fb:
                     started.append(fb)
                     fb_ids = fb.start()
+                    own |= fb_ids
+                # other programs on the hook: looked for at both ends of the window (outside
+                # it), while the bench's own are attached
+                foreign = foreign_sched_switch_programs(own)
                 before = prog_stats()
                 ops = stress_switch(seconds)
                 after = prog_stats()
+                foreign = union_foreign([foreign, foreign_sched_switch_programs(own)])
             except RuntimeError as e:
                 log(f"  {t.name}: could not start: {e}")
                 runs[t.name].append({"error": str(e)})
@@ -427,7 +447,7 @@ def per_event(args, res):
             finally:
                 for x in reversed(started):
                     x.stop()
-            run = {"round": rnd, "ops": ops, "base": last_base}
+            run = {"round": rnd, "ops": ops, "base": last_base, "beside_foreign": foreign}
             w = window(ids, before, after)
             if w:
                 run.update(w)
@@ -435,6 +455,9 @@ def per_event(args, res):
                 # the tool runs after fa, as fb runs after the tool: fb is its floor
                 wa, wb = window(fa_ids, before, after), window(fb_ids, before, after)
                 run["floor_ns"] = [x["ns_per_event"] if x else float("nan") for x in (wa, wb)]
+                for x in (wa, wb):
+                    if x:
+                        x["beside_foreign"] = foreign
                 if wb:
                     run["floor"] = wb["ns_per_event"]
                     floor_runs.setdefault(hook, {}).setdefault("after", []).append(wb)
@@ -446,7 +469,8 @@ def per_event(args, res):
                 f"{run.get('events', 0)} events (empty {hook} before / after it: "
                 f"{'/'.join(f'{x:.0f}' for x in run.get('floor_ns', []))} ns), "
                 f"{ops['ops_per_s']:.0f} ops/s, {ops['ops_per_cpu_s']:.0f} ops/CPU-s "
-                f"(baseline {last_base['ops_per_s']:.0f}, {last_base['ops_per_cpu_s']:.0f})")
+                f"(baseline {last_base['ops_per_s']:.0f}, {last_base['ops_per_cpu_s']:.0f})"
+                + (f"; beside foreign programs: {describe_foreign(foreign)}" if foreign else ""))
         base.append(dict(stress_switch(seconds), round=rnd))
 
     out = {}
@@ -466,6 +490,8 @@ def per_event(args, res):
             for k in ("ops_per_s", "ops_per_cpu_s"):
                 entry[f"{k}_ratio"] = statistics.median(
                     r["ops"][k] / r["base"][k] for r in ok if r["base"][k])
+            # every foreign program seen at either end of any window behind the figure
+            entry["beside_foreign"] = union_foreign(r["beside_foreign"] for r in ok)
         out[t.name] = entry
     fl = {}
     for hook, pos in floor_runs.items():
@@ -473,7 +499,8 @@ def per_event(args, res):
             fl.setdefault(hook, {})[where] = {
                 "ns_per_event": sum(w["run_ns"] for w in ws) / sum(w["events"] for w in ws),
                 "ns_per_event_min": min(w["ns_per_event"] for w in ws),
-                "ns_per_event_max": max(w["ns_per_event"] for w in ws)}
+                "ns_per_event_max": max(w["ns_per_event"] for w in ws),
+                "beside_foreign": union_foreign(w["beside_foreign"] for w in ws)}
     res["per_event"] = {"seconds_per_run": seconds, "rounds": rounds, "tools": out,
                         "floors": fl, "baseline_runs": base,
                         "baseline_ops_per_s": statistics.median(b["ops_per_s"] for b in base),
@@ -777,6 +804,13 @@ def verdict(value, limit):
 def table(res):
     rows = []  # (section, figure, value, reference, ratio, goal)
     pe_ = res.get("per_event", {}).get("tools", {})
+    marked = []  # foreign program lists behind the figures marked "*"
+
+    def mark(fig):
+        if fig.get("beside_foreign"):
+            marked.append(fig["beside_foreign"])
+            return " *"
+        return ""
 
     def ns(name):
         return pe_.get(name, {}).get("ns_per_event")
@@ -789,7 +823,7 @@ def table(res):
             if f:
                 rows.append(("per-event", f"empty program ({hook}) ns/event, {what}",
                              f"{f['ns_per_event']:.0f} ({f['ns_per_event_min']:.0f}-"
-                             f"{f['ns_per_event_max']:.0f})", "", "", ""))
+                             f"{f['ns_per_event_max']:.0f})" + mark(f), "", "", ""))
     bt = ns("bpftrace")
     for name, e in pe_.items():
         v = e.get("ns_per_event")
@@ -805,7 +839,8 @@ def table(res):
         if e.get("ns_per_event_min") is not None and len(
                 [r for r in e["runs"] if "ns_per_event" in r]) > 1:
             rng = f" ({e['ns_per_event_min']:.0f}-{e['ns_per_event_max']:.0f})"
-        rows.append(("per-event", f"{e['label']} ns/event", fmt(v) + rng, ref, ratio, goal))
+        rows.append(("per-event", f"{e['label']} ns/event", fmt(v) + rng + mark(e), ref, ratio,
+                     goal))
     for name, e in pe_.items():
         if name.startswith("part "):
             continue
@@ -895,14 +930,26 @@ def table(res):
             f"{m['kernel']}, {m['cpus']} x {m['cpu']}, {m['mem_gib']} GiB; machine busy "
             f"{res['load']['busy_pct']:.0f}% (steal {res['load']['steal_pct']:.1f}%) during the "
             f"run, load {res['load']['start']} -> {res['load']['end']}")
+    fs = res.get("foreign_sched_switch", {})
     widths = [max(len(str(r[i])) for r in rows + [("section", "figure", "value", "compared with",
                                                    "ratio", "goal")]) for i in range(6)]
-    lines = [head, ""]
+    lines = [head]
+    for when in ("start", "end"):
+        if when in fs:
+            lines.append(f"other BPF programs on sched_switch at the {when}: "
+                         f"{describe_foreign(fs[when])}")
+    lines.append("")
     hdr = ("section", "figure", "value", "compared with", "ratio", "goal")
     lines.append(" | ".join(h.ljust(w) for h, w in zip(hdr, widths)).rstrip())
     lines.append("-+-".join("-" * w for w in widths))
     for r in rows:
         lines.append(" | ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    if marked:
+        every = union_foreign(marked)
+        lines += ["", f"* measured beside {len(every)} foreign program"
+                  f"{'' if len(every) == 1 else 's'} (on the hook at the start or end of a window "
+                  f"behind the figure; each run's own list: beside_foreign in results.json): "
+                  f"{describe_foreign(every)}"]
     return "\n".join(lines)
 
 
@@ -1006,6 +1053,8 @@ def main():
 
     res = {"quick": QUICK}
     machine(res)
+    # other BPF programs on the hook before the bench loads any (and after it stopped its own)
+    res["foreign_sched_switch"] = {"start": foreign_sched_switch_programs(set())}
     load0, busy0 = os.getloadavg()[0], cpu_busy()
     t0 = time.monotonic()
     old_stats = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
@@ -1032,6 +1081,7 @@ def main():
         stop_all()
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
             f.write(old_stats)
+    res["foreign_sched_switch"]["end"] = foreign_sched_switch_programs(set())
     busy1 = cpu_busy()
     dt = busy1[0] - busy0[0]
     res["load"] = {"start": round(load0, 1), "end": round(os.getloadavg()[0], 1),
