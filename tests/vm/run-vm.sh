@@ -26,7 +26,7 @@
 #   RAWTPD_VM_PASSENV="A B"  host variables exported to the script in the guest
 #   RAWTPD_VM_MODULES="m.."  more modules for the initramfs to load (dependencies resolved)
 #   RAWTPD_VM_MEM=1024, RAWTPD_VM_CPUS=2, RAWTPD_VM_APPEND="..." (more kernel command line)
-#   RAWTPD_VM_ACCEL=tcg      qemu's -accel (e.g. tcg,thread=single); RAWTPD_VM_CPU=max its -cpu
+#   RAWTPD_VM_ACCEL=tcg,thread=single  qemu's -accel; RAWTPD_VM_CPU=max its -cpu
 #   RAWTPD_VM_STALL=60       seconds without progress that make a hang (see watch_guest)
 #   RAWTPD_VM_RESULT_DIR=DIR keep the run's files there (stdout, stderr, rc, console.log,
 #                            boot-seconds, anything the script writes to $RAWTPD_VM_RESULT)
@@ -57,7 +57,11 @@ moddir=$kdir/lib/modules/$release
 [ -f "$moddir/modules.dep" ] || die "$moddir/modules.dep missing (run fetch-kernels.sh)"
 init=${RAWTPD_VM_INIT:-busybox}
 case $init in busybox | systemd) ;; *) die "RAWTPD_VM_INIT must be busybox or systemd" ;; esac
-accel=${RAWTPD_VM_ACCEL:-tcg}
+# One host thread runs every vCPU in turn. Multi-threaded TCG (qemu 7.2's default) lets one
+# vCPU translate and run kernel text while another patches it (a tracepoint's static key and
+# static call, a kprobe's int3), and the guest then froze or oopsed in its scheduler within
+# 20-40 attach cycles; single-threaded it never did (tests/vm/README.md, "The TCG hang").
+accel=${RAWTPD_VM_ACCEL:-tcg,thread=single}
 cpu=${RAWTPD_VM_CPU:-max}
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (run fetch-kernels.sh as root)"
 command -v cpio >/dev/null || die "cpio missing (run fetch-kernels.sh as root)"
