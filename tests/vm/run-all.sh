@@ -14,7 +14,9 @@
 # is a failure of its own line. Prints a summary line per kernel; exit 0 when every kernel
 # passed, 1 otherwise.
 #
-# RAWTPD_VM_SUITES="bookworm bullseye" limits the kernels. Per-kernel files (guest output,
+# RAWTPD_VM_SUITES="bookworm bullseye" limits the kernels; RAWTPD_VM_PARALLEL=0 boots them one
+# after the other instead of side by side; RAWTPD_VM_ATTACH_CYCLES (default 20) sizes each
+# guest's attach loop (guest-attach-loop.sh). Per-kernel files (guest output,
 # console log, probe.json) are kept in BUILDDIR/vm-results/<suite>/.
 
 set -euo pipefail
@@ -62,20 +64,16 @@ else
 	log "$rawtpd missing or without --probe: kernel facts and smoke checks only"
 fi
 src=$(cd "$here/../.." && pwd)
+export RAWTPD_VM_ATTACH_CYCLES=${RAWTPD_VM_ATTACH_CYCLES:-20}
+export RAWTPD_VM_PASSENV="${RAWTPD_VM_PASSENV:-} RAWTPD_VM_ATTACH_CYCLES"
 
-declare -a summary=()
-failed=0
-for line in "${kernels[@]}"; do
-	suite=${line%% *}
-	kdir=${line#* }
-	res=$build/vm-results/$suite
-	rm -rf "$res"
-	mkdir -p "$res"
-	start=$SECONDS
+# One kernel: boot, and boot once more after a hang or a timeout. Writes the summary line to
+# $res/summary and exits with the guest's status.
+run_suite() {
+	local suite=$1 kdir=$2 res=$3 start=$SECONDS first='' attempt rc boot status
 	# A guest that hangs (run-vm.sh's hang watch: a soft-lockup, RCU-stall or panic line, or
 	# 60 s without progress; exit 123) or runs out of time (124) is booted once more; only a
 	# second hang fails, with the console lines quoted. The first attempt's files are kept.
-	first=
 	for attempt in 1 2; do
 		log "$suite: booting $(basename "$kdir") (timeout ${timeout_s} s, attempt $attempt)"
 		rc=0
@@ -86,18 +84,46 @@ for line in "${kernels[@]}"; do
 		log "$suite: the guest $first on the first boot: its files are in" \
 			"$res/attempt1/; booting again"
 		mkdir -p "$res/attempt1"
-		find "$res" -maxdepth 1 -type f -exec mv {} "$res/attempt1/" \;
+		find "$res" -maxdepth 1 -type f ! -name 'run.*' -exec mv {} "$res/attempt1/" \;
 	done
 	boot=$(cat "$res/boot-seconds" 2>/dev/null || echo "?")
-	if [ "$rc" -eq 0 ]; then status=ok; else status="FAIL (exit $rc)"; failed=1; fi
+	if [ "$rc" -eq 0 ]; then status=ok; else status="FAIL (exit $rc)"; fi
 	[ "$rc" -eq 123 ] && status="FAIL (hung)"
 	[ "$attempt" -eq 2 ] && status="$status after a first boot that $first"
 	if [ "$rc" -eq 123 ] && [ -f "$res/hang" ]; then
 		log "$suite: hung twice; the second time the console said:"
 		sed 's/^/    /' "$res/hang" >&2
 	fi
-	summary+=("$(printf '%-9s %-18s %-14s boot %6s s  run %4d s' "$suite" "$(basename "$kdir")" \
-		"$status" "$boot" $((SECONDS - start)))")
+	printf '%-9s %-18s %-14s boot %6s s  run %4d s\n' "$suite" "$(basename "$kdir")" \
+		"$status" "$boot" $((SECONDS - start)) >"$res/summary"
+	return "$rc"
+}
+
+# Each guest runs its vCPUs in one host thread (run-vm.sh: single-threaded TCG, see
+# tests/vm/README.md), so the kernels boot side by side, one host core each. Their output is
+# printed kernel by kernel once all are done.
+declare -a summary=() results=()
+failed=0
+for line in "${kernels[@]}"; do
+	suite=${line%% *}
+	kdir=${line#* }
+	res=$build/vm-results/$suite
+	rm -rf "$res"
+	mkdir -p "$res"
+	(
+		rc=0
+		run_suite "$suite" "$kdir" "$res" >"$res/run.out" 2>"$res/run.err" || rc=$?
+		echo "$rc" >"$res/run.rc"
+	) &
+	results+=("$res")
+	[ "${RAWTPD_VM_PARALLEL:-1}" = 1 ] || wait
+done
+wait
+for res in "${results[@]}"; do
+	[ "$(cat "$res/run.rc" 2>/dev/null)" = 0 ] || failed=1
+	cat "$res/run.out"
+	cat "$res/run.err" >&2
+	summary+=("$(cat "$res/summary" 2>/dev/null || echo "${res##*/} FAIL (no summary)")")
 done
 
 # Every suite asked for must have run: one that fetch-kernels.sh could not get fails here.
