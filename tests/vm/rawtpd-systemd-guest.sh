@@ -376,7 +376,13 @@ if [ "$mode" != machinery ] && want socket; then
 		check "rawtpd.service is not running before the first connection" \
 			test "$(prop ActiveState)" != active
 		c=$(cursor)
-		first_scrape() { curl -fsS --max-time 90 "http://127.0.0.1:$port/metrics" | grep -q '^rawtpd_build_info{'; }
+		# The whole body first: `curl | grep -q` fails with curl's "Failed writing body"
+		# whenever grep has matched and gone before curl has written the rest.
+		first_scrape() {
+			local body
+			body=$(curl -fsS --max-time 90 "http://127.0.0.1:$port/metrics") &&
+				grep -q '^rawtpd_build_info{' <<<"$body"
+		}
 		check "GET /metrics through rawtpd.socket starts the service and is answered" first_scrape
 		check "active (running) by socket activation" wait_for 60 is_running
 		from_systemd() { journal_since "$c" --grep 'passed by systemd' >/dev/null; }
