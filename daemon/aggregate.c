@@ -45,13 +45,6 @@ static int agg_key_cmp(const void *a, const void *b)
 	return key_cmp(x->tgid, x->start_ns, y->tgid, y->start_ns);
 }
 
-static int u32_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int group_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct comm_group *)a)->comm, ((const struct comm_group *)b)->comm);

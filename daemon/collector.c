@@ -527,13 +527,6 @@ static int read_iter(struct collector *c, struct entries *es)
 	return 0;
 }
 
-static int u32_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int read_live(const char *proc_root, uint32_t **ret, size_t *ret_n)
 {
 	_cleanup_free_ uint32_t *live = NULL;

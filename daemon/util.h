@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Small helpers every module uses: cleanup attributes, array size, time. */
+/* Small helpers every module uses: cleanup attributes, array size, comparison, time. */
 #ifndef RAWTPD_UTIL_H
 #define RAWTPD_UTIL_H
 
@@ -68,6 +68,14 @@ static inline void fclosep(FILE **f)
 static inline bool streq_ptr(const char *a, const char *b)
 {
 	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* qsort()/bsearch() order of two uint32_t. */
+static inline int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static inline uint64_t now_nsec(clockid_t clock)
