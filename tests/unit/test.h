@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The smallest test harness that says what failed: CHECK() records, TEST_MAIN() reports. */
+/* The smallest test harness that says what failed: CHECK() records, TEST_DONE() reports. */
 #ifndef RAWTPD_TEST_H
 #define RAWTPD_TEST_H
 
