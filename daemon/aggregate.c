@@ -50,24 +50,6 @@ static int group_cmp(const void *a, const void *b)
 	return strcmp(((const struct comm_group *)a)->comm, ((const struct comm_group *)b)->comm);
 }
 
-static void counters_add(struct counters *to, const struct counters *c)
-{
-	to->voluntary += c->voluntary;
-	to->involuntary += c->involuntary;
-	to->runtime_ns += c->runtime_ns;
-}
-
-/* a - b per field, never below zero */
-static struct counters counters_growth(const struct counters *a, const struct counters *b)
-{
-	return (struct counters){
-		.voluntary = a->voluntary > b->voluntary ? a->voluntary - b->voluntary : 0,
-		.involuntary =
-			a->involuntary > b->involuntary ? a->involuntary - b->involuntary : 0,
-		.runtime_ns = a->runtime_ns > b->runtime_ns ? a->runtime_ns - b->runtime_ns : 0,
-	};
-}
-
 void aggregate_init(struct agg_state *s)
 {
 	*s = (struct agg_state){};
@@ -179,7 +161,7 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 
 		if (!cur) {
 			/* Gone from the map without us deleting it: fold what we last saw. */
-			struct counters named = counters_growth(&old->c, &old->named_base);
+			struct counters named = counters_delta(&old->c, &old->named_base);
 
 			counters_add(&exited, &old->c);
 			processes_exited++;
@@ -204,7 +186,7 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 		}
 
 		if (alive) {
-			p.delta = old ? counters_growth(&cur->c, &old->c) : cur->c;
+			p.delta = old ? counters_delta(&cur->c, &old->c) : cur->c;
 			counters_add(&p.c, &p.delta);
 			procs[np++] = p;
 			continue;
@@ -214,18 +196,11 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 		struct counters fold = cur->c;
 
 		if (old) /* the live record already carried old->c; keep the larger of the two */
-			fold = (struct counters){
-				.voluntary = old->c.voluntary +
-					     counters_growth(&cur->c, &old->c).voluntary,
-				.involuntary = old->c.involuntary +
-					       counters_growth(&cur->c, &old->c).involuntary,
-				.runtime_ns = old->c.runtime_ns +
-					      counters_growth(&cur->c, &old->c).runtime_ns,
-			};
+			fold = counters_max(&cur->c, &old->c);
 		counters_add(&exited, &fold);
 		if (!again)
 			processes_exited++;
-		struct counters named = counters_growth(&fold, &p.named_base);
+		struct counters named = counters_delta(&fold, &p.named_base);
 		r = group_add(s, p.comm, &named, !again);
 		if (r < 0)
 			goto fail;
@@ -289,7 +264,7 @@ void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, c
 	if (strcmp(comm, p->comm) == 0)
 		return;
 	/* Leave what was counted so far with the old name; on failure (no memory) it moves. */
-	struct counters so_far = counters_growth(&p->c, &p->named_base);
+	struct counters so_far = counters_delta(&p->c, &p->named_base);
 
 	if (group_add(s, p->comm, &so_far, false) == 0)
 		p->named_base = p->c;

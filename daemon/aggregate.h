@@ -11,14 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "counters.h"
+
 #define COMM_RAW_LEN  16 /* the kernel's TASK_COMM_LEN */
 #define COMM_TEXT_MAX 64 /* 15 bytes, each at worst "\xNN", plus NUL */
-
-struct counters {
-	uint64_t voluntary;
-	uint64_t involuntary;
-	uint64_t runtime_ns;
-};
 
 /* One process as the map showed it: counters summed over CPUs. */
 struct sample_entry {

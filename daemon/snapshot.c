@@ -163,9 +163,7 @@ static size_t group_by_comm(struct snapshot_series *s, size_t n)
 	qsort(s, n, sizeof(*s), series_key);
 	for (size_t i = 0; i < n; i++) {
 		if (k > 0 && strcmp(s[k - 1].comm, s[i].comm) == 0) {
-			s[k - 1].c.voluntary += s[i].c.voluntary;
-			s[k - 1].c.involuntary += s[i].c.involuntary;
-			s[k - 1].c.runtime_ns += s[i].c.runtime_ns;
+			counters_add(&s[k - 1].c, &s[i].c);
 		} else {
 			s[k++] = s[i];
 		}
@@ -189,11 +187,7 @@ static int build_series(struct snapshot *s, const struct agg_state *st, const st
 
 			memcpy(s->series[n].comm, p->comm, sizeof(s->series[n].comm));
 			/* what it counted under earlier names is in those names' groups */
-			s->series[n].c = (struct counters){
-				.voluntary = p->c.voluntary - p->named_base.voluntary,
-				.involuntary = p->c.involuntary - p->named_base.involuntary,
-				.runtime_ns = p->c.runtime_ns - p->named_base.runtime_ns,
-			};
+			s->series[n].c = counters_sub(&p->c, &p->named_base);
 		}
 		for (size_t i = 0; i < st->n_groups; i++, n++) {
 			memcpy(s->series[n].comm, st->groups[i].comm, sizeof(s->series[n].comm));
@@ -261,8 +255,7 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 		memcpy(q->comm, p->comm, sizeof(q->comm));
 		q->c = p->c;
 		if (dt > 0) {
-			q->switches_per_second =
-				(double)(p->delta.voluntary + p->delta.involuntary) / dt;
+			q->switches_per_second = (double)counters_switches(&p->delta) / dt;
 			q->cpu_utilization = (double)p->delta.runtime_ns / NSEC_PER_SEC / dt;
 		}
 	}
