@@ -63,29 +63,36 @@ void aggregate_done(struct agg_state *s)
 	aggregate_init(s);
 }
 
+static struct comm_group *group_find(const struct agg_state *s, const char *comm)
+{
+	struct comm_group key = {};
+
+	snprintf(key.comm, sizeof(key.comm), "%s", comm);
+	return s->n_groups ? bsearch(&key, s->groups, s->n_groups, sizeof(key), group_cmp) : NULL;
+}
+
 /* Add an exited process's counts to its name's group. groups is kept sorted by comm. */
 static int group_add(struct agg_state *s, const char *comm, const struct counters *c, bool exit)
 {
-	struct comm_group key = {}, *g;
+	struct comm_group *g = group_find(s, comm);
 
-	snprintf(key.comm, sizeof(key.comm), "%s", comm);
-	g = s->n_groups ? bsearch(&key, s->groups, s->n_groups, sizeof(*g), group_cmp) : NULL;
 	if (!g && s->n_groups >= AGG_MAX_GROUPS) {
-		snprintf(key.comm, sizeof(key.comm), "%s", AGG_OTHER_GROUP);
-		g = bsearch(&key, s->groups, s->n_groups, sizeof(*g), group_cmp);
+		comm = AGG_OTHER_GROUP;
+		g = group_find(s, comm);
 	}
 	if (!g) {
-		struct comm_group *n = realloc(s->groups, (s->n_groups + 1) * sizeof(*n));
 		size_t i;
 
-		if (!n)
+		g = realloc(s->groups, (s->n_groups + 1) * sizeof(*g));
+		if (!g)
 			return -ENOMEM;
-		s->groups = n;
-		for (i = s->n_groups; i > 0 && strcmp(n[i - 1].comm, key.comm) > 0; i--)
-			n[i] = n[i - 1];
-		n[i] = key;
+		s->groups = g;
+		for (i = s->n_groups; i > 0 && strcmp(s->groups[i - 1].comm, comm) > 0; i--)
+			s->groups[i] = s->groups[i - 1];
+		g = &s->groups[i];
+		*g = (struct comm_group){};
+		snprintf(g->comm, sizeof(g->comm), "%s", comm);
 		s->n_groups++;
-		g = &n[i];
 	}
 	counters_add(&g->c, c);
 	if (exit)
@@ -107,40 +114,110 @@ static bool recently_dead(const struct agg_state *s, uint32_t tgid, uint64_t sta
 	       bsearch(&k, s->recent_dead, s->n_recent_dead, sizeof(k), agg_key_cmp) != NULL;
 }
 
-int aggregate_update(struct agg_state *s, const struct sample *sample, struct agg_key **ret_dead,
-		     size_t *ret_n_dead)
+/* What an update makes of the state's processes, built beside them. */
+struct merge {
+	struct proc *procs; /* the live processes, sorted by key */
+	size_t n_procs;
+	struct agg_key *dead; /* exited, to be deleted from the map; sorted */
+	size_t n_dead;
+	struct counters exited;
+	uint64_t processes_exited;
+};
+
+static void merge_done(struct merge *m)
 {
-	_cleanup_free_ struct sample_entry *e = NULL;
-	_cleanup_free_ struct proc *procs = NULL;
-	_cleanup_free_ struct agg_key *dead = NULL;
-	_cleanup_free_ struct comm_group *groups_backup = NULL;
-	size_t ne = sample->n_entries, np = 0, nd = 0, i = 0, j = 0;
-	struct counters exited = s->exited;
-	uint64_t processes_exited = s->processes_exited;
-	double dt;
+	free(m->procs);
+	free(m->dead);
+}
+
+/* A process gone from the map without being deleted: fold what was last seen of it. */
+static int merge_vanished(struct agg_state *s, struct merge *m, const struct proc *old)
+{
+	struct counters named = counters_delta(&old->c, &old->named_base);
+
+	counters_add(&m->exited, &old->c);
+	m->processes_exited++;
+	return group_add(s, old->comm, &named, true);
+}
+
+/*
+ * A process the map shows (cur), known before (old) or new; next is the entry after cur in the
+ * sorted sample. It lives on, or it has exited and everything the map holds for it is folded.
+ */
+static int merge_entry(struct agg_state *s, const struct sample *sample, struct merge *m,
+		       const struct proc *old, const struct sample_entry *cur,
+		       const struct sample_entry *next)
+{
+	/* A later process holding the same tgid means this one has exited. */
+	bool superseded = next && next->tgid == cur->tgid;
+	/* folded last time, and back for a last switch recorded after the deletion */
+	bool again = !old && recently_dead(s, cur->tgid, cur->start_ns);
+	bool alive = !superseded && !again && is_live(sample, cur->tgid);
+	struct counters fold, named;
+	struct proc p;
 	int r;
 
-	/* Group changes are applied in place; keep a copy to restore on failure. */
-	if (s->n_groups) {
-		groups_backup = malloc(s->n_groups * sizeof(*s->groups));
-		if (!groups_backup)
-			return -ENOMEM;
-		memcpy(groups_backup, s->groups, s->n_groups * sizeof(*s->groups));
+	if (old) {
+		p = *old;
+	} else {
+		p = (struct proc){.tgid = cur->tgid, .start_ns = cur->start_ns};
+		escape_comm(cur->comm, sizeof(cur->comm), p.comm, sizeof(p.comm));
 	}
-	size_t n_groups_backup = s->n_groups;
 
-	e = malloc((ne ? ne : 1) * sizeof(*e));
-	procs = malloc((ne + s->n_procs + 1) * sizeof(*procs));
-	dead = malloc((ne + s->n_procs + 1) * sizeof(*dead));
-	if (!e || !procs || !dead)
+	if (alive) {
+		p.delta = old ? counters_delta(&cur->c, &old->c) : cur->c;
+		counters_add(&p.c, &p.delta);
+		m->procs[m->n_procs++] = p;
+		return 0;
+	}
+
+	/* The live record already carried old->c: keep the larger of the two. */
+	fold = old ? counters_max(&cur->c, &old->c) : cur->c;
+	counters_add(&m->exited, &fold);
+	if (!again)
+		m->processes_exited++;
+	named = counters_delta(&fold, &p.named_base);
+	r = group_add(s, p.comm, &named, !again);
+	if (r < 0)
+		return r;
+	m->dead[m->n_dead++] = (struct agg_key){cur->tgid, cur->start_ns};
+	return 0;
+}
+
+/* The sample's entries, sorted by key, in *ret (malloc'd). */
+static int sorted_entries(const struct sample *sample, struct sample_entry **ret)
+{
+	size_t n = sample->n_entries;
+	struct sample_entry *e = malloc((n ? n : 1) * sizeof(*e));
+
+	if (!e)
 		return -ENOMEM;
-	if (ne)
-		memcpy(e, sample->entries, ne * sizeof(*e));
-	qsort(e, ne, sizeof(*e), entry_cmp);
+	if (n)
+		memcpy(e, sample->entries, n * sizeof(*e));
+	qsort(e, n, sizeof(*e), entry_cmp);
+	*ret = e;
+	return 0;
+}
 
-	dt = s->mono_ns && sample->mono_ns > s->mono_ns
-		     ? (double)(sample->mono_ns - s->mono_ns) / NSEC_PER_SEC
-		     : 0.0;
+/*
+ * Merge the state's processes with the sample's entries, both sorted by key, into m. The groups
+ * of exited processes are changed in place.
+ */
+static int merge_sample(struct agg_state *s, const struct sample *sample, struct merge *m)
+{
+	_cleanup_free_ struct sample_entry *e = NULL;
+	size_t ne = sample->n_entries, i = 0, j = 0;
+	int r;
+
+	r = sorted_entries(sample, &e);
+	if (r < 0)
+		return r;
+	m->procs = malloc((ne + s->n_procs + 1) * sizeof(*m->procs));
+	m->dead = malloc((ne + s->n_procs + 1) * sizeof(*m->dead));
+	if (!m->procs || !m->dead)
+		return -ENOMEM;
+	m->exited = s->exited;
+	m->processes_exited = s->processes_exited;
 
 	while (i < s->n_procs || j < ne) {
 		const struct proc *old = NULL;
@@ -159,92 +236,84 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 		if (c >= 0)
 			cur = &e[j++];
 
-		if (!cur) {
-			/* Gone from the map without us deleting it: fold what we last saw. */
-			struct counters named = counters_delta(&old->c, &old->named_base);
-
-			counters_add(&exited, &old->c);
-			processes_exited++;
-			r = group_add(s, old->comm, &named, true);
-			if (r < 0)
-				goto fail;
-			continue;
-		}
-
-		/* A later process holding the same tgid means this one has exited. */
-		bool superseded = j < ne && e[j].tgid == cur->tgid;
-		/* folded last time, and back for a last switch recorded after the deletion */
-		bool again = !old && recently_dead(s, cur->tgid, cur->start_ns);
-		bool alive = !superseded && !again && is_live(sample, cur->tgid);
-		struct proc p;
-
-		if (old) {
-			p = *old;
-		} else {
-			p = (struct proc){.tgid = cur->tgid, .start_ns = cur->start_ns};
-			escape_comm(cur->comm, sizeof(cur->comm), p.comm, sizeof(p.comm));
-		}
-
-		if (alive) {
-			p.delta = old ? counters_delta(&cur->c, &old->c) : cur->c;
-			counters_add(&p.c, &p.delta);
-			procs[np++] = p;
-			continue;
-		}
-
-		/* Exited: everything the map holds for it moves into the totals. */
-		struct counters fold = cur->c;
-
-		if (old) /* the live record already carried old->c; keep the larger of the two */
-			fold = counters_max(&cur->c, &old->c);
-		counters_add(&exited, &fold);
-		if (!again)
-			processes_exited++;
-		struct counters named = counters_delta(&fold, &p.named_base);
-		r = group_add(s, p.comm, &named, !again);
+		if (cur)
+			r = merge_entry(s, sample, m, old, cur, j < ne ? &e[j] : NULL);
+		else
+			r = merge_vanished(s, m, old);
 		if (r < 0)
-			goto fail;
-		dead[nd++] = (struct agg_key){cur->tgid, cur->start_ns};
+			return r;
 	}
+	return 0;
+}
 
+/* Make m the state. */
+static void merge_commit(struct agg_state *s, const struct sample *sample, struct merge *m)
+{
 	free(s->procs);
-	s->procs = TAKE_PTR(procs);
-	s->n_procs = np;
+	s->procs = TAKE_PTR(m->procs);
+	s->n_procs = m->n_procs;
 	for (size_t k = 0; k < sample->n_renames; k++) {
 		const struct sample_rename *rn = &sample->renames[k];
 
 		aggregate_set_comm(s, rn->tgid, rn->start_ns, rn->comm, sizeof(rn->comm));
 	}
 	free(s->recent_dead);
-	s->recent_dead = nd ? TAKE_PTR(dead) : NULL;
-	s->n_recent_dead = nd;
-	s->exited = exited;
-	s->processes_exited = processes_exited;
-	s->interval_s = dt;
+	s->recent_dead = m->n_dead ? TAKE_PTR(m->dead) : NULL;
+	s->n_recent_dead = m->n_dead;
+	s->exited = m->exited;
+	s->processes_exited = m->processes_exited;
+	s->interval_s = s->mono_ns && sample->mono_ns > s->mono_ns
+				? (double)(sample->mono_ns - s->mono_ns) / NSEC_PER_SEC
+				: 0.0;
 	s->mono_ns = sample->mono_ns;
 	if (sample->map_update_failures > s->map_update_failures)
 		s->map_update_failures = sample->map_update_failures;
 	s->updates++;
+}
 
-	if (ret_dead) {
-		*ret_dead = NULL;
-		if (nd) {
-			*ret_dead = malloc(nd * sizeof(**ret_dead));
-			if (!*ret_dead) {
-				/* not deleted now: found again, and folded, as "recently dead" */
-				*ret_n_dead = 0;
-				return 0;
-			}
-			memcpy(*ret_dead, s->recent_dead, nd * sizeof(**ret_dead));
-		}
-		*ret_n_dead = nd;
+/* A copy of the keys this update folded, for the caller to delete from the map. */
+static void copy_dead(const struct agg_state *s, struct agg_key **ret_dead, size_t *ret_n_dead)
+{
+	size_t n = s->n_recent_dead;
+
+	if (!ret_dead)
+		return;
+	*ret_dead = NULL;
+	*ret_n_dead = 0;
+	if (!n)
+		return;
+	*ret_dead = malloc(n * sizeof(**ret_dead));
+	if (!*ret_dead)
+		return; /* not deleted now: found again, and folded, as "recently dead" */
+	memcpy(*ret_dead, s->recent_dead, n * sizeof(**ret_dead));
+	*ret_n_dead = n;
+}
+
+int aggregate_update(struct agg_state *s, const struct sample *sample, struct agg_key **ret_dead,
+		     size_t *ret_n_dead)
+{
+	_cleanup_(merge_done) struct merge m = {};
+	_cleanup_free_ struct comm_group *groups_backup = NULL;
+	size_t n_groups_backup = s->n_groups;
+	int r;
+
+	/* Group changes are applied in place; keep a copy to restore on failure. */
+	if (s->n_groups) {
+		groups_backup = malloc(s->n_groups * sizeof(*s->groups));
+		if (!groups_backup)
+			return -ENOMEM;
+		memcpy(groups_backup, s->groups, s->n_groups * sizeof(*s->groups));
 	}
+	r = merge_sample(s, sample, &m);
+	if (r < 0) {
+		if (n_groups_backup)
+			memcpy(s->groups, groups_backup, n_groups_backup * sizeof(*s->groups));
+		s->n_groups = n_groups_backup;
+		return r;
+	}
+	merge_commit(s, sample, &m);
+	copy_dead(s, ret_dead, ret_n_dead);
 	return 0;
-
-fail:
-	memcpy(s->groups, groups_backup, n_groups_backup * sizeof(*s->groups));
-	s->n_groups = n_groups_backup;
-	return r;
 }
 
 void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, const char *raw,
