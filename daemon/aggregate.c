@@ -71,7 +71,10 @@ static struct comm_group *group_find(const struct agg_state *s, const char *comm
 	return s->n_groups ? bsearch(&key, s->groups, s->n_groups, sizeof(key), group_cmp) : NULL;
 }
 
-/* Add an exited process's counts to its name's group. groups is kept sorted by comm. */
+/*
+ * Add an exited process's counts to its name's group, kept sorted by comm. Fails (-ENOMEM) only
+ * when a new group needs more room than groups_reserve() made.
+ */
 static int group_add(struct agg_state *s, const char *comm, const struct counters *c, bool exit)
 {
 	struct comm_group *g = group_find(s, comm);
@@ -83,10 +86,13 @@ static int group_add(struct agg_state *s, const char *comm, const struct counter
 	if (!g) {
 		size_t i;
 
-		g = realloc(s->groups, (s->n_groups + 1) * sizeof(*g));
-		if (!g)
-			return -ENOMEM;
-		s->groups = g;
+		if (s->n_groups == s->groups_cap) {
+			g = realloc(s->groups, (s->n_groups + 1) * sizeof(*g));
+			if (!g)
+				return -ENOMEM;
+			s->groups = g;
+			s->groups_cap = s->n_groups + 1;
+		}
 		for (i = s->n_groups; i > 0 && strcmp(s->groups[i - 1].comm, comm) > 0; i--)
 			s->groups[i] = s->groups[i - 1];
 		g = &s->groups[i];
@@ -97,6 +103,36 @@ static int group_add(struct agg_state *s, const char *comm, const struct counter
 	counters_add(&g->c, c);
 	if (exit)
 		g->exited++;
+	return 0;
+}
+
+/* What one exit adds to the group of its name. */
+struct group_fold {
+	char comm[COMM_TEXT_MAX];
+	struct counters c;
+	bool exit; /* a process exited (not a late switch of one already counted) */
+};
+
+/*
+ * Room in s->groups for every group the folds and the renames can add (one each at most: the
+ * name, or "[other]"), so that adding them cannot fail.
+ */
+static int groups_reserve(struct agg_state *s, const struct group_fold *f, size_t n,
+			  size_t n_renames)
+{
+	size_t need = s->n_groups + n_renames;
+	struct comm_group *g;
+
+	for (size_t i = 0; i < n; i++)
+		if (!group_find(s, f[i].comm))
+			need++;
+	if (need <= s->groups_cap)
+		return 0;
+	g = realloc(s->groups, need * sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	s->groups = g;
+	s->groups_cap = need;
 	return 0;
 }
 
@@ -114,12 +150,17 @@ static bool recently_dead(const struct agg_state *s, uint32_t tgid, uint64_t sta
 	       bsearch(&k, s->recent_dead, s->n_recent_dead, sizeof(k), agg_key_cmp) != NULL;
 }
 
-/* What an update makes of the state's processes, built beside them. */
+/*
+ * What an update makes of the state, built beside it: every allocation is made before the state
+ * changes at all, so a failure leaves it exactly as it was.
+ */
 struct merge {
 	struct proc *procs; /* the live processes, sorted by key */
 	size_t n_procs;
 	struct agg_key *dead; /* exited, to be deleted from the map; sorted */
 	size_t n_dead;
+	struct group_fold *folds; /* in the order of the merge */
+	size_t n_folds, folds_cap;
 	struct counters exited;
 	uint64_t processes_exited;
 };
@@ -128,23 +169,39 @@ static void merge_done(struct merge *m)
 {
 	free(m->procs);
 	free(m->dead);
+	free(m->folds);
+}
+
+static int fold_add(struct merge *m, const char *comm, struct counters c, bool exit)
+{
+	if (m->n_folds == m->folds_cap) {
+		size_t cap = m->folds_cap ? 2 * m->folds_cap : 64;
+		struct group_fold *f = realloc(m->folds, cap * sizeof(*f));
+
+		if (!f)
+			return -ENOMEM;
+		m->folds = f;
+		m->folds_cap = cap;
+	}
+	m->folds[m->n_folds] = (struct group_fold){.c = c, .exit = exit};
+	snprintf(m->folds[m->n_folds].comm, sizeof(m->folds[m->n_folds].comm), "%s", comm);
+	m->n_folds++;
+	return 0;
 }
 
 /* A process gone from the map without being deleted: fold what was last seen of it. */
-static int merge_vanished(struct agg_state *s, struct merge *m, const struct proc *old)
+static int merge_vanished(struct merge *m, const struct proc *old)
 {
-	struct counters named = counters_delta(&old->c, &old->named_base);
-
 	counters_add(&m->exited, &old->c);
 	m->processes_exited++;
-	return group_add(s, old->comm, &named, true);
+	return fold_add(m, old->comm, counters_delta(&old->c, &old->named_base), true);
 }
 
 /*
  * A process the map shows (cur), known before (old) or new; next is the entry after cur in the
  * sorted sample. It lives on, or it has exited and everything the map holds for it is folded.
  */
-static int merge_entry(struct agg_state *s, const struct sample *sample, struct merge *m,
+static int merge_entry(const struct agg_state *s, const struct sample *sample, struct merge *m,
 		       const struct proc *old, const struct sample_entry *cur,
 		       const struct sample_entry *next)
 {
@@ -153,7 +210,7 @@ static int merge_entry(struct agg_state *s, const struct sample *sample, struct 
 	/* folded last time, and back for a last switch recorded after the deletion */
 	bool again = !old && recently_dead(s, cur->tgid, cur->start_ns);
 	bool alive = !superseded && !again && is_live(sample, cur->tgid);
-	struct counters fold, named;
+	struct counters fold;
 	struct proc p;
 	int r;
 
@@ -176,8 +233,7 @@ static int merge_entry(struct agg_state *s, const struct sample *sample, struct 
 	counters_add(&m->exited, &fold);
 	if (!again)
 		m->processes_exited++;
-	named = counters_delta(&fold, &p.named_base);
-	r = group_add(s, p.comm, &named, !again);
+	r = fold_add(m, p.comm, counters_delta(&fold, &p.named_base), !again);
 	if (r < 0)
 		return r;
 	m->dead[m->n_dead++] = (struct agg_key){cur->tgid, cur->start_ns};
@@ -199,11 +255,8 @@ static int sorted_entries(const struct sample *sample, struct sample_entry **ret
 	return 0;
 }
 
-/*
- * Merge the state's processes with the sample's entries, both sorted by key, into m. The groups
- * of exited processes are changed in place.
- */
-static int merge_sample(struct agg_state *s, const struct sample *sample, struct merge *m)
+/* Merge the state's processes with the sample's entries, both sorted by key, into m. */
+static int merge_sample(const struct agg_state *s, const struct sample *sample, struct merge *m)
 {
 	_cleanup_free_ struct sample_entry *e = NULL;
 	size_t ne = sample->n_entries, i = 0, j = 0;
@@ -239,19 +292,21 @@ static int merge_sample(struct agg_state *s, const struct sample *sample, struct
 		if (cur)
 			r = merge_entry(s, sample, m, old, cur, j < ne ? &e[j] : NULL);
 		else
-			r = merge_vanished(s, m, old);
+			r = merge_vanished(m, old);
 		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
-/* Make m the state. */
+/* Make m the state. Cannot fail: groups_reserve() made room for every new group. */
 static void merge_commit(struct agg_state *s, const struct sample *sample, struct merge *m)
 {
 	free(s->procs);
 	s->procs = TAKE_PTR(m->procs);
 	s->n_procs = m->n_procs;
+	for (size_t k = 0; k < m->n_folds; k++)
+		(void)group_add(s, m->folds[k].comm, &m->folds[k].c, m->folds[k].exit);
 	for (size_t k = 0; k < sample->n_renames; k++) {
 		const struct sample_rename *rn = &sample->renames[k];
 
@@ -293,24 +348,13 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 		     size_t *ret_n_dead)
 {
 	_cleanup_(merge_done) struct merge m = {};
-	_cleanup_free_ struct comm_group *groups_backup = NULL;
-	size_t n_groups_backup = s->n_groups;
 	int r;
 
-	/* Group changes are applied in place; keep a copy to restore on failure. */
-	if (s->n_groups) {
-		groups_backup = malloc(s->n_groups * sizeof(*s->groups));
-		if (!groups_backup)
-			return -ENOMEM;
-		memcpy(groups_backup, s->groups, s->n_groups * sizeof(*s->groups));
-	}
 	r = merge_sample(s, sample, &m);
-	if (r < 0) {
-		if (n_groups_backup)
-			memcpy(s->groups, groups_backup, n_groups_backup * sizeof(*s->groups));
-		s->n_groups = n_groups_backup;
+	if (r >= 0)
+		r = groups_reserve(s, m.folds, m.n_folds, sample->n_renames);
+	if (r < 0)
 		return r;
-	}
 	merge_commit(s, sample, &m);
 	copy_dead(s, ret_dead, ret_n_dead);
 	return 0;

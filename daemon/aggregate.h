@@ -72,8 +72,8 @@ struct agg_state {
 	size_t n_procs;
 	struct counters exited; /* everything ever folded out of exited processes */
 	uint64_t processes_exited;
-	struct comm_group *groups; /* exited processes by name, sorted by comm */
-	size_t n_groups;
+	struct comm_group *groups;   /* exited processes by name, sorted by comm */
+	size_t n_groups, groups_cap; /* groups_cap: allocated */
 	struct agg_key *recent_dead; /* keys folded by the previous update, sorted */
 	size_t n_recent_dead;
 	uint64_t mono_ns;  /* of the sample behind this state; 0 before the first */
