@@ -299,6 +299,8 @@ static int merge_sample(const struct agg_state *s, const struct sample *sample, 
 	return 0;
 }
 
+static void apply_renames(struct agg_state *s, const struct sample *sample);
+
 /* Make m the state. Cannot fail: groups_reserve() made room for every new group. */
 static void merge_commit(struct agg_state *s, const struct sample *sample, struct merge *m)
 {
@@ -307,11 +309,7 @@ static void merge_commit(struct agg_state *s, const struct sample *sample, struc
 	s->n_procs = m->n_procs;
 	for (size_t k = 0; k < m->n_folds; k++)
 		(void)group_add(s, m->folds[k].comm, &m->folds[k].c, m->folds[k].exit);
-	for (size_t k = 0; k < sample->n_renames; k++) {
-		const struct sample_rename *rn = &sample->renames[k];
-
-		aggregate_set_comm(s, rn->tgid, rn->start_ns, rn->comm, sizeof(rn->comm));
-	}
+	apply_renames(s, sample);
 	free(s->recent_dead);
 	s->recent_dead = m->n_dead ? TAKE_PTR(m->dead) : NULL;
 	s->n_recent_dead = m->n_dead;
@@ -360,6 +358,21 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 	return 0;
 }
 
+struct counters aggregate_totals(const struct agg_state *s)
+{
+	struct counters t = s->exited;
+
+	for (size_t i = 0; i < s->n_procs; i++)
+		counters_add(&t, &s->procs[i].c);
+	return t;
+}
+
+/*
+ * Names. The BPF side notes a process's name at its first switch and, where the attach mode has
+ * a rename hook, every rename after it (sample->renames); /proc is read where that is not
+ * enough. Everything that decides the name a process shows is below.
+ */
+
 void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, const char *raw,
 			size_t len)
 {
@@ -384,11 +397,34 @@ void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, c
 	memcpy(p->comm, comm, sizeof(comm));
 }
 
-struct counters aggregate_totals(const struct agg_state *s)
+/* The renames the BPF side saw, in order; after too many at once, every name is read again. */
+static void apply_renames(struct agg_state *s, const struct sample *sample)
 {
-	struct counters t = s->exited;
+	for (size_t k = 0; k < sample->n_renames; k++) {
+		const struct sample_rename *rn = &sample->renames[k];
 
-	for (size_t i = 0; i < s->n_procs; i++)
-		counters_add(&t, &s->procs[i].c);
-	return t;
+		aggregate_set_comm(s, rn->tgid, rn->start_ns, rn->comm, sizeof(rn->comm));
+	}
+	s->renames_lost = sample->renames_lost;
+	for (size_t i = 0; s->renames_lost && i < s->n_procs; i++)
+		s->procs[i].comm_from_proc = false;
+}
+
+void aggregate_read_names(struct agg_state *s, const struct agg_names *n)
+{
+	if (n->renames_tracked && !s->renames_lost)
+		return;
+	for (size_t i = 0; i < s->n_procs; i++) {
+		const struct proc *p = &s->procs[i];
+		char comm[COMM_RAW_LEN];
+		size_t len;
+
+		if (p->comm_from_proc)
+			continue;
+		if (n->read_comm(n->userdata, p->tgid, comm, &len) == 0)
+			aggregate_set_comm(s, p->tgid, p->start_ns, comm, len);
+		else /* gone, or unreadable: keep the name the BPF side saw */
+			aggregate_set_comm(s, p->tgid, p->start_ns, NULL, 0);
+	}
+	s->renames_lost = false;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Aggregation: the next state is a pure function of the previous state and one raw sample of
- * the BPF map. No I/O here, so every rule (exits folded into totals, pid reuse, monotonic
- * counters) is unit-tested without a kernel.
+ * the BPF map. It is also the one place that decides a process's name (aggregate_set_comm(),
+ * aggregate_read_names()). No I/O of its own (what it reads from /proc comes through a callback),
+ * so every rule (exits folded into totals, pid reuse, monotonic counters, names) is unit-tested
+ * without a kernel.
  */
 #ifndef RAWTPD_AGGREGATE_H
 #define RAWTPD_AGGREGATE_H
@@ -79,7 +81,8 @@ struct agg_state {
 	uint64_t mono_ns;  /* of the sample behind this state; 0 before the first */
 	double interval_s; /* time between the last two samples */
 	uint64_t map_update_failures;
-	uint64_t updates; /* number of samples applied */
+	uint64_t updates;  /* number of samples applied */
+	bool renames_lost; /* the last sample lost renames: every name is to be read again */
 };
 
 void aggregate_init(struct agg_state *s);
@@ -103,6 +106,22 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
  */
 void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, const char *raw,
 			size_t len);
+
+/* Where names come from besides the BPF side. */
+struct agg_names {
+	bool renames_tracked; /* the BPF side reports renames (sample.renames) */
+	/* the raw bytes of /proc/<tgid>/comm without the newline: 0, or -errno */
+	int (*read_comm)(void *userdata, uint32_t tgid, char buf[COMM_RAW_LEN], size_t *ret_len);
+	void *userdata;
+};
+
+/*
+ * Settle the names after an update. Without a rename hook, each process's name is read once,
+ * from /proc (the BPF side saw it at the first switch, possibly before exec). With one, names
+ * are read again only after a sample that lost renames (more at once than its map holds), each
+ * once. A name that cannot be read stays as the BPF side saw it.
+ */
+void aggregate_read_names(struct agg_state *s, const struct agg_names *n);
 
 /* Sum over live processes plus everything exited: what rawtpd_*_total report. */
 struct counters aggregate_totals(const struct agg_state *s);

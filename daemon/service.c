@@ -33,6 +33,7 @@ struct service {
 	struct collector *collector;
 	struct http_server *http;
 	struct agg_state agg;
+	struct agg_names names; /* how aggregate reads names the BPF side cannot tell */
 	struct utsname uts;
 	double start_time;
 	uint64_t aggregations, aggregation_failures;
@@ -106,6 +107,11 @@ static void notify_status(struct service *s, const struct snapshot *snap)
 		   snap->info.aggregation_duration_s * 1e3);
 }
 
+static int read_comm(void *userdata, uint32_t tgid, char buf[COMM_RAW_LEN], size_t *ret_len)
+{
+	return collector_read_comm(userdata, tgid, buf, ret_len);
+}
+
 /* Read the map, fold, publish a new snapshot. */
 static int aggregate_once(struct service *s)
 {
@@ -122,12 +128,8 @@ static int aggregate_once(struct service *s)
 		return log_warning_errno(r, "Failed to read the BPF map: %m (serving the previous "
 					    "snapshot)");
 	r = aggregate_update(&s->agg, &sample, &dead, &n_dead);
-	bool reread_names = sample.renames_lost || !collector_tracks_renames(s->collector);
-	if (r >= 0 && sample.renames_lost) {
+	if (r >= 0 && sample.renames_lost)
 		log_debug("More renames than the rename map holds: re-reading every name");
-		for (size_t i = 0; i < s->agg.n_procs; i++)
-			s->agg.procs[i].comm_from_proc = false;
-	}
 	collector_sample_done(&sample);
 	if (r < 0)
 		return log_warning_errno(r, "Failed to aggregate: %m");
@@ -139,21 +141,7 @@ static int aggregate_once(struct service *s)
 			log_warning("Failed to delete %d map entries of exited processes", failed);
 	}
 
-	/* Without a rename hook, names are read from /proc once per process (the BPF side saw
-	 * the name at the first switch, possibly before exec); with one, only after a burst of
-	 * renames larger than its map. */
-	for (size_t i = 0; reread_names && i < s->agg.n_procs; i++) {
-		struct proc *p = &s->agg.procs[i];
-		char comm[COMM_RAW_LEN];
-		size_t len;
-
-		if (p->comm_from_proc)
-			continue;
-		if (collector_read_comm(s->collector, p->tgid, comm, &len) == 0)
-			aggregate_set_comm(&s->agg, p->tgid, p->start_ns, comm, len);
-		else
-			aggregate_set_comm(&s->agg, p->tgid, p->start_ns, NULL, 0);
-	}
+	aggregate_read_names(&s->agg, &s->names);
 
 	/* A full map: counted always, logged once per episode. */
 	if (s->agg.map_update_failures > s->last_map_failures) {
@@ -381,6 +369,11 @@ int service_run(const struct options *o)
 		log_error("%s", err ?: strerror(-r));
 		goto out;
 	}
+	s.names = (struct agg_names){
+		.renames_tracked = collector_tracks_renames(s.collector),
+		.read_comm = read_comm,
+		.userdata = s.collector,
+	};
 	log_struct_errno(LOG_NOTICE, 0, RAWTPD_MESSAGE_ATTACHED,
 			 "Attached in mode %s; counting up to %u processes every %.3fs",
 			 collector_attach_mode(s.collector), collector_capacity(s.collector),

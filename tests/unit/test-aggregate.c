@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* aggregate: exits folded into totals, pid reuse, monotonic counters, comm groups. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,6 +212,75 @@ static void test_renames(void)
 	aggregate_done(&s);
 }
 
+/* A /proc of two processes: 8 is "nginx", 9 is gone. Counts the reads. */
+static int reads;
+
+static int fake_read_comm(void *userdata, uint32_t tgid, char buf[COMM_RAW_LEN], size_t *ret_len)
+{
+	reads++;
+	if (tgid != 8)
+		return -ENOENT;
+	memcpy(buf, "nginx", 6);
+	*ret_len = 5;
+	return 0;
+}
+
+static void test_read_names(void)
+{
+	struct agg_state s;
+	struct sample_entry a[] = {E(8, 1, 1, 0, 0, "bash"), E(9, 2, 1, 0, 0, "x")};
+	struct sample_rename rn[] = {{9, 2, "y"}};
+	uint32_t live[] = {8, 9};
+	struct sample smp = {.entries = a, .n_entries = 2, .live = live, .n_live = 2, .mono_ns = 1};
+	struct agg_names untracked = {.read_comm = fake_read_comm};
+	struct agg_names tracked = {.renames_tracked = true, .read_comm = fake_read_comm};
+	struct agg_key *dead = NULL;
+	size_t nd = 0;
+
+	/* no rename hook: every name is read from /proc, once */
+	aggregate_init(&s);
+	CHECK(aggregate_update(&s, &smp, &dead, &nd) == 0);
+	reads = 0;
+	aggregate_read_names(&s, &untracked);
+	CHECK_EQ_U64(reads, 2);
+	CHECK_STREQ(s.procs[0].comm, "nginx");
+	CHECK_STREQ(s.procs[1].comm, "x"); /* unreadable: the BPF side's name stays */
+	CHECK(s.procs[0].comm_from_proc && s.procs[1].comm_from_proc);
+	smp.mono_ns = 2;
+	CHECK(aggregate_update(&s, &smp, &dead, &nd) == 0);
+	aggregate_read_names(&s, &untracked);
+	CHECK_EQ_U64(reads, 2);
+	aggregate_done(&s);
+
+	/* a rename hook: /proc is not read at all, until a sample lost renames */
+	aggregate_init(&s);
+	smp.mono_ns = 1;
+	CHECK(aggregate_update(&s, &smp, &dead, &nd) == 0);
+	reads = 0;
+	aggregate_read_names(&s, &tracked);
+	CHECK_EQ_U64(reads, 0);
+	CHECK_STREQ(s.procs[0].comm, "bash");
+	smp.mono_ns = 2;
+	smp.renames = rn;
+	smp.n_renames = 1;
+	smp.renames_lost = true;
+	CHECK(aggregate_update(&s, &smp, &dead, &nd) == 0);
+	CHECK_STREQ(s.procs[1].comm, "y");
+	aggregate_read_names(&s, &tracked);
+	CHECK_EQ_U64(reads, 2); /* every name, the renamed one too */
+	CHECK_STREQ(s.procs[0].comm, "nginx");
+	CHECK_STREQ(s.procs[1].comm, "y");
+	aggregate_read_names(&s, &tracked);
+	CHECK_EQ_U64(reads, 2);
+	smp.mono_ns = 3;
+	smp.n_renames = 0;
+	smp.renames_lost = false;
+	CHECK(aggregate_update(&s, &smp, &dead, &nd) == 0);
+	aggregate_read_names(&s, &tracked);
+	CHECK_EQ_U64(reads, 2);
+	aggregate_done(&s);
+}
+
 static void test_churn_bounded(void)
 {
 	struct agg_state s;
@@ -246,6 +316,7 @@ int main(void)
 	test_monotonic_and_vanished();
 	test_comm_escape_and_set();
 	test_renames();
+	test_read_names();
 	test_churn_bounded();
 	TEST_DONE();
 }
