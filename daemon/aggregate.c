@@ -358,6 +358,22 @@ int aggregate_update(struct agg_state *s, const struct sample *sample, struct ag
 	return 0;
 }
 
+enum agg_map_event aggregate_map_episode(struct agg_state *s, uint32_t capacity)
+{
+	enum agg_map_event e = AGG_MAP_QUIET;
+
+	if (s->map_update_failures > s->map_failures_seen) {
+		if (!s->map_full)
+			e = AGG_MAP_FULL;
+		s->map_full = true;
+	} else if (s->map_full && s->n_procs < capacity) {
+		e = AGG_MAP_ROOM;
+		s->map_full = false;
+	}
+	s->map_failures_seen = s->map_update_failures;
+	return e;
+}
+
 struct counters aggregate_totals(const struct agg_state *s)
 {
 	struct counters t = s->exited;

@@ -83,6 +83,8 @@ struct agg_state {
 	uint64_t map_update_failures;
 	uint64_t updates;  /* number of samples applied */
 	bool renames_lost; /* the last sample lost renames: every name is to be read again */
+	bool map_full;	   /* in a map-full episode (aggregate_map_episode()) */
+	uint64_t map_failures_seen; /* map_update_failures at the last aggregate_map_episode() */
 };
 
 void aggregate_init(struct agg_state *s);
@@ -122,6 +124,21 @@ struct agg_names {
  * once. A name that cannot be read stays as the BPF side saw it.
  */
 void aggregate_read_names(struct agg_state *s, const struct agg_names *n);
+
+enum agg_map_event {
+	AGG_MAP_QUIET, /* nothing new */
+	AGG_MAP_FULL,  /* new processes began to find no room in the map */
+	AGG_MAP_ROOM,  /* the map has room again */
+};
+
+/*
+ * A full BPF map, in episodes, so that it is reported once each: AGG_MAP_FULL when updates fail
+ * for the first time since the map last had room, AGG_MAP_ROOM once it holds fewer than capacity
+ * processes again. An interval without failures does not end an episode: a sleeping process
+ * that found no room tries again only when it runs, so the map may still be full. Call once
+ * after each update.
+ */
+enum agg_map_event aggregate_map_episode(struct agg_state *s, uint32_t capacity);
 
 /* Sum over live processes plus everything exited: what rawtpd_*_total report. */
 struct counters aggregate_totals(const struct agg_state *s);

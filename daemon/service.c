@@ -37,9 +37,7 @@ struct service {
 	struct utsname uts;
 	double start_time;
 	uint64_t aggregations, aggregation_failures;
-	uint64_t last_map_failures;
 	double last_cycle_s; /* read + fold + render + publish, of the last aggregation */
-	bool map_full_episode;
 	bool ready;
 	int listen_fds; /* from socket activation; 0 if none */
 };
@@ -144,22 +142,19 @@ static int aggregate_once(struct service *s)
 	aggregate_read_names(&s->agg, &s->names);
 
 	/* A full map: counted always, logged once per episode. */
-	if (s->agg.map_update_failures > s->last_map_failures) {
-		if (!s->map_full_episode)
-			log_struct_errno(LOG_WARNING, 0, RAWTPD_MESSAGE_MAP_FULL,
-					 "The BPF process map is full (%u entries): new processes "
-					 "are not counted (%" PRIu64 " failed so far). Raise [bpf] "
-					 "max_processes.",
-					 collector_capacity(s->collector),
-					 s->agg.map_update_failures);
-		s->map_full_episode = true;
-	} else if (s->map_full_episode && s->agg.n_procs < collector_capacity(s->collector)) {
-		/* Not merely an interval without failures: sleeping processes that found no room
-		 * try again only when they run, so the map may still be full. */
+	switch (aggregate_map_episode(&s->agg, collector_capacity(s->collector))) {
+	case AGG_MAP_FULL:
+		log_struct_errno(LOG_WARNING, 0, RAWTPD_MESSAGE_MAP_FULL,
+				 "The BPF process map is full (%u entries): new processes are not "
+				 "counted (%" PRIu64 " failed so far). Raise [bpf] max_processes.",
+				 collector_capacity(s->collector), s->agg.map_update_failures);
+		break;
+	case AGG_MAP_ROOM:
 		log_notice("The BPF process map has room again");
-		s->map_full_episode = false;
+		break;
+	case AGG_MAP_QUIET:
+		break;
 	}
-	s->last_map_failures = s->agg.map_update_failures;
 
 	info.version = RAWTPD_VERSION;
 	info.libbpf_version = libbpf_version_string();

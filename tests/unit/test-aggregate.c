@@ -281,6 +281,51 @@ static void test_read_names(void)
 	aggregate_done(&s);
 }
 
+/* One sample of n live processes, with the BPF side's running count of failed updates. */
+static void map_step(struct agg_state *s, size_t n, uint64_t failures)
+{
+	struct sample_entry e[4];
+	uint32_t live[4];
+	struct sample smp = {.entries = e,
+			     .n_entries = n,
+			     .live = live,
+			     .n_live = n,
+			     .mono_ns = s->mono_ns + 1,
+			     .map_update_failures = failures};
+	struct agg_key *dead = NULL;
+	size_t nd = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		e[i] = (struct sample_entry)E(10 + (uint32_t)i, 1, 1, 0, 0, "p");
+		live[i] = 10 + (uint32_t)i;
+	}
+	CHECK(aggregate_update(s, &smp, &dead, &nd) == 0);
+	free(dead);
+}
+
+static void test_map_episode(void)
+{
+	struct agg_state s;
+
+	aggregate_init(&s);
+	map_step(&s, 4, 0);
+	CHECK(aggregate_map_episode(&s, 4) == AGG_MAP_QUIET);
+	map_step(&s, 4, 3); /* full: reported once */
+	CHECK(aggregate_map_episode(&s, 4) == AGG_MAP_FULL);
+	map_step(&s, 4, 5);
+	CHECK(aggregate_map_episode(&s, 4) == AGG_MAP_QUIET);
+	map_step(&s, 4, 5); /* no new failure, but still full: the episode goes on */
+	CHECK(aggregate_map_episode(&s, 4) == AGG_MAP_QUIET);
+	map_step(&s, 3, 5); /* room again */
+	CHECK(aggregate_map_episode(&s, 4) == AGG_MAP_ROOM);
+	map_step(&s, 3, 5);
+	CHECK(aggregate_map_episode(&s, 4) == AGG_MAP_QUIET);
+	map_step(&s, 4, 6); /* a new episode */
+	CHECK(aggregate_map_episode(&s, 4) == AGG_MAP_FULL);
+	CHECK_EQ_U64(s.map_update_failures, 6);
+	aggregate_done(&s);
+}
+
 static void test_churn_bounded(void)
 {
 	struct agg_state s;
@@ -317,6 +362,7 @@ int main(void)
 	test_comm_escape_and_set();
 	test_renames();
 	test_read_names();
+	test_map_episode();
 	test_churn_bounded();
 	TEST_DONE();
 }
