@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: GPL-2.0-only
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
@@ -9,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <bpf/libbpf.h>
@@ -21,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "rawtpd-config.h"
+#include "self-stats.h"
 #include "service.h"
 #include "snapshot.h"
 #include "util.h"
@@ -41,60 +40,6 @@ struct service {
 	bool ready;
 	int listen_fds; /* from socket activation; 0 if none */
 };
-
-/* --- the daemon's own figures (process_* family) ------------------------------------- */
-
-static void self_stats(struct snapshot_info *info)
-{
-	unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;
-	long long rss = 0;
-	char buf[1024], *p;
-	long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-	struct rlimit rl;
-	FILE *f;
-	DIR *d;
-
-	f = fopen("/proc/self/stat", "re");
-	if (f) {
-		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-			/* fields after ")": state(3) ... utime(14) stime(15) ... starttime(22)
-			 * vsize(23) rss(24) */
-			sscanf(p + 2,
-			       "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
-			       "%*d %*d %*d %llu %llu %lld",
-			       &utime, &stime, &start, &vsize, &rss);
-		fclose(f);
-	}
-	info->self_cpu_seconds = (double)(utime + stime) / (double)tck;
-	info->self_vsize_bytes = vsize;
-	info->self_rss_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
-
-	/* start time: boot time (btime) plus starttime ticks */
-	f = fopen("/proc/stat", "re");
-	if (f) {
-		unsigned long long btime = 0;
-
-		while (fgets(buf, sizeof(buf), f))
-			if (sscanf(buf, "btime %llu", &btime) == 1)
-				break;
-		fclose(f);
-		info->self_start_time = (double)btime + (double)start / (double)tck;
-	}
-
-	info->self_open_fds = 0;
-	d = opendir("/proc/self/fd");
-	if (d) {
-		struct dirent *de;
-
-		while ((de = readdir(d)))
-			if (de->d_name[0] != '.')
-				info->self_open_fds++;
-		closedir(d);
-		info->self_open_fds--; /* the directory itself */
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		info->self_max_fds = rl.rlim_cur;
-}
 
 /* --- aggregation --------------------------------------------------------------------- */
 
@@ -169,7 +114,7 @@ static int aggregate_once(struct service *s)
 			     &info.bpf_stats_enabled);
 	info.aggregations = s->aggregations + 1;
 	info.aggregation_failures = s->aggregation_failures;
-	self_stats(&info);
+	self_stats_read("/proc", &info);
 	/* The whole of the previous cycle, rendering included (this one's is not over yet);
 	 * for the first snapshot, the part done so far. */
 	info.aggregation_duration_s =
