@@ -32,14 +32,27 @@ struct service {
 	struct collector *collector;
 	struct http_server *http;
 	struct agg_state agg;
-	struct agg_names names; /* how aggregate reads names the BPF side cannot tell */
-	struct utsname uts;
-	double start_time;
+	struct agg_names names;	    /* how aggregate reads names the BPF side cannot tell */
+	struct snapshot_info facts; /* what every snapshot says that is fixed at start-up */
 	uint64_t aggregations, aggregation_failures;
 	double last_cycle_s; /* read + fold + render + publish, of the last aggregation */
 	bool ready;
 	int listen_fds; /* from socket activation; 0 if none */
 };
+
+/* What the snapshots say about the daemon and the kernel, known before attaching. */
+static void start_facts(struct snapshot_info *f)
+{
+	struct utsname uts;
+
+	*f = (struct snapshot_info){
+		.version = RAWTPD_VERSION,
+		.libbpf_version = libbpf_version_string(),
+		.start_time = (double)now_nsec(CLOCK_REALTIME) / NSEC_PER_SEC,
+	};
+	if (uname(&uts) == 0)
+		snprintf(f->kernel_release, sizeof(f->kernel_release), "%s", uts.release);
+}
 
 /* --- aggregation --------------------------------------------------------------------- */
 
@@ -101,15 +114,8 @@ static int aggregate_once(struct service *s)
 		break;
 	}
 
-	info.version = RAWTPD_VERSION;
-	info.libbpf_version = libbpf_version_string();
-	snprintf(info.kernel_release, sizeof(info.kernel_release), "%s", s->uts.release);
-	info.attach_mode = collector_attach_mode(s->collector);
+	info = s->facts;
 	info.interval_s = (double)s->cfg.interval_usec / USEC_PER_SEC;
-	info.start_time = s->start_time;
-	info.map_capacity = collector_capacity(s->collector);
-	info.map_entries = s->agg.n_procs;
-	info.map_update_failures = s->agg.map_update_failures;
 	collector_prog_stats(s->collector, &info.prog_run_cnt, &info.prog_run_time_ns,
 			     &info.bpf_stats_enabled);
 	info.aggregations = s->aggregations + 1;
@@ -284,10 +290,9 @@ int service_run(const struct options *o)
 		return 2;
 	}
 	log_set_max_level(s.cfg.log_level);
-	uname(&s.uts);
-	s.start_time = (double)now_nsec(CLOCK_REALTIME) / NSEC_PER_SEC;
+	start_facts(&s.facts);
 	log_struct_errno(LOG_INFO, 0, RAWTPD_MESSAGE_STARTED, "rawtpd %s starting on Linux %s",
-			 RAWTPD_VERSION, s.uts.release);
+			 RAWTPD_VERSION, s.facts.kernel_release);
 
 	/* Signals are handled by the loop; block them before any thread starts. */
 	sigemptyset(&mask);
@@ -309,6 +314,8 @@ int service_run(const struct options *o)
 		log_error("%s", err ?: strerror(-r));
 		goto out;
 	}
+	s.facts.attach_mode = collector_attach_mode(s.collector);
+	s.facts.map_capacity = collector_capacity(s.collector);
 	s.names = (struct agg_names){
 		.renames_tracked = collector_tracks_renames(s.collector),
 		.read_comm = read_comm,

@@ -105,7 +105,8 @@ struct snapshot {
 /*
  * Build a snapshot from the aggregation state, the daemon's figures and the [metrics] part of
  * the configuration, and render the text exposition (the other bodies wait for snapshot_body()).
- * Returns 0 or a negative errno; *ret gets a snapshot holding one reference.
+ * The figures the state holds (processes_seen, map_entries, map_update_failures) are taken from
+ * it, not from *info. Returns 0 or a negative errno; *ret gets a snapshot holding one reference.
  */
 int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 		 const struct config *cfg, uint64_t mono_ns, double timestamp,
