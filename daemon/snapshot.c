@@ -12,17 +12,6 @@
 static pthread_mutex_t latest_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct snapshot *latest;
 
-/*
- * One lock per body for making it: requests for different bodies never wait on each other;
- * two snapshots making the same body at once (only around the publication of a new one) take
- * turns.
- */
-static pthread_mutex_t body_lock[BODY_MAX] = {
-	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-};
-_Static_assert(BODY_MAX == 6, "one lock per body");
-
 enum {
 	BODY_NONE = 0,
 	BODY_DONE = 1,
@@ -48,8 +37,10 @@ struct snapshot *snapshot_unref(struct snapshot *s)
 		return NULL;
 	free(s->procs);
 	free(s->series);
-	for (int b = 0; b < BODY_MAX; b++)
+	for (int b = 0; b < BODY_MAX; b++) {
 		blob_free(&s->body[b]);
+		pthread_mutex_destroy(&s->body_lock[b]);
+	}
 	free(s);
 	return NULL;
 }
@@ -90,7 +81,7 @@ const struct blob *snapshot_body(struct snapshot *s, enum body b)
 	int st = __atomic_load_n(state, __ATOMIC_ACQUIRE);
 
 	if (st == BODY_NONE) {
-		pthread_mutex_lock(&body_lock[b]);
+		pthread_mutex_lock(&s->body_lock[b]);
 		st = __atomic_load_n(state, __ATOMIC_ACQUIRE);
 		if (st == BODY_NONE) {
 			if (s->body[b].data || make_body(s, b, &s->body[b]) >= 0)
@@ -99,7 +90,7 @@ const struct blob *snapshot_body(struct snapshot *s, enum body b)
 				st = BODY_FAILED;
 			__atomic_store_n(state, st, __ATOMIC_RELEASE);
 		}
-		pthread_mutex_unlock(&body_lock[b]);
+		pthread_mutex_unlock(&s->body_lock[b]);
 	}
 	return st == BODY_DONE ? &s->body[b] : NULL;
 }
@@ -236,6 +227,8 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 	if (!s)
 		return -ENOMEM;
 	s->n_ref = 1;
+	for (int b = 0; b < BODY_MAX; b++)
+		pthread_mutex_init(&s->body_lock[b], NULL);
 	s->mono_ns = mono_ns;
 	s->timestamp = timestamp;
 	s->group_by = cfg->group_by;

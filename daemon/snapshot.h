@@ -9,6 +9,7 @@
 #ifndef RAWTPD_SNAPSHOT_H
 #define RAWTPD_SNAPSHOT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,6 +101,9 @@ struct snapshot {
 	 */
 	struct blob body[BODY_MAX];
 	int body_state[BODY_MAX]; /* 0 not made yet, 1 made, 2 failed */
+	/* held while a body is made: a request for another body never waits on it (all zeros, as
+	 * in a snapshot the tests make by hand, is an initialised mutex too) */
+	pthread_mutex_t body_lock[BODY_MAX];
 };
 
 /*
