@@ -46,6 +46,7 @@ struct http_server {
 	char *auth_user, *auth_hash; /* NULL: no authentication */
 	struct http_tls tls;	     /* .cert NULL: plain HTTP */
 	double interval_s;	     /* for /-/healthy until a snapshot says otherwise */
+	struct snapshot_store *store;
 };
 
 static void snapshot_unref_voidp(void *p)
@@ -394,7 +395,7 @@ static enum MHD_Result dispatch(const struct http_server *h, struct MHD_Connecti
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return refuse_method(c, method, url);
 
-	s = snapshot_get_latest();
+	s = snapshot_store_get(h->store);
 	switch (route) {
 	case R_ROOT:
 		return queue(c, MHD_HTTP_OK, landing_response(s), method, url, NULL);
@@ -571,8 +572,8 @@ static void raise_fd_limit(size_t n)
 			  strerror(errno));
 }
 
-int http_start(const struct config *c, const int *fds, size_t n_fds, struct http_server **ret,
-	       char **ret_error)
+int http_start(const struct config *c, struct snapshot_store *store, const int *fds, size_t n_fds,
+	       struct http_server **ret, char **ret_error)
 {
 	struct http_server *h;
 	size_t n = n_fds > 0 ? n_fds : c->n_listen;
@@ -584,6 +585,7 @@ int http_start(const struct config *c, const int *fds, size_t n_fds, struct http
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return http_fail(ret_error, -ENOMEM, "out of memory");
+	h->store = store;
 	h->daemons = calloc(n, sizeof(*h->daemons));
 	h->ports = calloc(n, sizeof(*h->ports));
 	if (!h->daemons || !h->ports) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The HTTP side (libmicrohttpd, its own threads). It only ever hands out bytes of the latest
- * published snapshot (snapshot_get_latest()).
+ * snapshot in the store it was started with.
  */
 #ifndef RAWTPD_HTTP_H
 #define RAWTPD_HTTP_H
@@ -13,6 +13,7 @@
 #include "config.h"
 
 struct http_server;
+struct snapshot_store;
 
 /*
  * Start serving. With n_fds > 0 the given listening sockets (socket activation) are used and
@@ -21,10 +22,10 @@ struct http_server;
  * cause ("cannot listen on 0.0.0.0:10291: Address already in use (is another rawtpd running?
  * ...)"), or the TLS file and what is wrong with it.
  * The fds stay the caller's: the server works on duplicates of them. Nothing in *c is used
- * after the call returns.
+ * after the call returns; the store must outlive the server.
  */
-int http_start(const struct config *c, const int *fds, size_t n_fds, struct http_server **ret,
-	       char **ret_error);
+int http_start(const struct config *c, struct snapshot_store *store, const int *fds, size_t n_fds,
+	       struct http_server **ret, char **ret_error);
 /* Stop serving and free. Accepts NULL, returns NULL. */
 struct http_server *http_stop(struct http_server *h);
 

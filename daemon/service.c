@@ -31,6 +31,7 @@ struct service {
 	sd_event_source *timer;
 	struct collector *collector;
 	struct http_server *http;
+	struct snapshot_store *store; /* the latest snapshot, for the HTTP threads */
 	struct agg_state agg;
 	struct agg_names names;	    /* how aggregate reads names the BPF side cannot tell */
 	struct snapshot_info facts; /* what every snapshot says that is fixed at start-up */
@@ -131,7 +132,7 @@ static int aggregate_once(struct service *s)
 			 (double)now_nsec(CLOCK_REALTIME) / NSEC_PER_SEC, &snap);
 	if (r < 0)
 		return log_warning_errno(r, "Failed to build a snapshot: %m");
-	snapshot_publish(snap);
+	snapshot_store_publish(s->store, snap);
 	s->last_cycle_s = (double)(now_nsec(CLOCK_MONOTONIC) - t0) / NSEC_PER_SEC;
 	s->aggregations++;
 	notify_status(s, snap);
@@ -179,7 +180,7 @@ static int start_http(struct service *s, const struct config *c, struct http_ser
 
 	for (int i = 0; i < s->listen_fds && n < ELEMENTSOF(fds); i++)
 		fds[n++] = SD_LISTEN_FDS_START + i;
-	r = http_start(c, fds, n, ret, &err);
+	r = http_start(c, s->store, fds, n, ret, &err);
 	if (r < 0)
 		return log_error_errno(r, "Failed to start the HTTP server: %s",
 				       err ?: strerror(-r));
@@ -354,6 +355,11 @@ int service_run(const struct options *o)
 	if (r < 0)
 		log_warning_errno(r, "Failed to enable the watchdog: %m");
 
+	r = snapshot_store_new(&s.store);
+	if (r < 0) {
+		log_error_errno(r, "Failed to allocate the snapshot store: %m");
+		goto out;
+	}
 	/* The first snapshot right away, so READY=1 means "scrapable". */
 	if (aggregate_once(&s) < 0)
 		s.aggregation_failures++;
@@ -389,7 +395,7 @@ out:
 	s.collector = collector_close(s.collector);
 	sd_event_source_unref(s.timer);
 	sd_event_unref(s.event);
-	snapshot_publish(NULL);
+	s.store = snapshot_store_free(s.store);
 	aggregate_done(&s.agg);
 	config_done(&s.cfg);
 	return status;

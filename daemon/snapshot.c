@@ -9,8 +9,10 @@
 #include "snapshot.h"
 #include "util.h"
 
-static pthread_mutex_t latest_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct snapshot *latest;
+struct snapshot_store {
+	pthread_mutex_t lock;
+	struct snapshot *latest;
+};
 
 enum {
 	BODY_NONE = 0,
@@ -95,25 +97,46 @@ const struct blob *snapshot_body(struct snapshot *s, enum body b)
 	return st == BODY_DONE ? &s->body[b] : NULL;
 }
 
-void snapshot_publish(struct snapshot *s)
+int snapshot_store_new(struct snapshot_store **ret)
+{
+	struct snapshot_store *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return -ENOMEM;
+	pthread_mutex_init(&st->lock, NULL);
+	*ret = st;
+	return 0;
+}
+
+struct snapshot_store *snapshot_store_free(struct snapshot_store *st)
+{
+	if (!st)
+		return NULL;
+	snapshot_unref(st->latest);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+	return NULL;
+}
+
+void snapshot_store_publish(struct snapshot_store *st, struct snapshot *s)
 {
 	struct snapshot *old;
 
 	snapshot_ref(s);
-	pthread_mutex_lock(&latest_lock);
-	old = latest;
-	latest = s;
-	pthread_mutex_unlock(&latest_lock);
+	pthread_mutex_lock(&st->lock);
+	old = st->latest;
+	st->latest = s;
+	pthread_mutex_unlock(&st->lock);
 	snapshot_unref(old);
 }
 
-struct snapshot *snapshot_get_latest(void)
+struct snapshot *snapshot_store_get(struct snapshot_store *st)
 {
 	struct snapshot *s;
 
-	pthread_mutex_lock(&latest_lock);
-	s = snapshot_ref(latest);
-	pthread_mutex_unlock(&latest_lock);
+	pthread_mutex_lock(&st->lock);
+	s = snapshot_ref(st->latest);
+	pthread_mutex_unlock(&st->lock);
 	return s;
 }
 

@@ -128,9 +128,18 @@ struct snapshot *snapshot_unref(struct snapshot *s);
  */
 const struct blob *snapshot_body(struct snapshot *s, enum body b);
 
-/* Make s the latest snapshot (takes a reference of its own). Thread-safe. */
-void snapshot_publish(struct snapshot *s);
-/* A new reference to the latest snapshot, or NULL before the first. Thread-safe. */
-struct snapshot *snapshot_get_latest(void);
+/*
+ * The latest snapshot, where the aggregation publishes it and the HTTP threads take it from.
+ * Every call but _free() is thread-safe.
+ */
+struct snapshot_store;
+
+int snapshot_store_new(struct snapshot_store **ret);
+/* Drop the latest snapshot and free. Accepts NULL, returns NULL. */
+struct snapshot_store *snapshot_store_free(struct snapshot_store *st);
+/* Make s the latest snapshot (the store takes a reference of its own; NULL: none). */
+void snapshot_store_publish(struct snapshot_store *st, struct snapshot *s);
+/* A new reference to the latest snapshot, or NULL before the first. */
+struct snapshot *snapshot_store_get(struct snapshot_store *st);
 
 #endif

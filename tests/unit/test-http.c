@@ -409,6 +409,8 @@ static int get(int port, const char *method, const char *path, const char *extra
 		CHECK_STREQ(header(r, name, hdr_, sizeof(hdr_)), value); \
 	} while (0)
 
+static struct snapshot_store *store; /* what every server of these tests serves from */
+
 static struct snapshot *make_snapshot(uint64_t mono_ns, double interval_s)
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
@@ -580,7 +582,7 @@ static void test_stale(int port)
 	struct snapshot *s = make_snapshot(now_nsec(CLOCK_MONOTONIC) - 10 * NSEC_PER_SEC, 1.0);
 	struct reply r;
 
-	snapshot_publish(s);
+	snapshot_store_publish(store, s);
 	snapshot_unref(s);
 	CHECK(get(port, "GET", "/-/healthy", NULL, &r) == 0);
 	CHECK_EQ_U64(r.status, 503);
@@ -591,7 +593,7 @@ static void test_stale(int port)
 	CHECK_EQ_U64(r.status, 200);
 
 	s = make_snapshot(now_nsec(CLOCK_MONOTONIC), 1.0);
-	snapshot_publish(s);
+	snapshot_store_publish(store, s);
 	snapshot_unref(s);
 	CHECK(get(port, "GET", "/-/healthy", NULL, &r) == 0);
 	CHECK_EQ_U64(r.status, 200);
@@ -650,14 +652,14 @@ static void test_auth(void)
 	CHECK(hash && hash[0] == '$');
 	/* a snapshot that stays fresh however slow the hashing below is (valgrind) */
 	struct snapshot *s = make_snapshot(now_nsec(CLOCK_MONOTONIC), 3600.0);
-	snapshot_publish(s);
+	snapshot_store_publish(store, s);
 	snapshot_unref(s);
 	snprintf(listen_spec, sizeof(listen_spec), "127.0.0.1:%d", port);
 	c.listen[0] = listen_spec;
 	c.n_listen = 1;
 	c.basic_auth_user = (char *)"prom";
 	c.basic_auth_password_hash = (char *)hash;
-	CHECK(http_start(&c, NULL, 0, &h, &err) == 0);
+	CHECK(http_start(&c, store, NULL, 0, &h, &err) == 0);
 	CHECK(!err);
 	CHECK(http_local_port(h, 0) == port);
 	CHECK(http_local_port(h, 1) == -ENOENT);
@@ -687,7 +689,7 @@ static void test_auth(void)
 	{
 		struct http_server *h2 = NULL;
 
-		CHECK(http_start(&c, NULL, 0, &h2, &err) == -EADDRINUSE);
+		CHECK(http_start(&c, store, NULL, 0, &h2, &err) == -EADDRINUSE);
 		CHECK(!h2);
 		CHECK(err && strstr(err, listen_spec) && strstr(err, "Address already in use") &&
 		      strstr(err, "--listen"));
@@ -734,7 +736,7 @@ static void test_dual_stack(void)
 	c.listen[0] = spec[0];
 	c.listen[1] = spec[1];
 	c.n_listen = 2;
-	CHECK(http_start(&c, NULL, 0, &h, &err) == 0);
+	CHECK(http_start(&c, store, NULL, 0, &h, &err) == 0);
 	if (err)
 		drop_error(&err);
 	CHECK(http_local_port(h, 0) == port && http_local_port(h, 1) == port2);
@@ -753,24 +755,24 @@ static void test_start_errors(void)
 	char *err = NULL;
 	int port, fd;
 
-	CHECK(http_start(&c, NULL, 0, &h, &err) == -EINVAL);
+	CHECK(http_start(&c, store, NULL, 0, &h, &err) == -EINVAL);
 	CHECK(!h && err);
 	drop_error(&err);
 
 	c.listen[0] = (char *)"nonsense";
 	c.n_listen = 1;
-	CHECK(http_start(&c, NULL, 0, &h, &err) == -EINVAL);
+	CHECK(http_start(&c, store, NULL, 0, &h, &err) == -EINVAL);
 	CHECK(!h && err && strstr(err, "nonsense"));
 	drop_error(&err);
 
 	/* not a listening socket */
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK(http_start(&c, &fd, 1, &h, &err) == -EINVAL);
+	CHECK(http_start(&c, store, &fd, 1, &h, &err) == -EINVAL);
 	CHECK(!h && err && strstr(err, "not a listening"));
 	drop_error(&err);
 	close(fd);
 	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	CHECK(http_start(&c, &fd, 1, &h, &err) == -ENOTSOCK);
+	CHECK(http_start(&c, store, &fd, 1, &h, &err) == -ENOTSOCK);
 	drop_error(&err);
 	close(fd);
 
@@ -778,22 +780,22 @@ static void test_start_errors(void)
 	c.listen[0] = (char *)"127.0.0.1:1";
 	c.tls_cert = (char *)"/nonexistent/cert.pem";
 	c.tls_key = (char *)"/nonexistent/key.pem";
-	CHECK(http_start(&c, NULL, 0, &h, &err) == -ENOENT);
+	CHECK(http_start(&c, store, NULL, 0, &h, &err) == -ENOENT);
 	CHECK(!h && err && strstr(err, "/nonexistent/cert.pem") && strstr(err, "No such file"));
 	drop_error(&err);
 	c.tls_cert = (char *)"/dev/null";
-	CHECK(http_start(&c, NULL, 0, &h, &err) == -EINVAL);
+	CHECK(http_start(&c, store, NULL, 0, &h, &err) == -EINVAL);
 	CHECK(!h && err && strstr(err, "/dev/null"));
 	drop_error(&err);
 	c.tls_key = NULL;
-	CHECK(http_start(&c, NULL, 0, &h, &err) == -EINVAL);
+	CHECK(http_start(&c, store, NULL, 0, &h, &err) == -EINVAL);
 	drop_error(&err);
 
 	/* socket activation: the caller's fd stays open and usable after http_stop() */
 	c = (struct config){.interval_usec = USEC_PER_SEC};
 	fd = listening_socket(&port);
 	CHECK(fd >= 0);
-	CHECK(http_start(&c, &fd, 1, &h, &err) == 0);
+	CHECK(http_start(&c, store, &fd, 1, &h, &err) == 0);
 	CHECK(http_local_port(h, 0) == port);
 	h = http_stop(h);
 	CHECK(fcntl(fd, F_GETFD) >= 0);
@@ -849,7 +851,7 @@ static void test_tls(void)
 	saved = dup(STDERR_FILENO);
 	logfd = fileno(logf);
 	dup2(logfd, STDERR_FILENO);
-	CHECK(http_start(&c, NULL, 0, &h, &err) == 0);
+	CHECK(http_start(&c, store, NULL, 0, &h, &err) == 0);
 	fflush(stderr);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
@@ -883,13 +885,13 @@ static void test_tls(void)
 
 		snprintf(other, sizeof(other), "%s/other.pem", dir);
 		c.tls_key = other;
-		CHECK(http_start(&c, NULL, 0, &h, &err) == -EINVAL);
+		CHECK(http_start(&c, store, NULL, 0, &h, &err) == -EINVAL);
 		CHECK(!h && err && strstr(err, "tls_cert"));
 		drop_error(&err);
 	}
 	chmod(cert, 0600);
 	c.tls_key = cert; /* a certificate where the key belongs */
-	CHECK(http_start(&c, NULL, 0, &h, &err) == -EINVAL);
+	CHECK(http_start(&c, store, NULL, 0, &h, &err) == -EINVAL);
 	CHECK(!h && err);
 	drop_error(&err);
 out:
@@ -905,6 +907,7 @@ int main(void)
 	char *err = NULL;
 	int port, fd;
 
+	CHECK(snapshot_store_new(&store) == 0);
 	verbose = getenv("TEST_DEBUG");
 	if (verbose)
 		log_set_max_level(LOG_DEBUG);
@@ -917,13 +920,13 @@ int main(void)
 	/* one server for the routes, on a socket of our own (as with socket activation) */
 	fd = listening_socket(&port);
 	CHECK(fd >= 0);
-	CHECK(http_start(&c, &fd, 1, &h, &err) == 0);
+	CHECK(http_start(&c, store, &fd, 1, &h, &err) == 0);
 	if (err)
 		fprintf(stderr, "http_start: %s\n", err);
 	if (h) {
 		test_before_first_snapshot(port);
 		s = make_snapshot(now_nsec(CLOCK_MONOTONIC), 1.0);
-		snapshot_publish(s);
+		snapshot_store_publish(store, s);
 		snapshot_unref(s);
 		test_routes(port);
 		test_keepalive(port);
@@ -937,6 +940,6 @@ int main(void)
 	test_start_errors();
 	test_tls();
 
-	snapshot_publish(NULL);
+	store = snapshot_store_free(store);
 	TEST_DONE();
 }

@@ -504,6 +504,44 @@ static void test_rename_keeps_groups(void)
 	config_done(&c);
 }
 
+/* Two stores are two latest snapshots; a store holds a reference of its own. */
+static void test_store(void)
+{
+	struct config c = metrics_config(GROUP_BY_PID, 0, NULL, NULL);
+	struct snapshot_store *a = NULL, *b = NULL;
+	struct sample_entry e[] = {E(10, 1, 5, 1, 1000, "bash")};
+	uint32_t live[] = {10};
+	struct agg_state st;
+	struct snapshot *s1, *s2, *got;
+
+	aggregate_init(&st);
+	step(&st, e, 1, live, 1);
+	s1 = snap(&st, &c);
+	s2 = snap(&st, &c);
+	CHECK(snapshot_store_new(&a) == 0 && snapshot_store_new(&b) == 0);
+	CHECK(snapshot_store_get(a) == NULL);
+	snapshot_store_publish(a, s1);
+	CHECK(snapshot_store_get(b) == NULL);
+	snapshot_store_publish(b, s2);
+	got = snapshot_store_get(a);
+	CHECK(got == s1);
+	CHECK_EQ_U64(s1->n_ref, 3); /* ours, the store's, got */
+	snapshot_unref(got);
+	snapshot_store_publish(a, s2); /* a lets go of s1 */
+	CHECK_EQ_U64(s1->n_ref, 1);
+	CHECK_EQ_U64(s2->n_ref, 3);
+	snapshot_unref(s1);
+	a = snapshot_store_free(a);
+	b = snapshot_store_free(b);
+	CHECK(!a && !b);
+	CHECK_EQ_U64(s2->n_ref, 1);
+	/* the body of a published snapshot is the same bytes for every caller */
+	CHECK(snapshot_body(s2, BODY_JSON) == snapshot_body(s2, BODY_JSON));
+	snapshot_unref(s2);
+	aggregate_done(&st);
+	config_done(&c);
+}
+
 int main(void)
 {
 	test_comm_across_exits();
@@ -512,5 +550,6 @@ int main(void)
 	test_max_series();
 	test_many_names();
 	test_rename_keeps_groups();
+	test_store();
 	TEST_DONE();
 }
