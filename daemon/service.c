@@ -37,8 +37,7 @@ struct service {
 	struct snapshot_info facts; /* what every snapshot says that is fixed at start-up */
 	uint64_t aggregations, aggregation_failures;
 	double last_cycle_s; /* read + fold + render + publish, of the last aggregation */
-	bool ready;
-	int listen_fds; /* from socket activation; 0 if none */
+	int listen_fds;	     /* from socket activation; 0 if none */
 };
 
 /* What the snapshots say about the daemon and the kernel, known before attaching. */
@@ -381,7 +380,6 @@ int service_run(const struct options *o)
 		for (unsigned i = 0; i < s.cfg.n_listen; i++)
 			log_info("Serving HTTP on %s", s.cfg.listen[i]);
 	sd_notify(false, "READY=1");
-	s.ready = true;
 
 	r = sd_event_loop(s.event);
 	if (r < 0) {
