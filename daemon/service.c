@@ -68,15 +68,12 @@ static int read_comm(void *userdata, uint32_t tgid, char buf[COMM_RAW_LEN], size
 	return collector_read_comm(userdata, tgid, buf, ret_len);
 }
 
-/* Read the map, fold, publish a new snapshot. */
-static int aggregate_once(struct service *s)
+/* Read the map and fold it into the state; the entries of exited processes leave the map. */
+static int fold_sample(struct service *s)
 {
 	_cleanup_free_ struct agg_key *dead = NULL;
-	struct snapshot *snap = NULL;
-	struct snapshot_info info = {};
 	struct sample sample = {};
 	size_t n_dead = 0;
-	uint64_t t0 = now_nsec(CLOCK_MONOTONIC);
 	int r;
 
 	r = collector_read(s->collector, &sample);
@@ -96,10 +93,12 @@ static int aggregate_once(struct service *s)
 		if (failed > 0)
 			log_warning("Failed to delete %d map entries of exited processes", failed);
 	}
+	return 0;
+}
 
-	aggregate_read_names(&s->agg, &s->names);
-
-	/* A full map: counted always, logged once per episode. */
+/* A full map: counted always, logged once per episode. */
+static void log_map_episode(struct service *s)
+{
 	switch (aggregate_map_episode(&s->agg, collector_capacity(s->collector))) {
 	case AGG_MAP_FULL:
 		log_struct_errno(LOG_WARNING, 0, RAWTPD_MESSAGE_MAP_FULL,
@@ -113,8 +112,15 @@ static int aggregate_once(struct service *s)
 	case AGG_MAP_QUIET:
 		break;
 	}
+}
 
-	info = s->facts;
+/* Build the snapshot of the state and make it the latest; t0: when this cycle began. */
+static int publish(struct service *s, uint64_t t0)
+{
+	struct snapshot_info info = s->facts;
+	struct snapshot *snap = NULL;
+	int r;
+
 	info.interval_s = (double)s->cfg.interval_usec / USEC_PER_SEC;
 	collector_prog_stats(s->collector, &info.prog_run_cnt, &info.prog_run_time_ns,
 			     &info.bpf_stats_enabled);
@@ -137,6 +143,20 @@ static int aggregate_once(struct service *s)
 	notify_status(s, snap);
 	snapshot_unref(snap);
 	return 0;
+}
+
+/* One cycle: read the map, fold, settle names, publish a new snapshot. */
+static int aggregate_once(struct service *s)
+{
+	uint64_t t0 = now_nsec(CLOCK_MONOTONIC);
+	int r;
+
+	r = fold_sample(s);
+	if (r < 0)
+		return r;
+	aggregate_read_names(&s->agg, &s->names);
+	log_map_episode(s);
+	return publish(s, t0);
 }
 
 static int on_timer(sd_event_source *es, uint64_t usec, void *userdata)
@@ -276,6 +296,103 @@ static int check_capabilities(void)
 	return -EPERM;
 }
 
+/* Load and attach the BPF side; what the snapshots and the names need of it follows. */
+static int attach(struct service *s)
+{
+	struct collector_options co = {
+		.mode = s->cfg.attach,
+		.max_processes = s->cfg.max_processes,
+	};
+	_cleanup_free_ char *err = NULL;
+	int r;
+
+	r = check_capabilities();
+	if (r < 0)
+		return r;
+	r = collector_open(&co, &s->collector, &err);
+	if (r < 0) {
+		log_error("%s", err ?: strerror(-r));
+		return r;
+	}
+	s->facts.attach_mode = collector_attach_mode(s->collector);
+	s->facts.map_capacity = collector_capacity(s->collector);
+	s->names = (struct agg_names){
+		.renames_tracked = collector_tracks_renames(s->collector),
+		.read_comm = read_comm,
+		.userdata = s->collector,
+	};
+	log_struct_errno(LOG_NOTICE, 0, RAWTPD_MESSAGE_ATTACHED,
+			 "Attached in mode %s; counting up to %u processes every %.3fs",
+			 collector_attach_mode(s->collector), collector_capacity(s->collector),
+			 (double)s->cfg.interval_usec / USEC_PER_SEC);
+	/*
+	 * Loading parsed the kernel's BTF and the BPF object: megabytes, freed now, that the
+	 * kept heap (main.c) would otherwise hold resident for the daemon's whole life.
+	 */
+	malloc_trim(0);
+	return 0;
+}
+
+/* The event loop: signals and the watchdog (the aggregation timer comes with serving). */
+static int setup_loop(struct service *s)
+{
+	int r;
+
+	r = sd_event_default(&s->event);
+	if (r < 0)
+		return log_error_errno(r, "Failed to create the event loop: %m");
+	if ((r = sd_event_add_signal(s->event, NULL, SIGTERM, on_signal, s)) < 0 ||
+	    (r = sd_event_add_signal(s->event, NULL, SIGINT, on_signal, s)) < 0 ||
+	    (r = sd_event_add_signal(s->event, NULL, SIGHUP, on_signal, s)) < 0)
+		return log_error_errno(r, "Failed to watch signals: %m");
+	/* Pings the watchdog from the loop itself: a stuck aggregation stops the pings. */
+	r = sd_event_set_watchdog(s->event, true);
+	if (r < 0)
+		log_warning_errno(r, "Failed to enable the watchdog: %m");
+	return 0;
+}
+
+/* The first snapshot, the aggregation timer, then the HTTP server. */
+static int start_serving(struct service *s)
+{
+	uint64_t now;
+	int r;
+
+	r = snapshot_store_new(&s->store);
+	if (r < 0)
+		return log_error_errno(r, "Failed to allocate the snapshot store: %m");
+	/* The first snapshot right away, so READY=1 means "scrapable". */
+	if (aggregate_once(s) < 0)
+		s->aggregation_failures++;
+	sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+	r = sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC, now + s->cfg.interval_usec,
+			      s->cfg.interval_usec / 20, on_timer, s);
+	if (r < 0)
+		return log_error_errno(r, "Failed to arm the aggregation timer: %m");
+	/* Serve only now: a connection that socket-activated us gets the first snapshot, not a
+	 * 503, and the unit is active by the time anything is answered. */
+	r = start_http(s, &s->cfg, &s->http);
+	if (r < 0)
+		return r;
+	if (s->listen_fds)
+		log_info("Serving HTTP on %d socket(s) passed by systemd", s->listen_fds);
+	else
+		for (unsigned i = 0; i < s->cfg.n_listen; i++)
+			log_info("Serving HTTP on %s", s->cfg.listen[i]);
+	return 0;
+}
+
+static void service_done(struct service *s)
+{
+	s->http = http_stop(s->http);
+	s->collector = collector_close(s->collector);
+	s->timer = sd_event_source_unref(s->timer);
+	s->event = sd_event_unref(s->event);
+	s->store = snapshot_store_free(s->store);
+	aggregate_done(&s->agg);
+	config_done(&s->cfg);
+}
+
 int service_run(const struct options *o)
 {
 	_cleanup_free_ char *err = NULL;
@@ -302,83 +419,16 @@ int service_run(const struct options *o)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (check_capabilities() < 0)
+	if (attach(&s) < 0)
 		goto out;
-
-	struct collector_options co = {
-		.mode = s.cfg.attach,
-		.max_processes = s.cfg.max_processes,
-	};
-	r = collector_open(&co, &s.collector, &err);
-	if (r < 0) {
-		log_error("%s", err ?: strerror(-r));
-		goto out;
-	}
-	s.facts.attach_mode = collector_attach_mode(s.collector);
-	s.facts.map_capacity = collector_capacity(s.collector);
-	s.names = (struct agg_names){
-		.renames_tracked = collector_tracks_renames(s.collector),
-		.read_comm = read_comm,
-		.userdata = s.collector,
-	};
-	log_struct_errno(LOG_NOTICE, 0, RAWTPD_MESSAGE_ATTACHED,
-			 "Attached in mode %s; counting up to %u processes every %.3fs",
-			 collector_attach_mode(s.collector), collector_capacity(s.collector),
-			 (double)s.cfg.interval_usec / USEC_PER_SEC);
-	/*
-	 * Loading parsed the kernel's BTF and the BPF object: megabytes, freed now, that the
-	 * kept heap (main.c) would otherwise hold resident for the daemon's whole life.
-	 */
-	malloc_trim(0);
-
 	r = sd_listen_fds(true);
 	if (r < 0) {
 		log_error_errno(r, "Failed to receive sockets from systemd: %m");
 		goto out;
 	}
 	s.listen_fds = r;
-
-	r = sd_event_default(&s.event);
-	if (r < 0) {
-		log_error_errno(r, "Failed to create the event loop: %m");
+	if (setup_loop(&s) < 0 || start_serving(&s) < 0)
 		goto out;
-	}
-	if ((r = sd_event_add_signal(s.event, NULL, SIGTERM, on_signal, &s)) < 0 ||
-	    (r = sd_event_add_signal(s.event, NULL, SIGINT, on_signal, &s)) < 0 ||
-	    (r = sd_event_add_signal(s.event, NULL, SIGHUP, on_signal, &s)) < 0) {
-		log_error_errno(r, "Failed to watch signals: %m");
-		goto out;
-	}
-	/* Pings the watchdog from the loop itself: a stuck aggregation stops the pings. */
-	r = sd_event_set_watchdog(s.event, true);
-	if (r < 0)
-		log_warning_errno(r, "Failed to enable the watchdog: %m");
-
-	r = snapshot_store_new(&s.store);
-	if (r < 0) {
-		log_error_errno(r, "Failed to allocate the snapshot store: %m");
-		goto out;
-	}
-	/* The first snapshot right away, so READY=1 means "scrapable". */
-	if (aggregate_once(&s) < 0)
-		s.aggregation_failures++;
-	uint64_t now;
-	sd_event_now(s.event, CLOCK_MONOTONIC, &now);
-	r = sd_event_add_time(s.event, &s.timer, CLOCK_MONOTONIC, now + s.cfg.interval_usec,
-			      s.cfg.interval_usec / 20, on_timer, &s);
-	if (r < 0) {
-		log_error_errno(r, "Failed to arm the aggregation timer: %m");
-		goto out;
-	}
-	/* Serve only now: a connection that socket-activated us gets the first snapshot, not a
-	 * 503, and the unit is active by the time anything is answered. */
-	if (start_http(&s, &s.cfg, &s.http) < 0)
-		goto out;
-	if (s.listen_fds)
-		log_info("Serving HTTP on %d socket(s) passed by systemd", s.listen_fds);
-	else
-		for (unsigned i = 0; i < s.cfg.n_listen; i++)
-			log_info("Serving HTTP on %s", s.cfg.listen[i]);
 	sd_notify(false, "READY=1");
 
 	r = sd_event_loop(s.event);
@@ -389,12 +439,6 @@ int service_run(const struct options *o)
 	status = 0;
 	log_info("Stopped");
 out:
-	s.http = http_stop(s.http);
-	s.collector = collector_close(s.collector);
-	sd_event_source_unref(s.timer);
-	sd_event_unref(s.event);
-	s.store = snapshot_store_free(s.store);
-	aggregate_done(&s.agg);
-	config_done(&s.cfg);
+	service_done(&s);
 	return status;
 }
