@@ -13,22 +13,12 @@
 #include "util.h"
 
 /*
- * Every interval builds a snapshot (about 10 MB of buffers at 10k processes) and frees the one
- * before. glibc by default gives the top of its heap back to the kernel as soon as more than
- * twice its largest freed mapping lies free there, so the next snapshot faulted the same pages
- * in again: 700-1400 page faults a second at 10k processes on the benchmark machine (a VM,
- * where a fault costs tens of microseconds), half the daemon's CPU. Keep the heap instead
- * (never trimmed below 64 MiB of free top), and map only chunks above 4 MiB: the snapshot
- * buffers stay at or below that up to about 13k processes, while the kernel BTF that libbpf
- * reads once at start-up (over 4 MiB) stays a mapping and is given back when freed, rather
- * than left in the heap. Measured with tests/bench (see its README).
- * One arena: the HTTP threads that compress or render a body on demand would otherwise each get
- * an arena of their own, and keep its high-water mark resident (two arenas held 670 KiB at
- * 1k processes, the compressors' state and the bodies); in the main heap that memory is reused.
+ * Every interval frees one snapshot's buffers and builds the next: keep the heap rather than
+ * hand it back and fault it in again, and keep it in one arena for every thread.
  */
 static void malloc_keep_heap(void)
 {
-	mallopt(M_MMAP_THRESHOLD, (4 << 20) + 4096);
+	mallopt(M_MMAP_THRESHOLD, (4 << 20) + 4096); /* the BTF libbpf reads is a mapping */
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	mallopt(M_ARENA_MAX, 1);
 }

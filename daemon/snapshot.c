@@ -72,11 +72,7 @@ static int make_body(struct snapshot *s, enum body b, struct blob *ret)
 	return -EINVAL;
 }
 
-/*
- * Every body used to be made in snapshot_new(): at 10k processes the two gzips alone took 20-25
- * ms of every interval, whether anyone asked for them or not, and a scraper wants one format.
- * Made here, on demand, each is made at most once per snapshot.
- */
+/* Made on demand, at most once per snapshot: a scraper wants one format, not all six. */
 const struct blob *snapshot_body(struct snapshot *s, enum body b)
 {
 	int *state = &s->body_state[b];

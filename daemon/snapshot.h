@@ -25,8 +25,8 @@ struct blob {
 /*
  * What a snapshot serves. The text exposition is rendered with the snapshot, so that a plain
  * scrape never waits for rendering; every other body is made by the first request that wants
- * it (most intervals nobody asks for most of them: at 10k processes OpenMetrics, the JSON and
- * the two gzips cost more CPU than the aggregation).
+ * it (most intervals nobody asks for most of them, and together they cost more CPU than the
+ * aggregation).
  */
 enum body {
 	BODY_PROM,	     /* text format 0.0.4 */
