@@ -6,6 +6,7 @@
 
 #include "render-json.h"
 #include "render-prom.h"
+#include "series.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -136,104 +137,6 @@ struct snapshot *snapshot_store_get(struct snapshot_store *st)
 	return s;
 }
 
-static bool comm_selected(const struct config *cfg, const char *comm)
-{
-	if (cfg->has_include_re && regexec(&cfg->include_re, comm, 0, NULL, 0) != 0)
-		return false;
-	if (cfg->has_exclude_re && regexec(&cfg->exclude_re, comm, 0, NULL, 0) == 0)
-		return false;
-	return true;
-}
-
-static int series_cpu_desc(const void *a, const void *b)
-{
-	const struct snapshot_series *x = a, *y = b;
-
-	if (x->c.runtime_ns != y->c.runtime_ns)
-		return x->c.runtime_ns > y->c.runtime_ns ? -1 : 1;
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return strcmp(x->comm, y->comm);
-}
-
-static int series_key(const void *a, const void *b)
-{
-	const struct snapshot_series *x = a, *y = b;
-
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return strcmp(x->comm, y->comm);
-}
-
-/* One series per name: s sorted by comm, then runs of the same name summed. Returns the count. */
-static size_t group_by_comm(struct snapshot_series *s, size_t n)
-{
-	size_t k = 0;
-
-	qsort(s, n, sizeof(*s), series_key);
-	for (size_t i = 0; i < n; i++) {
-		if (k > 0 && strcmp(s[k - 1].comm, s[i].comm) == 0) {
-			counters_add(&s[k - 1].c, &s[i].c);
-		} else {
-			s[k++] = s[i];
-		}
-	}
-	return k;
-}
-
-/* The series /metrics shows: filtered by name, grouped, cut to the busiest max_series. */
-static int build_series(struct snapshot *s, const struct agg_state *st, const struct config *cfg)
-{
-	size_t n = 0, total;
-
-	s->series = calloc(st->n_procs + st->n_groups + 1, sizeof(*s->series));
-	if (!s->series)
-		return -ENOMEM;
-
-	if (cfg->group_by == GROUP_BY_COMM) {
-		/* live processes and the groups of exited ones, summed by name: O(n log n) */
-		for (size_t i = 0; i < st->n_procs; i++, n++) {
-			const struct proc *p = &st->procs[i];
-
-			memcpy(s->series[n].comm, p->comm, sizeof(s->series[n].comm));
-			/* what it counted under earlier names is in those names' groups */
-			s->series[n].c = counters_sub(&p->c, &p->named_base);
-		}
-		for (size_t i = 0; i < st->n_groups; i++, n++) {
-			memcpy(s->series[n].comm, st->groups[i].comm, sizeof(s->series[n].comm));
-			s->series[n].c = st->groups[i].c;
-		}
-		n = group_by_comm(s->series, n);
-		total = n;
-		size_t k = 0;
-		for (size_t i = 0; i < n; i++)
-			if (comm_selected(cfg, s->series[i].comm))
-				s->series[k++] = s->series[i];
-		n = k;
-	} else {
-		total = st->n_procs;
-		for (size_t i = 0; i < st->n_procs; i++) {
-			const struct proc *p = &st->procs[i];
-
-			if (!comm_selected(cfg, p->comm))
-				continue;
-			s->series[n].pid = p->tgid;
-			memcpy(s->series[n].comm, p->comm, sizeof(p->comm));
-			s->series[n].c = p->c;
-			n++;
-		}
-	}
-
-	if (cfg->max_series && n > cfg->max_series) {
-		qsort(s->series, n, sizeof(*s->series), series_cpu_desc);
-		n = cfg->max_series;
-		qsort(s->series, n, sizeof(*s->series), series_key);
-	}
-	s->n_series = n;
-	s->info.series_dropped = total - n;
-	return 0;
-}
-
 int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 		 const struct config *cfg, uint64_t mono_ns, double timestamp,
 		 struct snapshot **ret)
@@ -275,7 +178,7 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 	}
 	s->n_procs = st->n_procs;
 
-	r = build_series(s, st, cfg);
+	r = series_build(st, cfg, &s->series, &s->n_series, &s->info.series_dropped);
 	if (r < 0)
 		return r;
 

@@ -16,6 +16,7 @@
 
 #include "aggregate.h"
 #include "config.h"
+#include "series.h"
 
 struct blob {
 	char *data;
@@ -45,13 +46,6 @@ struct snapshot_proc {
 	struct counters c;
 	double switches_per_second; /* over the last interval */
 	double cpu_utilization;	    /* CPU seconds per second over the last interval */
-};
-
-/* One metric series set: a process (group_by = pid) or a name (group_by = comm). */
-struct snapshot_series {
-	uint32_t pid; /* 0 when grouped by comm */
-	char comm[COMM_TEXT_MAX];
-	struct counters c;
 };
 
 /* The daemon's own figures at the time of the snapshot. */

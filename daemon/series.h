@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Grouping and filtering: the series /metrics shows, one per process (group_by = pid) or one
+ * per name (group_by = comm, exited processes included), filtered by include_comm and
+ * exclude_comm, cut to the busiest max_series. A new grouping (unit, cgroup) is added here.
+ */
+#ifndef RAWTPD_SERIES_H
+#define RAWTPD_SERIES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aggregate.h"
+#include "config.h"
+
+/* One metric series set: a process (group_by = pid) or a name (group_by = comm). */
+struct snapshot_series {
+	uint32_t pid; /* 0 when grouped by comm */
+	char comm[COMM_TEXT_MAX];
+	struct counters c;
+};
+
+/*
+ * The series of st under cfg's [metrics] rules, sorted by pid and then comm: *ret (malloc'd)
+ * holds *ret_n of them, and *ret_dropped says how many the filters and max_series left out.
+ * Returns 0 or -ENOMEM.
+ */
+int series_build(const struct agg_state *st, const struct config *cfg, struct snapshot_series **ret,
+		 size_t *ret_n, uint64_t *ret_dropped);
+
+#endif
