@@ -136,6 +136,76 @@ static int groups_reserve(struct agg_state *s, const struct group_fold *f, size_
 	return 0;
 }
 
+/*
+ * Names. The BPF side notes a process's name at its first switch and, where the attach mode has
+ * a rename hook, every rename after it (sample->renames); /proc is read where that is not
+ * enough. Everything that decides the name a process shows is in this section.
+ */
+
+/* A process seen for the first time takes the name the BPF side saw. */
+static void name_new(struct proc *p, const struct sample_entry *e)
+{
+	escape_comm(e->comm, sizeof(e->comm), p->comm, sizeof(p->comm));
+}
+
+void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, const char *raw,
+			size_t len)
+{
+	struct proc key = {.tgid = tgid, .start_ns = start_ns}, *p;
+
+	p = s->n_procs ? bsearch(&key, s->procs, s->n_procs, sizeof(*p), proc_cmp) : NULL;
+	char comm[COMM_TEXT_MAX];
+
+	if (!p)
+		return;
+	p->comm_from_proc = true;
+	if (!raw)
+		return;
+	escape_comm(raw, len, comm, sizeof(comm));
+	if (strcmp(comm, p->comm) == 0)
+		return;
+	/* Leave what was counted so far with the old name; on failure (no memory) it moves. */
+	struct counters so_far = counters_delta(&p->c, &p->named_base);
+
+	if (group_add(s, p->comm, &so_far, false) == 0)
+		p->named_base = p->c;
+	memcpy(p->comm, comm, sizeof(comm));
+}
+
+/* The renames the BPF side saw, in order; after too many at once, every name is read again. */
+static void apply_renames(struct agg_state *s, const struct sample *sample)
+{
+	for (size_t k = 0; k < sample->n_renames; k++) {
+		const struct sample_rename *rn = &sample->renames[k];
+
+		aggregate_set_comm(s, rn->tgid, rn->start_ns, rn->comm, sizeof(rn->comm));
+	}
+	s->renames_lost = sample->renames_lost;
+	for (size_t i = 0; s->renames_lost && i < s->n_procs; i++)
+		s->procs[i].comm_from_proc = false;
+}
+
+void aggregate_read_names(struct agg_state *s, const struct agg_names *n)
+{
+	if (n->renames_tracked && !s->renames_lost)
+		return;
+	for (size_t i = 0; i < s->n_procs; i++) {
+		const struct proc *p = &s->procs[i];
+		char comm[COMM_RAW_LEN];
+		size_t len;
+
+		if (p->comm_from_proc)
+			continue;
+		if (n->read_comm(n->userdata, p->tgid, comm, &len) == 0)
+			aggregate_set_comm(s, p->tgid, p->start_ns, comm, len);
+		else /* gone, or unreadable: keep the name the BPF side saw */
+			aggregate_set_comm(s, p->tgid, p->start_ns, NULL, 0);
+	}
+	s->renames_lost = false;
+}
+
+/* The merge of the state and a sample, in two steps: merge_sample() and merge_commit(). */
+
 static bool is_live(const struct sample *sample, uint32_t tgid)
 {
 	return sample->n_live &&
@@ -218,7 +288,7 @@ static int merge_entry(const struct agg_state *s, const struct sample *sample, s
 		p = *old;
 	} else {
 		p = (struct proc){.tgid = cur->tgid, .start_ns = cur->start_ns};
-		escape_comm(cur->comm, sizeof(cur->comm), p.comm, sizeof(p.comm));
+		name_new(&p, cur);
 	}
 
 	if (alive) {
@@ -298,8 +368,6 @@ static int merge_sample(const struct agg_state *s, const struct sample *sample, 
 	}
 	return 0;
 }
-
-static void apply_renames(struct agg_state *s, const struct sample *sample);
 
 /* Make m the state. Cannot fail: groups_reserve() made room for every new group. */
 static void merge_commit(struct agg_state *s, const struct sample *sample, struct merge *m)
@@ -381,66 +449,4 @@ struct counters aggregate_totals(const struct agg_state *s)
 	for (size_t i = 0; i < s->n_procs; i++)
 		counters_add(&t, &s->procs[i].c);
 	return t;
-}
-
-/*
- * Names. The BPF side notes a process's name at its first switch and, where the attach mode has
- * a rename hook, every rename after it (sample->renames); /proc is read where that is not
- * enough. Everything that decides the name a process shows is below.
- */
-
-void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, const char *raw,
-			size_t len)
-{
-	struct proc key = {.tgid = tgid, .start_ns = start_ns}, *p;
-
-	p = s->n_procs ? bsearch(&key, s->procs, s->n_procs, sizeof(*p), proc_cmp) : NULL;
-	char comm[COMM_TEXT_MAX];
-
-	if (!p)
-		return;
-	p->comm_from_proc = true;
-	if (!raw)
-		return;
-	escape_comm(raw, len, comm, sizeof(comm));
-	if (strcmp(comm, p->comm) == 0)
-		return;
-	/* Leave what was counted so far with the old name; on failure (no memory) it moves. */
-	struct counters so_far = counters_delta(&p->c, &p->named_base);
-
-	if (group_add(s, p->comm, &so_far, false) == 0)
-		p->named_base = p->c;
-	memcpy(p->comm, comm, sizeof(comm));
-}
-
-/* The renames the BPF side saw, in order; after too many at once, every name is read again. */
-static void apply_renames(struct agg_state *s, const struct sample *sample)
-{
-	for (size_t k = 0; k < sample->n_renames; k++) {
-		const struct sample_rename *rn = &sample->renames[k];
-
-		aggregate_set_comm(s, rn->tgid, rn->start_ns, rn->comm, sizeof(rn->comm));
-	}
-	s->renames_lost = sample->renames_lost;
-	for (size_t i = 0; s->renames_lost && i < s->n_procs; i++)
-		s->procs[i].comm_from_proc = false;
-}
-
-void aggregate_read_names(struct agg_state *s, const struct agg_names *n)
-{
-	if (n->renames_tracked && !s->renames_lost)
-		return;
-	for (size_t i = 0; i < s->n_procs; i++) {
-		const struct proc *p = &s->procs[i];
-		char comm[COMM_RAW_LEN];
-		size_t len;
-
-		if (p->comm_from_proc)
-			continue;
-		if (n->read_comm(n->userdata, p->tgid, comm, &len) == 0)
-			aggregate_set_comm(s, p->tgid, p->start_ns, comm, len);
-		else /* gone, or unreadable: keep the name the BPF side saw */
-			aggregate_set_comm(s, p->tgid, p->start_ns, NULL, 0);
-	}
-	s->renames_lost = false;
 }
