@@ -9,11 +9,9 @@
  * checks [section] headers (an empty unknown section is still an error) and refuses lines
  * longer than inih's fixed buffer instead of letting inih silently cut them in two.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <getopt.h>
 #include <ini.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,17 +26,6 @@
 
 /* The default listen entry is not allocated, so config_init() cannot fail. */
 static const char default_listen[] = ":" STRINGIFY(RAWTPD_DEFAULT_PORT);
-
-static const char *const attach_names[_ATTACH_MODE_MAX] = {
-	[ATTACH_AUTO] = "auto",	    [ATTACH_TP_BTF] = "tp_btf",
-	[ATTACH_RAW_TP] = "raw_tp", [ATTACH_TRACEPOINT] = "tracepoint",
-	[ATTACH_KPROBE] = "kprobe",
-};
-
-static const char *const group_by_names[] = {
-	[GROUP_BY_PID] = "pid",
-	[GROUP_BY_COMM] = "comm",
-};
 
 enum key {
 	KEY_INTERVAL,
@@ -78,32 +65,6 @@ static const struct key_info {
 	[KEY_INCLUDE_COMM] = {"metrics", "include_comm", "include-comm", OPT_SET_INCLUDE_COMM},
 	[KEY_EXCLUDE_COMM] = {"metrics", "exclude_comm", "exclude-comm", OPT_SET_EXCLUDE_COMM},
 };
-
-const char *attach_mode_to_string(enum attach_mode m)
-{
-	return (unsigned)m < _ATTACH_MODE_MAX ? attach_names[m] : "?";
-}
-
-int attach_mode_from_string(const char *s)
-{
-	for (int i = 0; s && i < _ATTACH_MODE_MAX; i++)
-		if (strcmp(s, attach_names[i]) == 0)
-			return i;
-	return -EINVAL;
-}
-
-const char *group_by_to_string(enum group_by g)
-{
-	return (unsigned)g < ELEMENTSOF(group_by_names) ? group_by_names[g] : "?";
-}
-
-int group_by_from_string(const char *s)
-{
-	for (size_t i = 0; s && i < ELEMENTSOF(group_by_names); i++)
-		if (strcmp(s, group_by_names[i]) == 0)
-			return (int)i;
-	return -EINVAL;
-}
 
 void config_init(struct config *c)
 {
@@ -151,125 +112,6 @@ void options_done(struct options *o)
 	config_done(&o->flags);
 	*o = (struct options){};
 	config_init(&o->flags);
-}
-
-int parse_duration(const char *s, uint64_t *ret_usec)
-{
-	static const struct {
-		const char *suffix;
-		uint64_t usec;
-	} units[] = {
-		{"", USEC_PER_SEC}, {"s", USEC_PER_SEC},      {"ms", USEC_PER_MSEC},
-		{"us", 1},	    {"m", 60 * USEC_PER_SEC}, {"h", 3600 * USEC_PER_SEC},
-	};
-	unsigned long long n;
-	char *end;
-
-	if (!s || !isdigit((unsigned char)s[0]))
-		return -EINVAL; /* strtoull() would take blanks and a minus sign */
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	for (size_t i = 0; i < ELEMENTSOF(units); i++) {
-		if (strcmp(end, units[i].suffix) != 0)
-			continue;
-		if (n > UINT64_MAX / units[i].usec)
-			return -EINVAL;
-		*ret_usec = n * units[i].usec;
-		return 0;
-	}
-	return -EINVAL;
-}
-
-/* Decimal digits only, no sign or blanks, at most max. */
-static int parse_uint(const char *s, unsigned long long max, unsigned long long *ret)
-{
-	unsigned long long n;
-	char *end;
-
-	if (!s || !isdigit((unsigned char)s[0]))
-		return -EINVAL;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno || *end || n > max)
-		return -EINVAL;
-	*ret = n;
-	return 0;
-}
-
-/* NULL when s is a listen address, else what is wrong with it. */
-static const char *parse_listen(const char *s, struct sockaddr_storage *ret, unsigned *ret_len)
-{
-	static const char bad_host[] =
-		"the host must be a numeric address or localhost (names are not resolved)";
-	struct sockaddr_storage ss = {};
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	char host[INET6_ADDRSTRLEN];
-	const char *port, *colon;
-	unsigned long long p;
-	size_t n;
-
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-
-		if (!close)
-			return "missing ']'";
-		n = (size_t)(close - s - 1);
-		if (n >= sizeof(host))
-			return "not an IPv6 address";
-		memcpy(host, s + 1, n);
-		host[n] = 0;
-		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-			return "not an IPv6 address";
-		if (close[1] != ':')
-			return "missing ':PORT'";
-		ss.ss_family = AF_INET6;
-		port = close + 2;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return "missing ':PORT'";
-		n = (size_t)(colon - s);
-		if (memchr(s, ':', n))
-			return "an IPv6 address goes in brackets, as in [::1]:PORT";
-		if (n >= sizeof(host))
-			return bad_host;
-		memcpy(host, s, n);
-		host[n] = 0;
-		if (n == 0) {
-			ss.ss_family = AF_INET6; /* every address, IPv4 too (dual-stack) */
-			sin6->sin6_addr = in6addr_any;
-		} else if (strcmp(host, "localhost") == 0) {
-			ss.ss_family = AF_INET;
-			sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		} else if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-			ss.ss_family = AF_INET;
-		} else {
-			return bad_host;
-		}
-		port = colon + 1;
-	}
-	if (!*port)
-		return "missing port";
-	if (parse_uint(port, 65535, &p) < 0 || p == 0)
-		return "the port must be 1..65535";
-
-	if (ss.ss_family == AF_INET)
-		sin->sin_port = htons((uint16_t)p);
-	else
-		sin6->sin6_port = htons((uint16_t)p);
-	if (ret)
-		*ret = ss;
-	if (ret_len)
-		*ret_len = ss.ss_family == AF_INET ? sizeof(*sin) : sizeof(*sin6);
-	return NULL;
-}
-
-int config_parse_listen(const char *s, struct sockaddr_storage *ret, unsigned *ret_len)
-{
-	return s && !parse_listen(s, ret, ret_len) ? 0 : -EINVAL;
 }
 
 /* Looks like crypt(3) output of a scheme libxcrypt verifies; the value itself is never echoed. */
@@ -454,7 +296,7 @@ static int set_listen(struct config *c, const char *value, bool append, char **r
 
 	if (append)
 		for (unsigned i = 0; i < c->n_listen; i++)
-			(void)parse_listen(c->listen[i], &sa[i], NULL);
+			(void)parse_listen(c->listen[i], &sa[i], NULL, NULL);
 	for (;;) {
 		size_t len;
 
@@ -473,8 +315,7 @@ static int set_listen(struct config *c, const char *value, bool append, char **r
 		}
 		p += len;
 		n++;
-		why_s = parse_listen(list[n - 1], &sa[first + n - 1], NULL);
-		if (why_s) {
+		if (parse_listen(list[n - 1], &sa[first + n - 1], NULL, &why_s) < 0) {
 			r = why(ret_why,
 				"'%s' is not a listen address: %s (HOST:PORT, [IPV6]:PORT or "
 				":PORT)",
@@ -506,8 +347,7 @@ static int set_listen(struct config *c, const char *value, bool append, char **r
 /* Parse value for key into c. 0, or -EINVAL with *ret_why saying what is wrong, or -ENOMEM. */
 static int config_set(struct config *c, enum key k, const char *value, bool append, char **ret_why)
 {
-	unsigned long long n;
-	uint64_t usec;
+	uint64_t n, usec;
 	int r;
 
 	*ret_why = NULL;
@@ -540,8 +380,8 @@ static int config_set(struct config *c, enum key k, const char *value, bool appe
 		c->attach = r;
 		return 0;
 	case KEY_MAX_PROCESSES:
-		if (parse_uint(value, UINT32_MAX, &n) < 0 || n < CONFIG_MAX_PROCESSES_MIN ||
-		    n > CONFIG_MAX_PROCESSES_MAX)
+		if (parse_unsigned(value, strlen(value), UINT32_MAX, &n) < 0 ||
+		    n < CONFIG_MAX_PROCESSES_MIN || n > CONFIG_MAX_PROCESSES_MAX)
 			return why(ret_why, "'%s' is not a number in %u..%u", value,
 				   CONFIG_MAX_PROCESSES_MIN, CONFIG_MAX_PROCESSES_MAX);
 		c->max_processes = (uint32_t)n;
@@ -571,7 +411,7 @@ static int config_set(struct config *c, enum key k, const char *value, bool appe
 		c->group_by = r;
 		return 0;
 	case KEY_MAX_SERIES:
-		if (parse_uint(value, UINT32_MAX, &n) < 0)
+		if (parse_unsigned(value, strlen(value), UINT32_MAX, &n) < 0)
 			return why(ret_why, "'%s' is not a number in 0..%u (0: unlimited)", value,
 				   UINT32_MAX);
 		c->max_series = (uint32_t)n;

@@ -11,19 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum attach_mode {
-	ATTACH_AUTO,
-	ATTACH_TP_BTF,
-	ATTACH_RAW_TP,
-	ATTACH_TRACEPOINT,
-	ATTACH_KPROBE,
-	_ATTACH_MODE_MAX,
-};
-
-enum group_by {
-	GROUP_BY_PID,
-	GROUP_BY_COMM,
-};
+#include "parse.h"
 
 #define CONFIG_MAX_LISTEN 16
 
@@ -97,21 +85,14 @@ void config_print_help(const char *argv0);
  */
 int config_load(const char *path, const struct options *o, struct config *ret, char **ret_error);
 
-/* Names used in the config file, flags, logs and metrics ("auto", "tp_btf", ...). */
-const char *attach_mode_to_string(enum attach_mode m);
-int attach_mode_from_string(const char *s); /* the mode, or -EINVAL */
-const char *group_by_to_string(enum group_by g);
-int group_by_from_string(const char *s); /* the grouping, or -EINVAL */
-
 /*
- * Parse a listen address: "HOST:PORT", "[IPV6]:PORT" or ":PORT" (every address, IPv6 and IPv4).
- * Numeric hosts and "localhost" (127.0.0.1) only (no DNS at start-up). 0 or -EINVAL.
- * ret and ret_len may be NULL to only validate.
+ * The listen address parser under its older name, which http.c still calls: parse_listen()
+ * without the reason.
  */
-struct sockaddr_storage;
-int config_parse_listen(const char *s, struct sockaddr_storage *ret, unsigned *ret_len);
-
-/* "1s", "500ms", "15s", "2m", "1h", "250us"; a bare number is seconds. 0 or -EINVAL. */
-int parse_duration(const char *s, uint64_t *ret_usec);
+static inline int config_parse_listen(const char *s, struct sockaddr_storage *ret,
+				      unsigned *ret_len)
+{
+	return parse_listen(s, ret, ret_len, NULL);
+}
 
 #endif
