@@ -2,17 +2,30 @@
 /*
  * Configuration: built-in defaults, then the INI file, then the command-line flags.
  *
- * The file goes through libinih's ini_parse_stream() with our own line reader rather than
- * ini_parse_file(): Debian's libinih is built without INI_HANDLER_LINENO, so the reader counts
- * physical lines and the handler knows the line it is looking at. The reader also strips
- * leading blanks (so an indented key is never taken for a continuation of the previous value),
- * checks [section] headers (an empty unknown section is still an error) and refuses lines
- * longer than inih's fixed buffer instead of letting inih silently cut them in two.
+ * One table, items[] below, says what each setting is: its [section] and key in the file, its
+ * long (and short) option, the parser that checks a value and stores it, and its lines in
+ * --help. The file's keys, getopt_long()'s options and the help text all come from it, the way
+ * systemd's ConfigTableItem drives its unit files.
+ *
+ * libinih splits the file into sections and "key = value" pairs (ini_parse_stream(), calling
+ * handler()). It reads through reader(), which hands it one physical line at a time and does
+ * what Debian's libinih cannot be told to do at run time:
+ *  - count lines: it is built without INI_HANDLER_LINENO, so the handler would not know the
+ *    line of a key, which "first set on line N" and the tls/auth pair checks name;
+ *  - refuse NUL bytes (fgets() would end the line there, silently) and lines longer than its
+ *    200-byte buffer (it would cut them in two and parse the rest as a line of its own);
+ *  - strip leading blanks: it takes an indented line after a key for a continuation of that
+ *    key's value (INI_ALLOW_MULTILINE), and an indented key is a key here;
+ *  - cut comments at a '#' after a blank (inline comments start with ';' only in inih);
+ *  - check [section] headers: inih tells the handler nothing of a header, so an empty unknown
+ *    section, or text after the ']', would pass unseen.
+ * inih itself skips a UTF-8 byte order mark, but the checks above must look past it too.
  */
 #include <ctype.h>
 #include <getopt.h>
 #include <ini.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -25,45 +38,57 @@
 #define STRINGIFY(x)  STRINGIFY_(x)
 
 /* The default listen entry is not allocated, so config_init() cannot fail. */
-static const char default_listen[] = ":" STRINGIFY(RAWTPD_DEFAULT_PORT);
+#define DEFAULT_LISTEN ":" STRINGIFY(RAWTPD_DEFAULT_PORT)
+static const char default_listen[] = DEFAULT_LISTEN;
 
-enum key {
-	KEY_INTERVAL,
-	KEY_LOG_LEVEL,
-	KEY_ATTACH,
-	KEY_MAX_PROCESSES,
-	KEY_LISTEN,
-	KEY_TLS_CERT,
-	KEY_TLS_KEY,
-	KEY_BASIC_AUTH_USER,
-	KEY_BASIC_AUTH_PASSWORD_HASH,
-	KEY_GROUP_BY,
-	KEY_MAX_SERIES,
-	KEY_INCLUDE_COMM,
-	KEY_EXCLUDE_COMM,
-	_KEY_MAX,
-};
+/* What the messages and --help say of the limits in config.h. */
+#define INTERVAL_RANGE "100ms..1h" /* CONFIG_INTERVAL_MIN_USEC..CONFIG_INTERVAL_MAX_USEC */
+#define MAX_PROCESSES_RANGE \
+	STRINGIFY(CONFIG_MAX_PROCESSES_MIN) ".." STRINGIFY(CONFIG_MAX_PROCESSES_MAX)
+#define MAX_PROCESSES_DEFAULT STRINGIFY(CONFIG_MAX_PROCESSES_DEFAULT)
 
+/* The file's sections, in the order the error messages list them. */
 static const char *const sections[] = {"daemon", "bpf", "http", "metrics"};
 
-static const struct key_info {
-	const char *section, *name;
-	const char *flag; /* the long option that sets it too, or NULL */
-	uint32_t set;	  /* its OPT_SET_* bit */
-} keys[_KEY_MAX] = {
-	[KEY_INTERVAL] = {"daemon", "interval", "interval", OPT_SET_INTERVAL},
-	[KEY_LOG_LEVEL] = {"daemon", "log_level", "log-level", OPT_SET_LOG_LEVEL},
-	[KEY_ATTACH] = {"bpf", "attach", "attach", OPT_SET_ATTACH},
-	[KEY_MAX_PROCESSES] = {"bpf", "max_processes", "max-processes", OPT_SET_MAX_PROCESSES},
-	[KEY_LISTEN] = {"http", "listen", "listen", OPT_SET_LISTEN},
-	[KEY_TLS_CERT] = {"http", "tls_cert", NULL, 0},
-	[KEY_TLS_KEY] = {"http", "tls_key", NULL, 0},
-	[KEY_BASIC_AUTH_USER] = {"http", "basic_auth_user", NULL, 0},
-	[KEY_BASIC_AUTH_PASSWORD_HASH] = {"http", "basic_auth_password_hash", NULL, 0},
-	[KEY_GROUP_BY] = {"metrics", "group_by", "group-by", OPT_SET_GROUP_BY},
-	[KEY_MAX_SERIES] = {"metrics", "max_series", "max-series", OPT_SET_MAX_SERIES},
-	[KEY_INCLUDE_COMM] = {"metrics", "include_comm", "include-comm", OPT_SET_INCLUDE_COMM},
-	[KEY_EXCLUDE_COMM] = {"metrics", "exclude_comm", "exclude-comm", OPT_SET_EXCLUDE_COMM},
+struct config_item;
+
+/*
+ * Check value and store it in the setting's field, base + item->offset (base is the struct
+ * config for a key, the struct options for a command-line option only). append: a flag given
+ * again adds to what the earlier ones gave. 0, or -EINVAL with *ret_why a malloc'd phrase
+ * saying what is wrong, or -ENOMEM.
+ */
+typedef int (*config_parser)(const struct config_item *item, void *base, const char *value,
+			     bool append, char **ret_why);
+
+struct config_item {
+	const char *section, *key; /* in the file; NULL: a command-line option only */
+	const char *flag;	   /* the long option; NULL: a file key only */
+	char short_flag;	   /* the one-letter option, or 0 */
+	const char *arg;	   /* what --help calls the flag's value; NULL: it takes none */
+	config_parser parse;	   /* NULL: a flag without a value, setting the bool at offset */
+	size_t offset;		   /* of the field parse() sets */
+	const void *info;	   /* what parse() needs besides the field: names, limits */
+	uint32_t set;		   /* OPT_SET_* bit of a flag that sets a key */
+	bool many;		   /* the flag may be given more than once, each adding to a list */
+	const char *help;	   /* --help's text for the flag, '\n' between lines */
+};
+
+/* The names a key takes, for parse_name(). */
+struct config_names {
+	int (*from_string)(const char *s); /* the value, or -EINVAL */
+	const char *what, *list;	   /* "an attach mode", "auto, tp_btf, ..." */
+};
+
+/* The range of a number, for parse_u32(). */
+struct config_range {
+	uint32_t min, max;
+	const char *note; /* after the range in the error message */
+};
+
+/* The fields that hold a compiled regex besides its text (at item->offset), for parse_regex(). */
+struct config_regex {
+	size_t re, has; /* offsets of the regex_t and of its bool */
 };
 
 void config_init(struct config *c)
@@ -114,6 +139,52 @@ void options_done(struct options *o)
 	config_init(&o->flags);
 }
 
+int config_check_pairs(const struct config *c, const char **ret_set, const char **ret_unset)
+{
+	static const struct {
+		size_t a, b;
+		const char *a_key, *b_key;
+	} pairs[] = {
+		{offsetof(struct config, tls_cert), offsetof(struct config, tls_key), "tls_cert",
+		 "tls_key"},
+		{offsetof(struct config, basic_auth_user),
+		 offsetof(struct config, basic_auth_password_hash), "basic_auth_user",
+		 "basic_auth_password_hash"},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(pairs); i++) {
+		bool a = *(char *const *)((const char *)c + pairs[i].a);
+		bool b = *(char *const *)((const char *)c + pairs[i].b);
+
+		if (a == b)
+			continue;
+		if (ret_set)
+			*ret_set = a ? pairs[i].a_key : pairs[i].b_key;
+		if (ret_unset)
+			*ret_unset = a ? pairs[i].b_key : pairs[i].a_key;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Sets *ret to a malloc'd explanation; -EINVAL, or -ENOMEM when even that fails. */
+static int __attribute__((format(printf, 2, 3))) why(char **ret, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(ret, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		*ret = NULL;
+		return -ENOMEM;
+	}
+	return -EINVAL;
+}
+
+/* The value checks. */
+
 /* Looks like crypt(3) output of a scheme libxcrypt verifies; the value itself is never echoed. */
 static bool password_hash_valid(const char *h)
 {
@@ -137,33 +208,6 @@ static bool password_hash_valid(const char *h)
 		return true;
 	}
 	return false;
-}
-
-/* Sets *why to a malloc'd explanation; -EINVAL, or -ENOMEM when even that fails. */
-static int __attribute__((format(printf, 2, 3))) why(char **ret, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = vasprintf(ret, fmt, ap);
-	va_end(ap);
-	if (r < 0) {
-		*ret = NULL;
-		return -ENOMEM;
-	}
-	return -EINVAL;
-}
-
-static int set_string(char **field, const char *value)
-{
-	char *s = strdup(value);
-
-	if (!s)
-		return -ENOMEM;
-	free(*field);
-	*field = s;
-	return 0;
 }
 
 #define REGEX_MAX_NODES 1000
@@ -344,90 +388,202 @@ static int set_listen(struct config *c, const char *value, bool append, char **r
 	return 0;
 }
 
-/* Parse value for key into c. 0, or -EINVAL with *ret_why saying what is wrong, or -ENOMEM. */
-static int config_set(struct config *c, enum key k, const char *value, bool append, char **ret_why)
-{
-	uint64_t n, usec;
-	int r;
+/* The parsers of the table. */
 
+static void *field(const struct config_item *i, void *base)
+{
+	return (char *)base + i->offset;
+}
+
+static int parse_string(const struct config_item *i, void *base, const char *value, bool append,
+			char **ret_why)
+{
+	char **f = field(i, base), *s = strdup(value);
+
+	if (!s)
+		return -ENOMEM;
+	free(*f);
+	*f = s;
+	return 0;
+}
+
+/* The value stays in argv: struct options owns no strings but its flags' config. */
+static int parse_argument(const struct config_item *i, void *base, const char *value, bool append,
+			  char **ret_why)
+{
+	*(const char **)field(i, base) = value;
+	return 0;
+}
+
+static int parse_interval(const struct config_item *i, void *base, const char *value, bool append,
+			  char **ret_why)
+{
+	uint64_t usec;
+
+	if (parse_duration(value, &usec) < 0)
+		return why(ret_why, "'%s' is not a duration (e.g. 1s, 500ms, 2m)", value);
+	if (usec < CONFIG_INTERVAL_MIN_USEC || usec > CONFIG_INTERVAL_MAX_USEC)
+		return why(ret_why, "'%s' is out of range (" INTERVAL_RANGE ")", value);
+	*(uint64_t *)field(i, base) = usec;
+	return 0;
+}
+
+/* Into an int or an enum (both int-sized, checked below). */
+static int parse_name(const struct config_item *i, void *base, const char *value, bool append,
+		      char **ret_why)
+{
+	const struct config_names *n = i->info;
+	int r = n->from_string(value);
+
+	if (r < 0)
+		return why(ret_why, "'%s' is not %s (%s)", value, n->what, n->list);
+	*(int *)field(i, base) = r;
+	return 0;
+}
+
+static int parse_u32(const struct config_item *i, void *base, const char *value, bool append,
+		     char **ret_why)
+{
+	const struct config_range *range = i->info;
+	uint64_t n;
+
+	if (parse_unsigned(value, strlen(value), range->max, &n) < 0 || n < range->min)
+		return why(ret_why, "'%s' is not a number in %u..%u%s", value, range->min,
+			   range->max, range->note);
+	*(uint32_t *)field(i, base) = (uint32_t)n;
+	return 0;
+}
+
+static int parse_listen_list(const struct config_item *i, void *base, const char *value,
+			     bool append, char **ret_why)
+{
+	return set_listen(base, value, append, ret_why);
+}
+
+static int parse_auth_user(const struct config_item *i, void *base, const char *value, bool append,
+			   char **ret_why)
+{
+	if (strchr(value, ':'))
+		return why(ret_why, "'%s' contains ':', which a Basic auth user name cannot",
+			   value);
+	return parse_string(i, base, value, append, ret_why);
+}
+
+static int parse_password_hash(const struct config_item *i, void *base, const char *value,
+			       bool append, char **ret_why)
+{
+	if (!password_hash_valid(value))
+		return why(ret_why, "not a crypt(3) hash ($2b$, $2y$ or $2a$ bcrypt, $6$ "
+				    "sha512crypt, $5$ sha256crypt or $y$ yescrypt; e.g. from "
+				    "'htpasswd -nBC 10 USER')");
+	return parse_string(i, base, value, append, ret_why);
+}
+
+static int parse_regex(const struct config_item *i, void *base, const char *value, bool append,
+		       char **ret_why)
+{
+	const struct config_regex *f = i->info;
+
+	return set_regex(field(i, base), (regex_t *)((char *)base + f->re),
+			 (bool *)((char *)base + f->has), value, ret_why);
+}
+
+_Static_assert(sizeof(enum attach_mode) == sizeof(int) && sizeof(enum group_by) == sizeof(int),
+	       "parse_name() stores enums as int");
+
+#define KEY(s, k, name) .section = s, .key = k, .offset = offsetof(struct config, name)
+#define OPTION(name)	.offset = offsetof(struct options, name)
+
+/*
+ * Every setting, in the order --help lists the flags; within a section, in the order the
+ * messages list the keys.
+ */
+static const struct config_item items[] = {
+	{OPTION(config_path), .flag = "config", .short_flag = 'c', .arg = "PATH",
+	 .parse = parse_argument,
+	 .help = "config file (default " RAWTPD_DEFAULT_CONFIG ")\n"
+		 "a missing default file is not an error"},
+	{KEY("http", "listen", listen), .flag = "listen", .short_flag = 'l', .arg = "ADDR",
+	 .parse = parse_listen_list, .set = OPT_SET_LISTEN, .many = true,
+	 .help = "HOST:PORT, [IPV6]:PORT or :PORT (all addresses);\n"
+		 "repeatable, replaces the file's list (default " DEFAULT_LISTEN ")"},
+	{KEY("bpf", "attach", attach), .flag = "attach", .short_flag = 'a', .arg = "MODE",
+	 .parse = parse_name, .set = OPT_SET_ATTACH,
+	 .info = &(const struct config_names){attach_mode_from_string, "an attach mode",
+					      "auto, tp_btf, raw_tp, tracepoint, kprobe"},
+	 .help = "auto, tp_btf, raw_tp, tracepoint or kprobe\n"
+		 "(default auto)"},
+	{KEY("daemon", "interval", interval_usec), .flag = "interval", .short_flag = 'i',
+	 .arg = "DURATION", .parse = parse_interval, .set = OPT_SET_INTERVAL,
+	 .help = "aggregation period, " INTERVAL_RANGE " (default 1s)"},
+	{KEY("daemon", "log_level", log_level), .flag = "log-level", .arg = "LEVEL",
+	 .parse = parse_name, .set = OPT_SET_LOG_LEVEL,
+	 .info = &(const struct config_names){log_level_from_string, "a log level",
+					      "debug, info, notice, warning, err"},
+	 .help = "debug, info, notice, warning or err (default info)"},
+	{KEY("bpf", "max_processes", max_processes), .flag = "max-processes", .arg = "N",
+	 .parse = parse_u32, .set = OPT_SET_MAX_PROCESSES,
+	 .info = &(const struct config_range){CONFIG_MAX_PROCESSES_MIN, CONFIG_MAX_PROCESSES_MAX,
+					      ""},
+	 .help = "BPF map capacity, " MAX_PROCESSES_RANGE " (default " MAX_PROCESSES_DEFAULT ")"},
+	{KEY("http", "tls_cert", tls_cert), .parse = parse_string},
+	{KEY("http", "tls_key", tls_key), .parse = parse_string},
+	{KEY("http", "basic_auth_user", basic_auth_user), .parse = parse_auth_user},
+	{KEY("http", "basic_auth_password_hash", basic_auth_password_hash),
+	 .parse = parse_password_hash},
+	{KEY("metrics", "group_by", group_by), .flag = "group-by", .arg = "KEY",
+	 .parse = parse_name, .set = OPT_SET_GROUP_BY,
+	 .info = &(const struct config_names){group_by_from_string, "a grouping", "pid, comm"},
+	 .help = "pid or comm (default pid)"},
+	{KEY("metrics", "max_series", max_series), .flag = "max-series", .arg = "N",
+	 .parse = parse_u32, .set = OPT_SET_MAX_SERIES,
+	 .info = &(const struct config_range){0, UINT32_MAX, " (0: unlimited)"},
+	 .help = "most processes or names shown, 0: all (default 0)"},
+	{KEY("metrics", "include_comm", include_comm), .flag = "include-comm", .arg = "REGEX",
+	 .parse = parse_regex, .set = OPT_SET_INCLUDE_COMM,
+	 .info = &(const struct config_regex){offsetof(struct config, include_re),
+					      offsetof(struct config, has_include_re)},
+	 .help = "only processes whose name matches this POSIX\n"
+		 "extended regex (default: every process)"},
+	{KEY("metrics", "exclude_comm", exclude_comm), .flag = "exclude-comm", .arg = "REGEX",
+	 .parse = parse_regex, .set = OPT_SET_EXCLUDE_COMM,
+	 .info = &(const struct config_regex){offsetof(struct config, exclude_re),
+					      offsetof(struct config, has_exclude_re)},
+	 .help = "leave out processes whose name matches\n"
+		 "(default: none)"},
+	{OPTION(probe), .flag = "probe", .help = "print what this kernel supports, then exit"},
+	{OPTION(json), .flag = "json", .help = "with --probe: print JSON"},
+	{OPTION(check_config), .flag = "check-config",
+	 .help = "check the config file and flags, exit 0 or 2"},
+	{OPTION(help), .flag = "help", .short_flag = 'h', .help = "print this help, then exit"},
+	{OPTION(version), .flag = "version", .short_flag = 'V',
+	 .help = "print the version, then exit"},
+};
+
+/* The flags that set keys keep their text in struct options: the last of each, every --listen. */
+_Static_assert(ELEMENTSOF(items) + CONFIG_MAX_LISTEN <= OPTIONS_GIVEN_MAX,
+	       "OPTIONS_GIVEN_MAX holds every flag's value");
+
+static const struct config_item *item_by_key(const char *section, const char *key)
+{
+	for (size_t k = 0; k < ELEMENTSOF(items); k++)
+		if (items[k].key && (!section || strcmp(section, items[k].section) == 0) &&
+		    strcmp(key, items[k].key) == 0)
+			return &items[k];
+	return NULL;
+}
+
+/* Check value and store it for the setting i. 0, or -EINVAL with *ret_why, or -ENOMEM. */
+static int item_parse(const struct config_item *i, void *base, const char *value, bool append,
+		      char **ret_why)
+{
 	*ret_why = NULL;
 	if (!*value)
 		return why(ret_why, "empty value");
-
-	switch (k) {
-	case KEY_INTERVAL:
-		if (parse_duration(value, &usec) < 0)
-			return why(ret_why, "'%s' is not a duration (e.g. 1s, 500ms, 2m)", value);
-		if (usec < CONFIG_INTERVAL_MIN_USEC || usec > CONFIG_INTERVAL_MAX_USEC)
-			return why(ret_why, "'%s' is out of range (100ms..1h)", value);
-		c->interval_usec = usec;
-		return 0;
-	case KEY_LOG_LEVEL:
-		r = log_level_from_string(value);
-		if (r < 0)
-			return why(ret_why,
-				   "'%s' is not a log level (debug, info, notice, warning, err)",
-				   value);
-		c->log_level = r;
-		return 0;
-	case KEY_ATTACH:
-		r = attach_mode_from_string(value);
-		if (r < 0)
-			return why(ret_why,
-				   "'%s' is not an attach mode (auto, tp_btf, raw_tp, tracepoint, "
-				   "kprobe)",
-				   value);
-		c->attach = r;
-		return 0;
-	case KEY_MAX_PROCESSES:
-		if (parse_unsigned(value, strlen(value), UINT32_MAX, &n) < 0 ||
-		    n < CONFIG_MAX_PROCESSES_MIN || n > CONFIG_MAX_PROCESSES_MAX)
-			return why(ret_why, "'%s' is not a number in %u..%u", value,
-				   CONFIG_MAX_PROCESSES_MIN, CONFIG_MAX_PROCESSES_MAX);
-		c->max_processes = (uint32_t)n;
-		return 0;
-	case KEY_LISTEN:
-		return set_listen(c, value, append, ret_why);
-	case KEY_TLS_CERT:
-		return set_string(&c->tls_cert, value);
-	case KEY_TLS_KEY:
-		return set_string(&c->tls_key, value);
-	case KEY_BASIC_AUTH_USER:
-		if (strchr(value, ':'))
-			return why(ret_why,
-				   "'%s' contains ':', which a Basic auth user name cannot", value);
-		return set_string(&c->basic_auth_user, value);
-	case KEY_BASIC_AUTH_PASSWORD_HASH:
-		if (!password_hash_valid(value))
-			return why(ret_why,
-				   "not a crypt(3) hash ($2b$, $2y$ or $2a$ bcrypt, $6$ "
-				   "sha512crypt, $5$ sha256crypt or $y$ yescrypt; e.g. from "
-				   "'htpasswd -nBC 10 USER')");
-		return set_string(&c->basic_auth_password_hash, value);
-	case KEY_GROUP_BY:
-		r = group_by_from_string(value);
-		if (r < 0)
-			return why(ret_why, "'%s' is not a grouping (pid, comm)", value);
-		c->group_by = r;
-		return 0;
-	case KEY_MAX_SERIES:
-		if (parse_unsigned(value, strlen(value), UINT32_MAX, &n) < 0)
-			return why(ret_why, "'%s' is not a number in 0..%u (0: unlimited)", value,
-				   UINT32_MAX);
-		c->max_series = (uint32_t)n;
-		return 0;
-	case KEY_INCLUDE_COMM:
-		return set_regex(&c->include_comm, &c->include_re, &c->has_include_re, value,
-				 ret_why);
-	case KEY_EXCLUDE_COMM:
-		return set_regex(&c->exclude_comm, &c->exclude_re, &c->has_exclude_re, value,
-				 ret_why);
-	default:
-		return -EINVAL;
-	}
+	return i->parse(i, base, value, append, ret_why);
 }
 
-/* Parsing the file. */
+/* Reading the file. */
 
 struct parse_ctx {
 	const char *path;
@@ -435,9 +591,9 @@ struct parse_ctx {
 	struct config *c;
 	char *buf;
 	size_t bufsz;
-	unsigned line;		     /* physical line the reader handed to inih last */
-	unsigned key_line[_KEY_MAX]; /* where each key was set; 0: not set */
-	int r;			     /* first error found by the reader or the handler */
+	unsigned line;			      /* physical line the reader handed to inih last */
+	unsigned key_line[ELEMENTSOF(items)]; /* where each key was set; 0: not set */
+	int r;				      /* first error found by the reader or the handler */
 	unsigned error_line;
 	char *error;
 	int read_errno;
@@ -474,14 +630,11 @@ static bool section_known(const char *s)
 	return false;
 }
 
-static char *reader(char *str, int num, void *stream)
+/* The next physical line, NUL-terminated, or NULL at the end, on a read error or a NUL byte. */
+static char *read_line(struct parse_ctx *p)
 {
-	struct parse_ctx *p = stream;
-	char *s, *e;
 	ssize_t n;
 
-	if (p->r)
-		return NULL; /* stop at the first error */
 	errno = 0;
 	n = getline(&p->buf, &p->bufsz, p->f);
 	if (n < 0) {
@@ -490,12 +643,19 @@ static char *reader(char *str, int num, void *stream)
 		return NULL;
 	}
 	p->line++;
-	s = p->buf;
-	if (strlen(s) != (size_t)n) {
+	if (strlen(p->buf) != (size_t)n) {
 		fail(p, -EINVAL, "line contains a NUL byte");
 		return NULL;
 	}
-	if (p->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
+	return p->buf;
+}
+
+/* What of line s inih gets: no byte order mark, blanks or '#' comment around it. */
+static char *strip_line(char *s, bool first)
+{
+	char *e;
+
+	if (first && strncmp(s, "\xef\xbb\xbf", 3) == 0)
 		s += 3; /* UTF-8 byte order mark */
 	s += strspn(s, " \t\v\f\r");
 	e = s + strlen(s);
@@ -508,103 +668,115 @@ static char *reader(char *str, int num, void *stream)
 	while (e > s && isspace((unsigned char)e[-1]))
 		e--;
 	*e = 0;
+	return s;
+}
+
+/* A "[name]" header must name a known section and have nothing but a ';' comment after it. */
+static int check_section(struct parse_ctx *p, char *s)
+{
+	char *close = strchr(s, ']');
+	const char *after;
+	size_t n = 0;
+	char list[64] = "";
+
+	if (*s != '[' || !close)
+		return 0; /* without ']' inih reports the syntax error */
+	after = close + 1 + strspn(close + 1, " \t");
+	*close = 0;
+	for (size_t i = 0; i < ELEMENTSOF(sections); i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s[%s]", i ? ", " : "",
+				      sections[i]);
+	if (!section_known(s + 1))
+		return fail(p, -EINVAL, "unknown section [%s] (sections: %s)", s + 1, list),
+		       -EINVAL;
+	if (*after && *after != ';')
+		return fail(p, -EINVAL, "unexpected text after [%s]", s + 1), -EINVAL;
+	*close = ']';
+	return 0;
+}
+
+/* inih's fgets(): the next line, as strip_line() leaves it, checked; NULL to stop. */
+static char *reader(char *str, int num, void *stream)
+{
+	struct parse_ctx *p = stream;
+	char *s;
+	size_t n;
+
+	if (p->r)
+		return NULL; /* stop at the first error */
+	s = read_line(p);
+	if (!s)
+		return NULL;
+	s = strip_line(s, p->line == 1);
+	n = strlen(s);
 	/* What inih's fixed buffer holds: the line, '\n' and '\0'. */
-	if (e - s + 2 > num) {
+	if (n + 2 > (size_t)num) {
 		fail(p, -EINVAL, "line is longer than %d characters", num - 2);
 		return NULL;
 	}
-
-	if (*s == '[') {
-		char *close = strchr(s, ']');
-
-		if (close) { /* without ']' inih reports the syntax error */
-			const char *after = close + 1 + strspn(close + 1, " \t");
-
-			*close = 0;
-			if (!section_known(s + 1)) {
-				fail(p, -EINVAL,
-				     "unknown section [%s] (sections: [daemon], [bpf], [http], "
-				     "[metrics])",
-				     s + 1);
-				return NULL;
-			}
-			if (*after && *after != ';') {
-				fail(p, -EINVAL, "unexpected text after [%s]", s + 1);
-				return NULL;
-			}
-			*close = ']';
-		}
-	}
-	memcpy(str, s, (size_t)(e - s));
-	str[e - s] = '\n';
-	str[e - s + 1] = 0;
+	if (check_section(p, s) < 0)
+		return NULL;
+	memcpy(str, s, n);
+	str[n] = '\n';
+	str[n + 1] = 0;
 	return str;
 }
 
-static int key_lookup(const char *section, const char *name)
+static int unknown_key(struct parse_ctx *p, const char *section, const char *name)
 {
-	for (int k = 0; k < _KEY_MAX; k++)
-		if ((!section || strcmp(section, keys[k].section) == 0) &&
-		    strcmp(name, keys[k].name) == 0)
-			return k;
-	return -1;
+	const struct config_item *other = item_by_key(NULL, name);
+	char list[256] = "";
+
+	if (!*section && other)
+		return fail(p, -EINVAL, "'%s' is outside any section (it belongs in [%s])", name,
+			    other->section);
+	if (!*section)
+		return fail(p, -EINVAL, "'%s' is outside any section", name);
+	for (size_t k = 0; k < ELEMENTSOF(items); k++)
+		if (items[k].key && strcmp(section, items[k].section) == 0)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 *list ? ", " : "", items[k].key);
+	if (other)
+		return fail(p, -EINVAL, "unknown key '%s' in [%s] (keys: %s; '%s' belongs in [%s])",
+			    name, section, list, name, other->section);
+	return fail(p, -EINVAL, "unknown key '%s' in [%s] (keys: %s)", name, section, list);
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *p = user;
+	const struct config_item *i = *section ? item_by_key(section, name) : NULL;
 	_cleanup_free_ char *why_s = NULL;
-	char list[256] = "";
-	int k, other, r;
+	unsigned *line;
+	int r;
 
 	if (p->r)
 		return 0;
-	other = key_lookup(NULL, name);
-	if (!*section) {
-		if (other >= 0)
-			return fail(p, -EINVAL, "'%s' is outside any section (it belongs in [%s])",
-				    name, keys[other].section);
-		return fail(p, -EINVAL, "'%s' is outside any section", name);
-	}
-	k = key_lookup(section, name);
-	if (k < 0) {
-		for (int i = 0; i < _KEY_MAX; i++)
-			if (strcmp(section, keys[i].section) == 0)
-				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-					 *list ? ", " : "", keys[i].name);
-		if (other >= 0)
-			return fail(p, -EINVAL,
-				    "unknown key '%s' in [%s] (keys: %s; '%s' belongs in [%s])",
-				    name, section, list, name, keys[other].section);
-		return fail(p, -EINVAL, "unknown key '%s' in [%s] (keys: %s)", name, section, list);
-	}
-	if (p->key_line[k])
+	if (!i)
+		return unknown_key(p, section, name);
+	line = &p->key_line[i - items];
+	if (*line)
 		return fail(p, -EINVAL, "duplicate key '%s' in [%s] (first set on line %u)", name,
-			    section, p->key_line[k]);
-	p->key_line[k] = p->line;
+			    section, *line);
+	*line = p->line;
 	if (!*value)
 		return fail(p, -EINVAL, "%s: empty value (comment the line out for the default)",
 			    name);
-	r = config_set(p->c, k, value, false, &why_s);
+	r = item_parse(i, p->c, value, false, &why_s);
 	if (r < 0)
 		return fail(p, r, "%s: %s", name, why_s);
 	return 1;
 }
 
-/* Both of a pair, or neither. */
-static int check_pair(struct parse_ctx *p, enum key a, enum key b)
+/* tls_cert and tls_key, basic_auth_user and basic_auth_password_hash: both, or neither. */
+static int check_pairs(struct parse_ctx *p)
 {
-	if (!p->key_line[a] == !p->key_line[b])
-		return 0;
-	if (!p->key_line[a]) {
-		enum key t = a;
+	const char *set, *unset;
 
-		a = b;
-		b = t;
-	}
-	p->line = p->key_line[a];
-	fail(p, -EINVAL, "%s is set but %s is not (set both, or neither)", keys[a].name,
-	     keys[b].name);
+	if (config_check_pairs(p->c, &set, &unset) == 0)
+		return 0;
+	p->line = p->key_line[item_by_key(NULL, set) - items];
+	fail(p, -EINVAL, "%s is set but %s is not (set both, or neither)", set, unset);
 	return p->r;
 }
 
@@ -636,46 +808,27 @@ static int parse_file(struct parse_ctx *p)
 	}
 	if (p->r)
 		return p->r;
-	if (check_pair(p, KEY_TLS_CERT, KEY_TLS_KEY) < 0)
-		return p->r;
-	return check_pair(p, KEY_BASIC_AUTH_USER, KEY_BASIC_AUTH_PASSWORD_HASH);
+	return check_pairs(p);
 }
 
+/* Flags win over the file: their values, parsed again into c in the order they were given. */
 static int apply_flags(struct config *c, const struct options *o, char **ret_error)
 {
-	const struct config *f = &o->flags;
-	int r = 0;
+	uint32_t done = 0;
 
-	if (o->set & OPT_SET_INTERVAL)
-		c->interval_usec = f->interval_usec;
-	if (o->set & OPT_SET_LOG_LEVEL)
-		c->log_level = f->log_level;
-	if (o->set & OPT_SET_ATTACH)
-		c->attach = f->attach;
-	if (o->set & OPT_SET_MAX_PROCESSES)
-		c->max_processes = f->max_processes;
-	if (o->set & OPT_SET_GROUP_BY)
-		c->group_by = f->group_by;
-	if (o->set & OPT_SET_MAX_SERIES)
-		c->max_series = f->max_series;
-
-	/* Strings were checked when the flags were parsed; copied (regexes compiled) again here. */
-	for (enum key k = 0; k < _KEY_MAX && r == 0; k++) {
+	for (unsigned g = 0; g < o->n_given; g++) {
+		const struct config_item *i = &items[o->given[g].item];
 		_cleanup_free_ char *why_s = NULL;
+		int r;
 
-		if (!(o->set & keys[k].set))
-			continue;
-		if (k == KEY_LISTEN)
-			for (unsigned i = 0; i < f->n_listen && r == 0; i++)
-				r = config_set(c, k, f->listen[i], i > 0, &why_s);
-		else if (k == KEY_INCLUDE_COMM && f->include_comm)
-			r = config_set(c, k, f->include_comm, false, &why_s);
-		else if (k == KEY_EXCLUDE_COMM && f->exclude_comm)
-			r = config_set(c, k, f->exclude_comm, false, &why_s);
-		if (r == -EINVAL && asprintf(ret_error, "--%s: %s", keys[k].flag, why_s) < 0)
+		r = item_parse(i, c, o->given[g].value, done & i->set, &why_s);
+		done |= i->set;
+		if (r == -EINVAL && asprintf(ret_error, "--%s: %s", i->flag, why_s) < 0)
 			*ret_error = NULL;
+		if (r < 0)
+			return r;
 	}
-	return r;
+	return 0;
 }
 
 int config_load(const char *path, const struct options *o, struct config *ret, char **ret_error)
@@ -713,37 +866,40 @@ int config_load(const char *path, const struct options *o, struct config *ret, c
 
 /* The command line. */
 
-enum {
-	ARG_KEY = 0x100, /* ARG_KEY + KEY_*: a flag that sets a config key */
-	ARG_PROBE = 0x200,
-	ARG_JSON,
-	ARG_CHECK_CONFIG,
-};
+#define ARG_ITEM 0x100 /* getopt_long()'s value for items[k] without a short option: + k */
 
-static const struct option long_options[] = {
-	{"config", required_argument, NULL, 'c'},
-	{"listen", required_argument, NULL, 'l'},
-	{"attach", required_argument, NULL, 'a'},
-	{"interval", required_argument, NULL, 'i'},
-	{"log-level", required_argument, NULL, ARG_KEY + KEY_LOG_LEVEL},
-	{"max-processes", required_argument, NULL, ARG_KEY + KEY_MAX_PROCESSES},
-	{"group-by", required_argument, NULL, ARG_KEY + KEY_GROUP_BY},
-	{"max-series", required_argument, NULL, ARG_KEY + KEY_MAX_SERIES},
-	{"include-comm", required_argument, NULL, ARG_KEY + KEY_INCLUDE_COMM},
-	{"exclude-comm", required_argument, NULL, ARG_KEY + KEY_EXCLUDE_COMM},
-	{"probe", no_argument, NULL, ARG_PROBE},
-	{"json", no_argument, NULL, ARG_JSON},
-	{"check-config", no_argument, NULL, ARG_CHECK_CONFIG},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{}};
-
-static const char *long_name(int val)
+static int item_val(const struct config_item *i)
 {
-	for (const struct option *l = long_options; l->name; l++)
-		if (l->val == val)
-			return l->name;
+	return i->short_flag ?: ARG_ITEM + (int)(i - items);
+}
+
+static const struct config_item *item_by_val(int val)
+{
+	for (size_t k = 0; k < ELEMENTSOF(items); k++)
+		if (items[k].flag && item_val(&items[k]) == val)
+			return &items[k];
 	return NULL;
+}
+
+/* getopt_long()'s options and short option string, from the table. */
+static void getopt_table(struct option *ret_long, char *ret_short)
+{
+	*ret_short++ = ':'; /* report a missing value as ':', print nothing */
+	for (size_t k = 0; k < ELEMENTSOF(items); k++) {
+		const struct config_item *i = &items[k];
+
+		if (!i->flag)
+			continue;
+		*ret_long++ = (struct option){i->flag, i->arg ? required_argument : no_argument,
+					      NULL, item_val(i)};
+		if (i->short_flag) {
+			*ret_short++ = i->short_flag;
+			if (i->arg)
+				*ret_short++ = ':';
+		}
+	}
+	*ret_long = (struct option){};
+	*ret_short = 0;
 }
 
 static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
@@ -758,73 +914,73 @@ static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ..
 	return -EINVAL;
 }
 
+/* What getopt_long() returned ':' or '?' for. */
+static int bad_option(int c, char **argv)
+{
+	const struct config_item *i = item_by_val(optopt);
+
+	if (c == ':')
+		return usage_error("--%s needs a value", i ? i->flag : "?");
+	if (optopt && i)
+		return usage_error("--%s takes no value", i->flag);
+	if (optopt)
+		return usage_error("unknown option '-%c'", optopt);
+	return usage_error("unknown or ambiguous option '%s'", argv[optind - 1]);
+}
+
+/* Keep the text of a flag that sets a key for config_load(): the last of each, all of a list. */
+static void remember(struct options *o, const struct config_item *i, const char *value)
+{
+	unsigned k = (unsigned)(i - items), g = 0;
+
+	if (!i->many)
+		while (g < o->n_given && o->given[g].item != k)
+			g++;
+	if (i->many || g == o->n_given)
+		g = o->n_given++;
+	o->given[g].item = k;
+	o->given[g].value = value;
+}
+
+static int set_flag(struct options *o, const struct config_item *i, const char *value)
+{
+	_cleanup_free_ char *why_s = NULL;
+	int r;
+
+	if (!i->parse) {
+		*(bool *)field(i, o) = true;
+		return 0;
+	}
+	r = item_parse(i, i->key ? (void *)&o->flags : (void *)o, value, o->set & i->set, &why_s);
+	if (r == -ENOMEM) {
+		fputs("rawtpd: out of memory\n", stderr);
+		return r;
+	}
+	if (r < 0)
+		return usage_error("--%s: %s", i->flag, why_s);
+	if (i->key)
+		remember(o, i, value);
+	o->set |= i->set;
+	return 0;
+}
+
 int config_parse_argv(int argc, char **argv, struct options *ret)
 {
+	struct option long_options[ELEMENTSOF(items) + 1];
+	char short_options[2 * ELEMENTSOF(items) + 2];
 	struct options o = {};
 	int c, r = 0;
 
+	getopt_table(long_options, short_options);
 	config_init(&o.flags);
 	optind = 0; /* glibc: start over, so this can be called more than once */
-	while (r == 0 && (c = getopt_long(argc, argv, ":c:l:a:i:hV", long_options, NULL)) != -1) {
-		_cleanup_free_ char *why_s = NULL;
-		enum key k;
+	while (r == 0 && (c = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
+		const struct config_item *i = item_by_val(c);
 
-		switch (c) {
-		case 'c':
-			if (!*optarg)
-				r = usage_error("--config: empty value");
-			o.config_path = optarg;
-			continue;
-		case 'l':
-			k = KEY_LISTEN;
-			break;
-		case 'a':
-			k = KEY_ATTACH;
-			break;
-		case 'i':
-			k = KEY_INTERVAL;
-			break;
-		case ARG_PROBE:
-			o.probe = true;
-			continue;
-		case ARG_JSON:
-			o.json = true;
-			continue;
-		case ARG_CHECK_CONFIG:
-			o.check_config = true;
-			continue;
-		case 'h':
-			o.help = true;
-			continue;
-		case 'V':
-			o.version = true;
-			continue;
-		case ':':
-			r = usage_error("--%s needs a value", long_name(optopt) ?: "?");
-			continue;
-		case '?':
-			if (optopt && long_name(optopt))
-				r = usage_error("--%s takes no value", long_name(optopt));
-			else if (optopt)
-				r = usage_error("unknown option '-%c'", optopt);
-			else
-				r = usage_error("unknown or ambiguous option '%s'",
-						argv[optind - 1]);
-			continue;
-		default:
-			if (c < ARG_KEY || c >= ARG_KEY + _KEY_MAX) {
-				r = -EINVAL;
-				continue;
-			}
-			k = (enum key)(c - ARG_KEY);
-			break;
-		}
-		r = config_set(&o.flags, k, optarg, o.set & keys[k].set, &why_s);
-		if (r == -ENOMEM)
-			fputs("rawtpd: out of memory\n", stderr);
-		else if (r < 0)
-			r = usage_error("--%s: %s", keys[k].flag, why_s);
-		o.set |= keys[k].set;
+		if (c == ':' || c == '?')
+			r = bad_option(c, argv);
+		else
+			r = i ? set_flag(&o, i, optarg) : -EINVAL;
 	}
 	if (r == 0 && optind < argc)
 		r = usage_error("unexpected argument '%s'", argv[optind]);
@@ -836,6 +992,27 @@ int config_parse_argv(int argc, char **argv, struct options *ret)
 	return 0;
 }
 
+/* "  -c, --config PATH         config file ...", the help's further lines under the first. */
+static void print_flag_help(const struct config_item *i)
+{
+	char left[32];
+
+	snprintf(left, sizeof(left), "--%s%s%s", i->flag, i->arg ? " " : "", i->arg ?: "");
+	if (i->short_flag)
+		printf("  -%c, %-22s", i->short_flag, left);
+	else
+		printf("      %-22s", left);
+	for (const char *l = i->help;;) {
+		size_t n = strcspn(l, "\n");
+
+		printf("%.*s\n", (int)n, l);
+		if (!l[n])
+			break;
+		l += n + 1;
+		printf("%28s", "");
+	}
+}
+
 void config_print_help(const char *argv0)
 {
 	const char *name = argv0 && strrchr(argv0, '/') ? strrchr(argv0, '/') + 1 : argv0;
@@ -843,32 +1020,13 @@ void config_print_help(const char *argv0)
 	printf("Usage: %s [OPTION]...\n"
 	       "Count context switches and CPU time per process from the scheduler's\n"
 	       "sched_switch hook; serve them over HTTP as Prometheus metrics and JSON.\n"
-	       "\n"
-	       "  -c, --config PATH         config file (default %s)\n"
-	       "                            a missing default file is not an error\n"
-	       "  -l, --listen ADDR         HOST:PORT, [IPV6]:PORT or :PORT (all addresses);\n"
-	       "                            repeatable, replaces the file's list (default %s)\n"
-	       "  -a, --attach MODE         auto, tp_btf, raw_tp, tracepoint or kprobe\n"
-	       "                            (default %s)\n"
-	       "  -i, --interval DURATION   aggregation period, 100ms..1h (default 1s)\n"
-	       "      --log-level LEVEL     debug, info, notice, warning or err (default %s)\n"
-	       "      --max-processes N     BPF map capacity, %u..%u (default %u)\n"
-	       "      --group-by KEY        pid or comm (default %s)\n"
-	       "      --max-series N        most processes or names shown, 0: all (default 0)\n"
-	       "      --include-comm REGEX  only processes whose name matches this POSIX\n"
-	       "                            extended regex (default: every process)\n"
-	       "      --exclude-comm REGEX  leave out processes whose name matches\n"
-	       "                            (default: none)\n"
-	       "      --probe               print what this kernel supports, then exit\n"
-	       "      --json                with --probe: print JSON\n"
-	       "      --check-config        check the config file and flags, exit 0 or 2\n"
-	       "  -h, --help                print this help, then exit\n"
-	       "  -V, --version             print the version, then exit\n"
-	       "\n"
-	       "Flags override the config file; SIGHUP re-reads it. Exit status: 0 after\n"
-	       "a clean stop, 1 on failure, 2 for bad usage or configuration.\n",
-	       name && *name ? name : "rawtpd", RAWTPD_DEFAULT_CONFIG, default_listen,
-	       attach_mode_to_string(ATTACH_AUTO), log_level_to_string(LOG_INFO),
-	       CONFIG_MAX_PROCESSES_MIN, CONFIG_MAX_PROCESSES_MAX, CONFIG_MAX_PROCESSES_DEFAULT,
-	       group_by_to_string(GROUP_BY_PID));
+	       "\n",
+	       name && *name ? name : "rawtpd");
+	for (size_t k = 0; k < ELEMENTSOF(items); k++)
+		if (items[k].help)
+			print_flag_help(&items[k]);
+	fputs("\n"
+	      "Flags override the config file; SIGHUP re-reads it. Exit status: 0 after\n"
+	      "a clean stop, 1 on failure, 2 for bad usage or configuration.\n",
+	      stdout);
 }

@@ -19,9 +19,9 @@
 #define CONFIG_INTERVAL_DEFAULT_USEC UINT64_C(1000000)
 #define CONFIG_INTERVAL_MIN_USEC     UINT64_C(100000)
 #define CONFIG_INTERVAL_MAX_USEC     UINT64_C(3600000000)
-#define CONFIG_MAX_PROCESSES_DEFAULT 32768u
-#define CONFIG_MAX_PROCESSES_MIN     64u
-#define CONFIG_MAX_PROCESSES_MAX     4194304u
+#define CONFIG_MAX_PROCESSES_DEFAULT 32768 /* plain numbers: --help has them as text too */
+#define CONFIG_MAX_PROCESSES_MIN     64
+#define CONFIG_MAX_PROCESSES_MAX     4194304
 
 struct config {
 	/* [daemon] */
@@ -43,12 +43,20 @@ struct config {
 	bool has_include_re, has_exclude_re;
 };
 
+#define OPTIONS_GIVEN_MAX 48
+
 /* What was given on the command line; each value only counts when its flag was given. */
 struct options {
 	const char *config_path; /* --config; NULL: RAWTPD_DEFAULT_CONFIG, missing is fine */
 	bool check_config, probe, json, version, help;
 	struct config flags; /* values from flags */
 	uint32_t set;	     /* OPT_SET_* bits of the flags that were given */
+	/* What config_load() applies over the file: the last value of each flag, every --listen. */
+	struct {
+		unsigned item;	   /* the setting, an index private to config.c */
+		const char *value; /* in argv */
+	} given[OPTIONS_GIVEN_MAX];
+	unsigned n_given;
 };
 
 enum {
@@ -84,6 +92,13 @@ void config_print_help(const char *argv0);
  * with the same arguments to reload: *ret is a fresh config, the old one stays valid.
  */
 int config_load(const char *path, const struct options *o, struct config *ret, char **ret_error);
+
+/*
+ * The settings that go in pairs, both or neither: tls_cert and tls_key, basic_auth_user and
+ * basic_auth_password_hash. 0, or -EINVAL with *ret_set and *ret_unset naming the keys of the
+ * first pair that has only one (either may be NULL). config_load() never returns such a config.
+ */
+int config_check_pairs(const struct config *c, const char **ret_set, const char **ret_unset);
 
 /*
  * The listen address parser under its older name, which http.c still calls: parse_listen()
