@@ -1,35 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Configuration: built-in defaults, then the INI file, then the command-line flags.
+ * The settings: built-in defaults, then the INI file (config-file.c), then the command-line
+ * flags.
  *
- * One table, items[] below, says what each setting is: its [section] and key in the file, its
- * long (and short) option, the parser that checks a value and stores it, and its lines in
- * --help. The file's keys, getopt_long()'s options and the help text all come from it, the way
- * systemd's ConfigTableItem drives its unit files.
- *
- * libinih splits the file into sections and "key = value" pairs (ini_parse_stream(), calling
- * handler()). It reads through reader(), which hands it one physical line at a time and does
- * what Debian's libinih cannot be told to do at run time:
- *  - count lines: it is built without INI_HANDLER_LINENO, so the handler would not know the
- *    line of a key, which "first set on line N" and the tls/auth pair checks name;
- *  - refuse NUL bytes (fgets() would end the line there, silently) and lines longer than its
- *    200-byte buffer (it would cut them in two and parse the rest as a line of its own);
- *  - strip leading blanks: it takes an indented line after a key for a continuation of that
- *    key's value (INI_ALLOW_MULTILINE), and an indented key is a key here;
- *  - cut comments at a '#' after a blank (inline comments start with ';' only in inih);
- *  - check [section] headers: inih tells the handler nothing of a header, so an empty unknown
- *    section, or text after the ']', would pass unseen.
- * inih itself skips a UTF-8 byte order mark, but the checks above must look past it too.
+ * One table, config_items[] below, says what each setting is: its [section] and key in the
+ * file, its long (and short) option, the parser that checks a value and stores it, and its lines
+ * in --help. The file's keys, getopt_long()'s options and the help text all come from it, the
+ * way systemd's ConfigTableItem drives its unit files. The parsers are here with it.
  */
 #include <ctype.h>
 #include <getopt.h>
-#include <ini.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "config.h"
+#include "config-table.h"
 #include "log.h"
 #include "rawtpd-config.h"
 #include "util.h"
@@ -46,33 +32,6 @@ static const char default_listen[] = DEFAULT_LISTEN;
 #define MAX_PROCESSES_RANGE \
 	STRINGIFY(CONFIG_MAX_PROCESSES_MIN) ".." STRINGIFY(CONFIG_MAX_PROCESSES_MAX)
 #define MAX_PROCESSES_DEFAULT STRINGIFY(CONFIG_MAX_PROCESSES_DEFAULT)
-
-/* The file's sections, in the order the error messages list them. */
-static const char *const sections[] = {"daemon", "bpf", "http", "metrics"};
-
-struct config_item;
-
-/*
- * Check value and store it in the setting's field, base + item->offset (base is the struct
- * config for a key, the struct options for a command-line option only). append: a flag given
- * again adds to what the earlier ones gave. 0, or -EINVAL with *ret_why a malloc'd phrase
- * saying what is wrong, or -ENOMEM.
- */
-typedef int (*config_parser)(const struct config_item *item, void *base, const char *value,
-			     bool append, char **ret_why);
-
-struct config_item {
-	const char *section, *key; /* in the file; NULL: a command-line option only */
-	const char *flag;	   /* the long option; NULL: a file key only */
-	char short_flag;	   /* the one-letter option, or 0 */
-	const char *arg;	   /* what --help calls the flag's value; NULL: it takes none */
-	config_parser parse;	   /* NULL: a flag without a value, setting the bool at offset */
-	size_t offset;		   /* of the field parse() sets */
-	const void *info;	   /* what parse() needs besides the field: names, limits */
-	uint32_t set;		   /* OPT_SET_* bit of a flag that sets a key */
-	bool many;		   /* the flag may be given more than once, each adding to a list */
-	const char *help;	   /* --help's text for the flag, '\n' between lines */
-};
 
 /* The names a key takes, for parse_name(). */
 struct config_names {
@@ -390,15 +349,10 @@ static int set_listen(struct config *c, const char *value, bool append, char **r
 
 /* The parsers of the table. */
 
-static void *field(const struct config_item *i, void *base)
-{
-	return (char *)base + i->offset;
-}
-
 static int parse_string(const struct config_item *i, void *base, const char *value, bool append,
 			char **ret_why)
 {
-	char **f = field(i, base), *s = strdup(value);
+	char **f = config_item_field(i, base), *s = strdup(value);
 
 	if (!s)
 		return -ENOMEM;
@@ -411,7 +365,7 @@ static int parse_string(const struct config_item *i, void *base, const char *val
 static int parse_argument(const struct config_item *i, void *base, const char *value, bool append,
 			  char **ret_why)
 {
-	*(const char **)field(i, base) = value;
+	*(const char **)config_item_field(i, base) = value;
 	return 0;
 }
 
@@ -424,7 +378,7 @@ static int parse_interval(const struct config_item *i, void *base, const char *v
 		return why(ret_why, "'%s' is not a duration (e.g. 1s, 500ms, 2m)", value);
 	if (usec < CONFIG_INTERVAL_MIN_USEC || usec > CONFIG_INTERVAL_MAX_USEC)
 		return why(ret_why, "'%s' is out of range (" INTERVAL_RANGE ")", value);
-	*(uint64_t *)field(i, base) = usec;
+	*(uint64_t *)config_item_field(i, base) = usec;
 	return 0;
 }
 
@@ -437,7 +391,7 @@ static int parse_name(const struct config_item *i, void *base, const char *value
 
 	if (r < 0)
 		return why(ret_why, "'%s' is not %s (%s)", value, n->what, n->list);
-	*(int *)field(i, base) = r;
+	*(int *)config_item_field(i, base) = r;
 	return 0;
 }
 
@@ -450,7 +404,7 @@ static int parse_u32(const struct config_item *i, void *base, const char *value,
 	if (parse_unsigned(value, strlen(value), range->max, &n) < 0 || n < range->min)
 		return why(ret_why, "'%s' is not a number in %u..%u%s", value, range->min,
 			   range->max, range->note);
-	*(uint32_t *)field(i, base) = (uint32_t)n;
+	*(uint32_t *)config_item_field(i, base) = (uint32_t)n;
 	return 0;
 }
 
@@ -484,7 +438,7 @@ static int parse_regex(const struct config_item *i, void *base, const char *valu
 {
 	const struct config_regex *f = i->info;
 
-	return set_regex(field(i, base), (regex_t *)((char *)base + f->re),
+	return set_regex(config_item_field(i, base), (regex_t *)((char *)base + f->re),
 			 (bool *)((char *)base + f->has), value, ret_why);
 }
 
@@ -498,7 +452,7 @@ _Static_assert(sizeof(enum attach_mode) == sizeof(int) && sizeof(enum group_by) 
  * Every setting, in the order --help lists the flags; within a section, in the order the
  * messages list the keys.
  */
-static const struct config_item items[] = {
+const struct config_item config_items[] = {
 	{OPTION(config_path), .flag = "config", .short_flag = 'c', .arg = "PATH",
 	 .parse = parse_argument,
 	 .help = "config file (default " RAWTPD_DEFAULT_CONFIG ")\n"
@@ -560,21 +514,26 @@ static const struct config_item items[] = {
 	 .help = "print the version, then exit"},
 };
 
+const size_t config_n_items = ELEMENTSOF(config_items);
+
+_Static_assert(ELEMENTSOF(config_items) <= CONFIG_ITEMS_MAX, "config-file.c counts every item");
 /* The flags that set keys keep their text in struct options: the last of each, every --listen. */
-_Static_assert(ELEMENTSOF(items) + CONFIG_MAX_LISTEN <= OPTIONS_GIVEN_MAX,
+_Static_assert(ELEMENTSOF(config_items) + CONFIG_MAX_LISTEN <= OPTIONS_GIVEN_MAX,
 	       "OPTIONS_GIVEN_MAX holds every flag's value");
 
-static const struct config_item *item_by_key(const char *section, const char *key)
+const struct config_item *config_item_by_key(const char *section, const char *key)
 {
-	for (size_t k = 0; k < ELEMENTSOF(items); k++)
-		if (items[k].key && (!section || strcmp(section, items[k].section) == 0) &&
-		    strcmp(key, items[k].key) == 0)
-			return &items[k];
+	for (size_t k = 0; k < ELEMENTSOF(config_items); k++) {
+		const struct config_item *i = &config_items[k];
+
+		if (i->key && (!section || strcmp(section, i->section) == 0) &&
+		    strcmp(key, i->key) == 0)
+			return i;
+	}
 	return NULL;
 }
 
-/* Check value and store it for the setting i. 0, or -EINVAL with *ret_why, or -ENOMEM. */
-static int item_parse(const struct config_item *i, void *base, const char *value, bool append,
+int config_item_parse(const struct config_item *i, void *base, const char *value, bool append,
 		      char **ret_why)
 {
 	*ret_why = NULL;
@@ -583,245 +542,52 @@ static int item_parse(const struct config_item *i, void *base, const char *value
 	return i->parse(i, base, value, append, ret_why);
 }
 
-/* Reading the file. */
+static int config_apply_flags(struct config *c, const struct options *o, char **ret_error);
 
-struct parse_ctx {
-	const char *path;
-	FILE *f;
-	struct config *c;
-	char *buf;
-	size_t bufsz;
-	unsigned line;			      /* physical line the reader handed to inih last */
-	unsigned key_line[ELEMENTSOF(items)]; /* where each key was set; 0: not set */
-	int r;				      /* first error found by the reader or the handler */
-	unsigned error_line;
-	char *error;
-	int read_errno;
-};
-
-static int __attribute__((format(printf, 3, 4)))
-fail(struct parse_ctx *p, int r, const char *fmt, ...)
+int config_load(const char *path, const struct options *o, struct config *ret, char **ret_error)
 {
-	_cleanup_free_ char *msg = NULL;
-	va_list ap;
+	const char *p = path ?: RAWTPD_DEFAULT_CONFIG;
+	_cleanup_fclose_ FILE *f = NULL;
+	char *error = NULL;
+	struct config c;
+	int r = 0;
 
-	if (p->r)
-		return 0;
-	p->r = r;
-	p->error_line = p->line;
-	if (r == -ENOMEM)
-		return 0;
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
-	if (!msg || asprintf(&p->error, "%s:%u: %s", p->path, p->line, msg) < 0) {
-		p->error = NULL;
-		p->r = -ENOMEM;
+	config_init(&c);
+	f = fopen(p, "re");
+	if (f) {
+		r = config_file_parse(f, p, &c, &error);
+	} else if (errno != ENOENT || path) {
+		r = -errno;
+		if (asprintf(&error, "%s: %s", p, strerror(-r)) < 0)
+			error = NULL;
+	} /* else no file at the default path: the built-in defaults serve */
+	if (r == 0 && o)
+		r = config_apply_flags(&c, o, &error);
+	if (r < 0) {
+		config_done(&c);
+		if (ret_error)
+			*ret_error = error;
+		else
+			free(error);
+		return r;
 	}
-	return 0; /* what an inih handler returns for an error */
-}
-
-static bool section_known(const char *s)
-{
-	for (size_t i = 0; i < ELEMENTSOF(sections); i++)
-		if (strcmp(s, sections[i]) == 0)
-			return true;
-	return false;
-}
-
-/* The next physical line, NUL-terminated, or NULL at the end, on a read error or a NUL byte. */
-static char *read_line(struct parse_ctx *p)
-{
-	ssize_t n;
-
-	errno = 0;
-	n = getline(&p->buf, &p->bufsz, p->f);
-	if (n < 0) {
-		if (ferror(p->f))
-			p->read_errno = errno ?: EIO;
-		return NULL;
-	}
-	p->line++;
-	if (strlen(p->buf) != (size_t)n) {
-		fail(p, -EINVAL, "line contains a NUL byte");
-		return NULL;
-	}
-	return p->buf;
-}
-
-/* What of line s inih gets: no byte order mark, blanks or '#' comment around it. */
-static char *strip_line(char *s, bool first)
-{
-	char *e;
-
-	if (first && strncmp(s, "\xef\xbb\xbf", 3) == 0)
-		s += 3; /* UTF-8 byte order mark */
-	s += strspn(s, " \t\v\f\r");
-	e = s + strlen(s);
-	if (*s != '#' && *s != ';') /* '#' after a blank starts a comment, as ';' does in inih */
-		for (char *h = s + 1; h < e; h++)
-			if (*h == '#' && isblank((unsigned char)h[-1])) {
-				e = h;
-				break;
-			}
-	while (e > s && isspace((unsigned char)e[-1]))
-		e--;
-	*e = 0;
-	return s;
-}
-
-/* A "[name]" header must name a known section and have nothing but a ';' comment after it. */
-static int check_section(struct parse_ctx *p, char *s)
-{
-	char *close = strchr(s, ']');
-	const char *after;
-	size_t n = 0;
-	char list[64] = "";
-
-	if (*s != '[' || !close)
-		return 0; /* without ']' inih reports the syntax error */
-	after = close + 1 + strspn(close + 1, " \t");
-	*close = 0;
-	for (size_t i = 0; i < ELEMENTSOF(sections); i++)
-		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s[%s]", i ? ", " : "",
-				      sections[i]);
-	if (!section_known(s + 1))
-		return fail(p, -EINVAL, "unknown section [%s] (sections: %s)", s + 1, list),
-		       -EINVAL;
-	if (*after && *after != ';')
-		return fail(p, -EINVAL, "unexpected text after [%s]", s + 1), -EINVAL;
-	*close = ']';
+	*ret = c;
 	return 0;
 }
 
-/* inih's fgets(): the next line, as strip_line() leaves it, checked; NULL to stop. */
-static char *reader(char *str, int num, void *stream)
-{
-	struct parse_ctx *p = stream;
-	char *s;
-	size_t n;
-
-	if (p->r)
-		return NULL; /* stop at the first error */
-	s = read_line(p);
-	if (!s)
-		return NULL;
-	s = strip_line(s, p->line == 1);
-	n = strlen(s);
-	/* What inih's fixed buffer holds: the line, '\n' and '\0'. */
-	if (n + 2 > (size_t)num) {
-		fail(p, -EINVAL, "line is longer than %d characters", num - 2);
-		return NULL;
-	}
-	if (check_section(p, s) < 0)
-		return NULL;
-	memcpy(str, s, n);
-	str[n] = '\n';
-	str[n + 1] = 0;
-	return str;
-}
-
-static int unknown_key(struct parse_ctx *p, const char *section, const char *name)
-{
-	const struct config_item *other = item_by_key(NULL, name);
-	char list[256] = "";
-
-	if (!*section && other)
-		return fail(p, -EINVAL, "'%s' is outside any section (it belongs in [%s])", name,
-			    other->section);
-	if (!*section)
-		return fail(p, -EINVAL, "'%s' is outside any section", name);
-	for (size_t k = 0; k < ELEMENTSOF(items); k++)
-		if (items[k].key && strcmp(section, items[k].section) == 0)
-			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-				 *list ? ", " : "", items[k].key);
-	if (other)
-		return fail(p, -EINVAL, "unknown key '%s' in [%s] (keys: %s; '%s' belongs in [%s])",
-			    name, section, list, name, other->section);
-	return fail(p, -EINVAL, "unknown key '%s' in [%s] (keys: %s)", name, section, list);
-}
-
-static int handler(void *user, const char *section, const char *name, const char *value)
-{
-	struct parse_ctx *p = user;
-	const struct config_item *i = *section ? item_by_key(section, name) : NULL;
-	_cleanup_free_ char *why_s = NULL;
-	unsigned *line;
-	int r;
-
-	if (p->r)
-		return 0;
-	if (!i)
-		return unknown_key(p, section, name);
-	line = &p->key_line[i - items];
-	if (*line)
-		return fail(p, -EINVAL, "duplicate key '%s' in [%s] (first set on line %u)", name,
-			    section, *line);
-	*line = p->line;
-	if (!*value)
-		return fail(p, -EINVAL, "%s: empty value (comment the line out for the default)",
-			    name);
-	r = item_parse(i, p->c, value, false, &why_s);
-	if (r < 0)
-		return fail(p, r, "%s: %s", name, why_s);
-	return 1;
-}
-
-/* tls_cert and tls_key, basic_auth_user and basic_auth_password_hash: both, or neither. */
-static int check_pairs(struct parse_ctx *p)
-{
-	const char *set, *unset;
-
-	if (config_check_pairs(p->c, &set, &unset) == 0)
-		return 0;
-	p->line = p->key_line[item_by_key(NULL, set) - items];
-	fail(p, -EINVAL, "%s is set but %s is not (set both, or neither)", set, unset);
-	return p->r;
-}
-
-static int parse_file(struct parse_ctx *p)
-{
-	int n;
-
-	n = ini_parse_stream(reader, p, handler, p);
-	free(p->buf);
-	p->buf = NULL;
-	if (p->read_errno) {
-		free(p->error);
-		p->error = NULL;
-		p->r = -p->read_errno;
-		if (asprintf(&p->error, "%s: %s", p->path, strerror(p->read_errno)) < 0)
-			p->error = NULL;
-		return p->r;
-	}
-	if (n == -2)
-		return -ENOMEM;
-	if (n > 0 && (!p->r || (unsigned)n < p->error_line)) {
-		/* A line inih could not parse, before any error of ours. */
-		free(p->error);
-		p->error = NULL;
-		p->line = (unsigned)n;
-		p->r = 0;
-		fail(p, -EINVAL, "expected '[section]' or 'key = value'");
-		return p->r;
-	}
-	if (p->r)
-		return p->r;
-	return check_pairs(p);
-}
+/* The command line. */
 
 /* Flags win over the file: their values, parsed again into c in the order they were given. */
-static int apply_flags(struct config *c, const struct options *o, char **ret_error)
+static int config_apply_flags(struct config *c, const struct options *o, char **ret_error)
 {
 	uint32_t done = 0;
 
 	for (unsigned g = 0; g < o->n_given; g++) {
-		const struct config_item *i = &items[o->given[g].item];
+		const struct config_item *i = &config_items[o->given[g].item];
 		_cleanup_free_ char *why_s = NULL;
 		int r;
 
-		r = item_parse(i, c, o->given[g].value, done & i->set, &why_s);
+		r = config_item_parse(i, c, o->given[g].value, done & i->set, &why_s);
 		done |= i->set;
 		if (r == -EINVAL && asprintf(ret_error, "--%s: %s", i->flag, why_s) < 0)
 			*ret_error = NULL;
@@ -831,53 +597,19 @@ static int apply_flags(struct config *c, const struct options *o, char **ret_err
 	return 0;
 }
 
-int config_load(const char *path, const struct options *o, struct config *ret, char **ret_error)
-{
-	struct config c;
-	struct parse_ctx p = {.path = path ?: RAWTPD_DEFAULT_CONFIG, .c = &c};
-	_cleanup_fclose_ FILE *f = NULL;
-	int r = 0;
-
-	config_init(&c);
-	f = fopen(p.path, "re");
-	if (!f) {
-		r = -errno;
-		if (r == -ENOENT && !path)
-			r = 0; /* no file at the default path: the built-in defaults serve */
-		else if (asprintf(&p.error, "%s: %s", p.path, strerror(-r)) < 0)
-			p.error = NULL;
-	} else {
-		p.f = f;
-		r = parse_file(&p);
-	}
-	if (r == 0 && o)
-		r = apply_flags(&c, o, &p.error);
-	if (r < 0) {
-		config_done(&c);
-		if (ret_error)
-			*ret_error = p.error;
-		else
-			free(p.error);
-		return r;
-	}
-	*ret = c;
-	return 0;
-}
-
-/* The command line. */
-
-#define ARG_ITEM 0x100 /* getopt_long()'s value for items[k] without a short option: + k */
+/* getopt_long()'s value for config_items[k] without a short option: ARG_ITEM + k */
+#define ARG_ITEM 0x100
 
 static int item_val(const struct config_item *i)
 {
-	return i->short_flag ?: ARG_ITEM + (int)(i - items);
+	return i->short_flag ?: ARG_ITEM + (int)(i - config_items);
 }
 
 static const struct config_item *item_by_val(int val)
 {
-	for (size_t k = 0; k < ELEMENTSOF(items); k++)
-		if (items[k].flag && item_val(&items[k]) == val)
-			return &items[k];
+	for (size_t k = 0; k < config_n_items; k++)
+		if (config_items[k].flag && item_val(&config_items[k]) == val)
+			return &config_items[k];
 	return NULL;
 }
 
@@ -885,8 +617,8 @@ static const struct config_item *item_by_val(int val)
 static void getopt_table(struct option *ret_long, char *ret_short)
 {
 	*ret_short++ = ':'; /* report a missing value as ':', print nothing */
-	for (size_t k = 0; k < ELEMENTSOF(items); k++) {
-		const struct config_item *i = &items[k];
+	for (size_t k = 0; k < config_n_items; k++) {
+		const struct config_item *i = &config_items[k];
 
 		if (!i->flag)
 			continue;
@@ -931,7 +663,7 @@ static int bad_option(int c, char **argv)
 /* Keep the text of a flag that sets a key for config_load(): the last of each, all of a list. */
 static void remember(struct options *o, const struct config_item *i, const char *value)
 {
-	unsigned k = (unsigned)(i - items), g = 0;
+	unsigned k = (unsigned)(i - config_items), g = 0;
 
 	if (!i->many)
 		while (g < o->n_given && o->given[g].item != k)
@@ -948,10 +680,11 @@ static int set_flag(struct options *o, const struct config_item *i, const char *
 	int r;
 
 	if (!i->parse) {
-		*(bool *)field(i, o) = true;
+		*(bool *)config_item_field(i, o) = true;
 		return 0;
 	}
-	r = item_parse(i, i->key ? (void *)&o->flags : (void *)o, value, o->set & i->set, &why_s);
+	r = config_item_parse(i, i->key ? (void *)&o->flags : (void *)o, value, o->set & i->set,
+			      &why_s);
 	if (r == -ENOMEM) {
 		fputs("rawtpd: out of memory\n", stderr);
 		return r;
@@ -966,8 +699,8 @@ static int set_flag(struct options *o, const struct config_item *i, const char *
 
 int config_parse_argv(int argc, char **argv, struct options *ret)
 {
-	struct option long_options[ELEMENTSOF(items) + 1];
-	char short_options[2 * ELEMENTSOF(items) + 2];
+	struct option long_options[CONFIG_ITEMS_MAX + 1];
+	char short_options[2 * CONFIG_ITEMS_MAX + 2];
 	struct options o = {};
 	int c, r = 0;
 
@@ -1022,9 +755,9 @@ void config_print_help(const char *argv0)
 	       "sched_switch hook; serve them over HTTP as Prometheus metrics and JSON.\n"
 	       "\n",
 	       name && *name ? name : "rawtpd");
-	for (size_t k = 0; k < ELEMENTSOF(items); k++)
-		if (items[k].help)
-			print_flag_help(&items[k]);
+	for (size_t k = 0; k < config_n_items; k++)
+		if (config_items[k].help)
+			print_flag_help(&config_items[k]);
 	fputs("\n"
 	      "Flags override the config file; SIGHUP re-reads it. Exit status: 0 after\n"
 	      "a clean stop, 1 on failure, 2 for bad usage or configuration.\n",

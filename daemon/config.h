@@ -43,7 +43,7 @@ struct config {
 	bool has_include_re, has_exclude_re;
 };
 
-#define OPTIONS_GIVEN_MAX 48
+#define OPTIONS_GIVEN_MAX 48 /* of options.given[]: config.c checks it is enough */
 
 /* What was given on the command line; each value only counts when its flag was given. */
 struct options {
@@ -53,7 +53,7 @@ struct options {
 	uint32_t set;	     /* OPT_SET_* bits of the flags that were given */
 	/* What config_load() applies over the file: the last value of each flag, every --listen. */
 	struct {
-		unsigned item;	   /* the setting, an index private to config.c */
+		unsigned item;	   /* the setting: its index in config_items[] */
 		const char *value; /* in argv */
 	} given[OPTIONS_GIVEN_MAX];
 	unsigned n_given;
