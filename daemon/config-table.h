@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The table of settings: what config.c (which holds it, with the parsers, config_load() and
- * the flags) and config-file.c (the file's keys) share. Private to those two.
+ * The table of settings: what config.c (which holds it, with the parsers and config_load()),
+ * config-file.c (the file's keys) and config-argv.c (the flags and --help) share. Private to
+ * those three.
  */
 #ifndef RAWTPD_CONFIG_TABLE_H
 #define RAWTPD_CONFIG_TABLE_H
@@ -57,5 +58,8 @@ int config_item_parse(const struct config_item *i, void *base, const char *value
 
 /* config-file.c: read the file f (named path in messages) into c. See config_load(). */
 int config_file_parse(FILE *f, const char *path, struct config *c, char **ret_error);
+
+/* config-argv.c: the values of the flags in o, over what c has. See config_load(). */
+int config_apply_flags(struct config *c, const struct options *o, char **ret_error);
 
 #endif
