@@ -99,27 +99,22 @@ void options_done(struct options *o)
 
 int config_check_pairs(const struct config *c, const char **ret_set, const char **ret_unset)
 {
-	static const struct {
-		size_t a, b;
+	const struct {
+		bool a, b; /* set or not */
 		const char *a_key, *b_key;
 	} pairs[] = {
-		{offsetof(struct config, tls_cert), offsetof(struct config, tls_key), "tls_cert",
-		 "tls_key"},
-		{offsetof(struct config, basic_auth_user),
-		 offsetof(struct config, basic_auth_password_hash), "basic_auth_user",
+		{c->tls_cert, c->tls_key, "tls_cert", "tls_key"},
+		{c->basic_auth_user, c->basic_auth_password_hash, "basic_auth_user",
 		 "basic_auth_password_hash"},
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(pairs); i++) {
-		bool a = *(char *const *)((const char *)c + pairs[i].a);
-		bool b = *(char *const *)((const char *)c + pairs[i].b);
-
-		if (a == b)
+		if (pairs[i].a == pairs[i].b)
 			continue;
 		if (ret_set)
-			*ret_set = a ? pairs[i].a_key : pairs[i].b_key;
+			*ret_set = pairs[i].a ? pairs[i].a_key : pairs[i].b_key;
 		if (ret_unset)
-			*ret_unset = a ? pairs[i].b_key : pairs[i].a_key;
+			*ret_unset = pairs[i].a ? pairs[i].b_key : pairs[i].a_key;
 		return -EINVAL;
 	}
 	return 0;

@@ -826,6 +826,26 @@ static void test_help(void)
 		CHECK(e - l <= 100);
 }
 
+/* The pair rule on a struct config, as http.c may check it. */
+static void test_check_pairs(void)
+{
+	struct config c;
+	const char *set = NULL, *unset = NULL;
+
+	config_init(&c);
+	CHECK(config_check_pairs(&c, &set, &unset) == 0);
+	c.tls_key = "k";
+	CHECK(config_check_pairs(&c, &set, &unset) == -EINVAL);
+	CHECK_STREQ(set, "tls_key");
+	CHECK_STREQ(unset, "tls_cert");
+	c.tls_cert = "c";
+	c.basic_auth_user = "u";
+	CHECK(config_check_pairs(&c, &set, NULL) == -EINVAL);
+	CHECK_STREQ(set, "basic_auth_user");
+	c.basic_auth_password_hash = "h";
+	CHECK(config_check_pairs(&c, NULL, NULL) == 0);
+}
+
 int main(void)
 {
 	data_dir = getenv("TEST_DATA");
@@ -846,5 +866,6 @@ int main(void)
 	test_flags_override();
 	test_shipped_conf();
 	test_help();
+	test_check_pairs();
 	TEST_DONE();
 }
