@@ -118,21 +118,24 @@ static int check_section(struct parse_ctx *p, char *s)
 {
 	char *close = strchr(s, ']');
 	const char *after;
-	size_t n = 0;
-	char list[64] = "";
 
 	if (*s != '[' || !close)
 		return 0; /* without ']' inih reports the syntax error */
 	after = close + 1 + strspn(close + 1, " \t");
 	*close = 0;
-	for (size_t i = 0; i < ELEMENTSOF(sections); i++)
-		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s[%s]", i ? ", " : "",
-				      sections[i]);
-	if (!section_known(s + 1))
-		return fail(p, -EINVAL, "unknown section [%s] (sections: %s)", s + 1, list),
-		       -EINVAL;
-	if (*after && *after != ';')
-		return fail(p, -EINVAL, "unexpected text after [%s]", s + 1), -EINVAL;
+	if (!section_known(s + 1)) {
+		char list[64] = "";
+
+		for (size_t i = 0; i < ELEMENTSOF(sections); i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s[%s]",
+				 i ? ", " : "", sections[i]);
+		fail(p, -EINVAL, "unknown section [%s] (sections: %s)", s + 1, list);
+		return -EINVAL;
+	}
+	if (*after && *after != ';') {
+		fail(p, -EINVAL, "unexpected text after [%s]", s + 1);
+		return -EINVAL;
+	}
 	*close = ']';
 	return 0;
 }
