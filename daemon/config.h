@@ -100,14 +100,4 @@ int config_load(const char *path, const struct options *o, struct config *ret, c
  */
 int config_check_pairs(const struct config *c, const char **ret_set, const char **ret_unset);
 
-/*
- * The listen address parser under its older name, which http.c still calls: parse_listen()
- * without the reason.
- */
-static inline int config_parse_listen(const char *s, struct sockaddr_storage *ret,
-				      unsigned *ret_len)
-{
-	return parse_listen(s, ret, ret_len, NULL);
-}
-
 #endif

@@ -76,7 +76,7 @@ int http_listen_open(const char *spec, int *ret_fd, char **ret_error)
 	unsigned len;
 	int one = 1, v6only = !any;
 
-	if (config_parse_listen(spec, &ss, &len) < 0)
+	if (parse_listen(spec, &ss, &len, NULL) < 0)
 		return http_fail(
 			ret_error, -EINVAL,
 			"invalid listen address \"%s\" (expected HOST:PORT, [IPV6]:PORT or :PORT)",

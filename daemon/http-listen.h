@@ -21,7 +21,7 @@ int http_fail(char **ret_error, int r, const char *fmt, ...) __attribute__((form
 
 /*
  * A new listening TCP socket (non-blocking, close-on-exec) bound to spec, an address as
- * config_parse_listen() takes it; ":PORT" is dual-stack, or every IPv4 address on a machine
+ * parse_listen() takes it; ":PORT" is dual-stack, or every IPv4 address on a machine
  * without IPv6. Returns 0, or a negative errno with *ret_error naming spec, the cause and,
  * for the usual bind() failures, what to do about it.
  */

@@ -9,6 +9,7 @@
 
 #include "escape.h"
 #include "http-parse.h"
+#include "parse.h"
 #include "util.h"
 
 /*
@@ -204,16 +205,10 @@ void http_query_init(struct http_query *hq)
 /* A decimal number min..max, digits only. */
 static bool parse_number(const char *s, size_t n, uint32_t min, uint32_t max, uint32_t *ret)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	if (n == 0 || n > 10)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (v < min || v > max)
+	/* At most 10 digits, leading zeros included: a query value is no place for padding. */
+	if (n > 10 || parse_unsigned(s, n, max, &v) < 0 || v < min)
 		return false;
 	*ret = (uint32_t)v;
 	return true;

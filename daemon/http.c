@@ -532,9 +532,6 @@ static int load_auth(struct http_server *h, const struct config *c, char **ret_e
 {
 	if (!c->basic_auth_user)
 		return 0;
-	if (!c->basic_auth_password_hash)
-		return http_fail(ret_error, -EINVAL,
-				 "basic_auth_user is set but basic_auth_password_hash is not");
 	h->auth_user = strdup(c->basic_auth_user);
 	h->auth_hash = strdup(c->basic_auth_password_hash);
 	if (!h->auth_user || !h->auth_hash)
@@ -542,11 +539,9 @@ static int load_auth(struct http_server *h, const struct config *c, char **ret_e
 	return 0;
 }
 
-/* The TLS certificate and key, when they are set; they come as a pair. */
+/* The TLS certificate and key, when they are set. */
 static int load_tls(struct http_server *h, const struct config *c, char **ret_error)
 {
-	if (!c->tls_cert != !c->tls_key)
-		return http_fail(ret_error, -EINVAL, "tls_cert and tls_key must be set together");
 	if (!c->tls_cert)
 		return 0;
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
@@ -577,6 +572,7 @@ int http_start(const struct config *c, struct snapshot_store *store, const int *
 {
 	struct http_server *h;
 	size_t n = n_fds > 0 ? n_fds : c->n_listen;
+	const char *set = NULL, *unset = NULL;
 	char *error = NULL;
 	int r;
 
@@ -593,6 +589,12 @@ int http_start(const struct config *c, struct snapshot_store *store, const int *
 		goto fail;
 	}
 	h->interval_s = (double)c->interval_usec / (double)USEC_PER_SEC;
+	/* config_load() refuses half a pair; a config made any other way is checked here too. */
+	r = config_check_pairs(c, &set, &unset);
+	if (r < 0) {
+		r = http_fail(&error, r, "%s is set but %s is not", set, unset);
+		goto fail;
+	}
 	r = load_auth(h, c, &error);
 	if (r < 0)
 		goto fail;

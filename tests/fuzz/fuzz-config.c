@@ -26,7 +26,7 @@ static void check_loaded(const struct config *c)
 	FUZZ_CHECK(c->n_listen >= 1 && c->n_listen <= CONFIG_MAX_LISTEN, "%u listen addresses",
 		   c->n_listen);
 	for (unsigned i = 0; i < c->n_listen; i++)
-		FUZZ_CHECK(c->listen[i] && config_parse_listen(c->listen[i], NULL, NULL) == 0,
+		FUZZ_CHECK(c->listen[i] && parse_listen(c->listen[i], NULL, NULL, NULL) == 0,
 			   "listen \"%s\" accepted but does not parse", c->listen[i]);
 	FUZZ_CHECK(!c->tls_cert == !c->tls_key, "only one of tls_cert and tls_key");
 	FUZZ_CHECK(!c->basic_auth_user == !c->basic_auth_password_hash,
@@ -121,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		s[size] = 0;
 		if (parse_duration(s, &usec) == 0)
 			FUZZ_CHECK(s[0] >= '0' && s[0] <= '9', "duration \"%s\"", s);
-		if (config_parse_listen(s, &ss, &len) == 0)
+		if (parse_listen(s, &ss, &len, NULL) == 0)
 			FUZZ_CHECK((ss.ss_family == AF_INET || ss.ss_family == AF_INET6) &&
 					   len <= sizeof(ss),
 				   "listen \"%s\"", s);

@@ -490,10 +490,10 @@ static void test_parse_listen(void)
 		int r;
 
 		memset(&ss, 0xaa, sizeof(ss));
-		r = config_parse_listen(t[i].s, &ss, &len);
+		r = parse_listen(t[i].s, &ss, &len, NULL);
 		CHECK(r == t[i].r);
 		if (r != t[i].r)
-			fprintf(stderr, "  config_parse_listen(\"%s\") = %d\n", t[i].s, r);
+			fprintf(stderr, "  parse_listen(\"%s\") = %d\n", t[i].s, r);
 		if (r < 0) {
 			CHECK(len == 4242 && ss.ss_family == 0xaaaa);
 			continue;
@@ -515,8 +515,8 @@ static void test_parse_listen(void)
 			CHECK_EQ_U64(ntohs(sin6->sin6_port), t[i].port);
 		}
 	}
-	CHECK(config_parse_listen(NULL, NULL, NULL) == -EINVAL);
-	CHECK(config_parse_listen("[::1]:80", NULL, NULL) == 0);
+	CHECK(parse_listen(NULL, NULL, NULL, NULL) == -EINVAL);
+	CHECK(parse_listen("[::1]:80", NULL, NULL, NULL) == 0);
 }
 
 /* Run config_parse_argv() with stderr captured; returns what it printed. */
