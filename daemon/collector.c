@@ -10,7 +10,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include "attach.h"
+#include "kernel.h"
 #include "collector.h"
 #include "log.h"
 #include "util.h"
@@ -141,7 +141,7 @@ static struct bpf_program *mode_program(struct rawtpd_bpf *skel, enum attach_mod
 
 /* The rename hook of the same family, or NULL where this kernel does not offer it. */
 static struct bpf_program *mode_rename_program(struct rawtpd_bpf *skel, enum attach_mode m,
-					       const struct attach_facts *f)
+					       const struct kernel_facts *f)
 {
 	switch (m) {
 	case ATTACH_TP_BTF:
@@ -176,15 +176,15 @@ static uint32_t tid_map_size(enum attach_mode m, uint32_t max_processes)
 }
 
 /* Open, load and attach the object for one mode. */
-static int try_mode(struct collector *c, enum attach_mode m, const struct attach_facts *f,
+static int try_mode(struct collector *c, enum attach_mode m, const struct kernel_facts *f,
 		    uint32_t max_processes, char **ret_error)
 {
 	struct rawtpd_bpf *skel = NULL;
 	struct bpf_program *p, *want, *rename;
-	enum attach_step step = ATTACH_STEP_OPEN;
+	enum kernel_step step = KERNEL_STEP_OPEN;
 	int r;
 
-	r = attach_precheck(m, f, ret_error);
+	r = kernel_precheck(m, f, ret_error);
 	if (r < 0)
 		return r;
 
@@ -223,12 +223,12 @@ static int try_mode(struct collector *c, enum attach_mode m, const struct attach
 	if (r < 0)
 		goto fail;
 
-	step = ATTACH_STEP_LOAD;
+	step = KERNEL_STEP_LOAD;
 	r = rawtpd_bpf__load(skel);
 	if (r < 0)
 		goto fail;
 
-	step = ATTACH_STEP_ATTACH;
+	step = KERNEL_STEP_ATTACH;
 	c->link = attach_program(want, m,
 				 f->kprobe_target[0] ? f->kprobe_target : "finish_task_switch");
 	if (!c->link) {
@@ -250,14 +250,14 @@ static int try_mode(struct collector *c, enum attach_mode m, const struct attach
 fail:
 	rawtpd_bpf__destroy(skel);
 	if (ret_error)
-		*ret_error = attach_failure_message(m, f, step, r);
+		*ret_error = kernel_failure_message(m, f, step, r);
 	return r;
 }
 
 int collector_open(const struct collector_options *o, struct collector **ret, char **ret_error)
 {
 	_cleanup_free_ char *err = NULL;
-	struct attach_facts facts;
+	struct kernel_facts facts;
 	struct collector *c;
 	int r = -EINVAL;
 
@@ -277,12 +277,12 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 		return r;
 	}
 
-	attach_facts_read(o->sys_root, &facts);
+	kernel_facts_read(o->sys_root, &facts);
 	if (o->mode != ATTACH_AUTO) {
 		r = try_mode(c, o->mode, &facts, o->max_processes, &err);
 	} else {
-		for (size_t i = 0; i < ELEMENTSOF(attach_auto_order); i++) {
-			enum attach_mode m = attach_auto_order[i];
+		for (size_t i = 0; i < ELEMENTSOF(kernel_auto_order); i++) {
+			enum attach_mode m = kernel_auto_order[i];
 
 			free(err);
 			err = NULL;
@@ -323,7 +323,7 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 	return 0;
 }
 
-int collector_try_mode(enum attach_mode m, const struct attach_facts *f, bool *ret_renames,
+int collector_try_mode(enum attach_mode m, const struct kernel_facts *f, bool *ret_renames,
 		       char **ret_error)
 {
 	struct collector c = {};

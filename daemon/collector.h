@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "aggregate.h"
-#include "attach.h"
+#include "kernel.h"
 #include "config.h"
 
 struct collector;
@@ -21,7 +21,7 @@ struct collector_options {
 	enum attach_mode mode;	/* ATTACH_AUTO tries each mode in order */
 	uint32_t max_processes; /* capacity of the per-process map */
 	const char *proc_root;	/* "/proc" unless testing */
-	const char *sys_root;	/* prefix of the paths attach_facts_read() looks at; NULL: "" */
+	const char *sys_root;	/* prefix of the paths kernel_facts_read() looks at; NULL: "" */
 };
 
 /*
@@ -34,7 +34,7 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
  * here (*ret_renames: its rename hook attached too), else a negative errno with *ret_error as
  * for collector_open(). For --probe.
  */
-int collector_try_mode(enum attach_mode m, const struct attach_facts *f, bool *ret_renames,
+int collector_try_mode(enum attach_mode m, const struct kernel_facts *f, bool *ret_renames,
 		       char **ret_error);
 
 /* Route libbpf's own output to the logger, at debug (collector_open() does it too). */

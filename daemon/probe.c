@@ -8,7 +8,7 @@
 #include <bpf/libbpf.h>
 #include <jansson.h>
 
-#include "attach.h"
+#include "kernel.h"
 #include "collector.h"
 #include "log.h"
 #include "probe.h"
@@ -57,13 +57,13 @@ static json_t *json_tristate(int v)
 }
 
 /* Without CAP_BPF or CAP_SYS_ADMIN no map can be made: what the kernel supports is unknown. */
-static bool unprivileged(const struct attach_facts *f)
+static bool unprivileged(const struct kernel_facts *f)
 {
 	return f->caps_known && !f->cap_sys_admin && !f->cap_bpf;
 }
 
 /* 1, 0, or -EACCES when tracefs could not be looked into and there is no kprobe PMU. */
-static int kprobes(const struct attach_facts *f)
+static int kprobes(const struct kernel_facts *f)
 {
 	if (f->kprobe_pmu)
 		return 1;
@@ -72,7 +72,7 @@ static int kprobes(const struct attach_facts *f)
 	return f->kprobe_events;
 }
 
-static json_t *build_report(const struct attach_facts *f)
+static json_t *build_report(const struct kernel_facts *f)
 {
 	int results[_ATTACH_MODE_MAX];
 	json_t *root, *modes, *caps;
@@ -113,16 +113,16 @@ static json_t *build_report(const struct attach_facts *f)
 	modes = json_array();
 	for (size_t i = 0; i < ELEMENTSOF(results); i++)
 		results[i] = -EINVAL;
-	for (size_t i = 0; i < ELEMENTSOF(attach_auto_order); i++) {
-		enum attach_mode m = attach_auto_order[i];
+	for (size_t i = 0; i < ELEMENTSOF(kernel_auto_order); i++) {
+		enum attach_mode m = kernel_auto_order[i];
 		_cleanup_free_ char *err = NULL;
-		char hook[ATTACH_SYMBOL_MAX + 16];
+		char hook[KERNEL_SYMBOL_MAX + 16];
 		bool renames = false;
 		json_t *o = json_object();
 
 		results[m] = collector_try_mode(m, f, &renames, &err);
 		json_object_set_new(o, "mode", json_string(attach_mode_to_string(m)));
-		json_object_set_new(o, "hook", json_string(attach_hook(m, f, hook, sizeof(hook))));
+		json_object_set_new(o, "hook", json_string(kernel_hook(m, f, hook, sizeof(hook))));
 		json_object_set_new(o, "works", json_boolean(results[m] == 0));
 		json_object_set_new(o, "renames", json_boolean(results[m] == 0 && renames));
 		json_object_set_new(o, "reason",
@@ -131,7 +131,7 @@ static json_t *build_report(const struct attach_facts *f)
 		json_array_append_new(modes, o);
 	}
 	json_object_set_new(root, "attach_modes", modes);
-	chosen = attach_auto_pick(results);
+	chosen = kernel_auto_pick(results);
 	json_object_set_new(root, "auto_choice",
 			    chosen == ATTACH_AUTO ? json_null()
 						  : json_string(attach_mode_to_string(chosen)));
@@ -143,7 +143,7 @@ static const char *yes_no(json_t *v)
 	return json_is_null(v) ? "unknown" : json_is_true(v) ? "yes" : "no";
 }
 
-static void print_text(json_t *root, const struct attach_facts *f)
+static void print_text(json_t *root, const struct kernel_facts *f)
 {
 	json_t *caps = json_object_get(root, "capabilities"), *m;
 	int stats = read_sysctl_bool("/proc/sys/kernel/bpf_stats_enabled");
@@ -204,14 +204,14 @@ static void print_text(json_t *root, const struct attach_facts *f)
 
 int probe_run(bool json, int log_level)
 {
-	struct attach_facts f;
+	struct kernel_facts f;
 	json_t *root;
 	int r;
 
 	/* libbpf's own chatter only with --log-level debug */
 	log_set_max_level(log_level >= 0 ? log_level : LOG_WARNING);
 	collector_log_libbpf();
-	r = attach_facts_read("", &f);
+	r = kernel_facts_read("", &f);
 	if (r < 0) {
 		fprintf(stderr, "Cannot read what this kernel offers: %s\n", strerror(-r));
 		return 1;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Attach modes without a kernel: facts from fixtures, prechecks, messages, the auto choice. */
+/* kernel.c: facts from fixtures, prechecks, messages, the auto choice; no kernel needed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "attach.h"
+#include "kernel.h"
 #include "test.h"
 
 #define CHECK_CONTAINS(s, sub)                                                                   \
@@ -24,9 +24,9 @@
 	} while (0)
 
 /* A kernel where everything is there. */
-static struct attach_facts good_facts(void)
+static struct kernel_facts good_facts(void)
 {
-	struct attach_facts f = {
+	struct kernel_facts f = {
 		.btf_sysfs = true,
 		.tracefs_dir = true,
 		.sched_switch_event = true,
@@ -49,52 +49,52 @@ static struct attach_facts good_facts(void)
 }
 
 /* precheck m on f: returns the error, *msg the message (caller frees). */
-static int precheck(enum attach_mode m, const struct attach_facts *f, char **msg)
+static int precheck(enum attach_mode m, const struct kernel_facts *f, char **msg)
 {
 	*msg = NULL;
-	return attach_precheck(m, f, msg);
+	return kernel_precheck(m, f, msg);
 }
 
 static void test_auto_pick(void)
 {
 	int r[_ATTACH_MODE_MAX] = {-EINVAL, -ENOENT, -ENOENT, -ENOENT, -ENOENT};
 
-	CHECK(attach_auto_pick(r) == ATTACH_AUTO);
+	CHECK(kernel_auto_pick(r) == ATTACH_AUTO);
 	r[ATTACH_KPROBE] = 0;
-	CHECK(attach_auto_pick(r) == ATTACH_KPROBE);
+	CHECK(kernel_auto_pick(r) == ATTACH_KPROBE);
 	r[ATTACH_TRACEPOINT] = 0;
-	CHECK(attach_auto_pick(r) == ATTACH_TRACEPOINT);
+	CHECK(kernel_auto_pick(r) == ATTACH_TRACEPOINT);
 	r[ATTACH_RAW_TP] = 0;
-	CHECK(attach_auto_pick(r) == ATTACH_RAW_TP);
+	CHECK(kernel_auto_pick(r) == ATTACH_RAW_TP);
 	r[ATTACH_TP_BTF] = 0;
-	CHECK(attach_auto_pick(r) == ATTACH_TP_BTF);
+	CHECK(kernel_auto_pick(r) == ATTACH_TP_BTF);
 	/* the order is tp_btf, raw_tp, tracepoint, kprobe */
-	CHECK(attach_auto_order[0] == ATTACH_TP_BTF && attach_auto_order[1] == ATTACH_RAW_TP &&
-	      attach_auto_order[2] == ATTACH_TRACEPOINT && attach_auto_order[3] == ATTACH_KPROBE);
+	CHECK(kernel_auto_order[0] == ATTACH_TP_BTF && kernel_auto_order[1] == ATTACH_RAW_TP &&
+	      kernel_auto_order[2] == ATTACH_TRACEPOINT && kernel_auto_order[3] == ATTACH_KPROBE);
 }
 
 static void test_precheck_good(void)
 {
-	struct attach_facts f = good_facts();
+	struct kernel_facts f = good_facts();
 
 	for (size_t i = 0; i < 4; i++) {
 		char *msg;
 
-		CHECK(precheck(attach_auto_order[i], &f, &msg) == 0);
+		CHECK(precheck(kernel_auto_order[i], &f, &msg) == 0);
 		CHECK(msg == NULL);
 	}
 }
 
 static void test_precheck_no_btf(void)
 {
-	struct attach_facts f = good_facts();
+	struct kernel_facts f = good_facts();
 
 	f.btf_path[0] = 0;
 	f.btf_sysfs = false;
 	for (size_t i = 0; i < 4; i++) {
 		char *msg;
 
-		CHECK(precheck(attach_auto_order[i], &f, &msg) == -ENOENT);
+		CHECK(precheck(kernel_auto_order[i], &f, &msg) == -ENOENT);
 		CHECK_CONTAINS(msg, "the kernel has no BTF");
 		CHECK_CONTAINS(msg, "CONFIG_DEBUG_INFO_BTF");
 		free(msg);
@@ -103,7 +103,7 @@ static void test_precheck_no_btf(void)
 
 static void test_precheck_btf_file_only(void)
 {
-	struct attach_facts f = good_facts();
+	struct kernel_facts f = good_facts();
 	char *msg;
 
 	f.btf_sysfs = false;
@@ -118,7 +118,7 @@ static void test_precheck_btf_file_only(void)
 
 static void test_precheck_tracefs(void)
 {
-	struct attach_facts f = good_facts();
+	struct kernel_facts f = good_facts();
 	char *msg;
 
 	/* the mount point is there, nothing mounted on it */
@@ -149,7 +149,7 @@ static void test_precheck_tracefs(void)
 
 static void test_precheck_kprobe(void)
 {
-	struct attach_facts f = good_facts();
+	struct kernel_facts f = good_facts();
 	char *msg;
 
 	/* this machine: no kprobes at all, tracefs not mounted */
@@ -183,11 +183,11 @@ static void test_precheck_kprobe(void)
 
 static void test_failure_messages(void)
 {
-	struct attach_facts f = good_facts();
+	struct kernel_facts f = good_facts();
 	char *msg;
 
 	f.cap_sys_admin = f.cap_bpf = false;
-	msg = attach_failure_message(ATTACH_RAW_TP, &f, ATTACH_STEP_LOAD, -EPERM);
+	msg = kernel_failure_message(ATTACH_RAW_TP, &f, KERNEL_STEP_LOAD, -EPERM);
 	CHECK_CONTAINS(msg, "raw_tp: raw tracepoint sched_switch: loading the program is not "
 			    "permitted: rawtpd lacks CAP_BPF and CAP_PERFMON");
 	CHECK_CONTAINS(msg, "[error EPERM: Operation not permitted]");
@@ -195,7 +195,7 @@ static void test_failure_messages(void)
 	free(msg);
 
 	f = good_facts();
-	msg = attach_failure_message(ATTACH_TP_BTF, &f, ATTACH_STEP_ATTACH, -EPERM);
+	msg = kernel_failure_message(ATTACH_TP_BTF, &f, KERNEL_STEP_ATTACH, -EPERM);
 	CHECK_CONTAINS(msg, "lockdown");
 	free(msg);
 
@@ -203,56 +203,56 @@ static void test_failure_messages(void)
 	f = good_facts();
 	f.cap_sys_admin = false; /* CAP_BPF and CAP_PERFMON, as the unit grants */
 	f.perf_event_paranoid = 3;
-	msg = attach_failure_message(ATTACH_TRACEPOINT, &f, ATTACH_STEP_ATTACH, -EACCES);
+	msg = kernel_failure_message(ATTACH_TRACEPOINT, &f, KERNEL_STEP_ATTACH, -EACCES);
 	CHECK_CONTAINS(msg, "kernel.perf_event_paranoid=3 refuses without CAP_SYS_ADMIN");
 	CHECK_CONTAINS(msg, "set kernel.perf_event_paranoid to 2");
 	free(msg);
-	msg = attach_failure_message(ATTACH_KPROBE, &f, ATTACH_STEP_ATTACH, -EPERM);
+	msg = kernel_failure_message(ATTACH_KPROBE, &f, KERNEL_STEP_ATTACH, -EPERM);
 	CHECK_CONTAINS(msg, "perf_event_open()");
 	free(msg);
 	/* the raw tracepoints do not go through perf_event_open(); root is not held back */
-	msg = attach_failure_message(ATTACH_RAW_TP, &f, ATTACH_STEP_ATTACH, -EPERM);
+	msg = kernel_failure_message(ATTACH_RAW_TP, &f, KERNEL_STEP_ATTACH, -EPERM);
 	CHECK(!strstr(msg, "perf_event_paranoid"));
 	free(msg);
 	f.cap_sys_admin = true;
-	msg = attach_failure_message(ATTACH_TRACEPOINT, &f, ATTACH_STEP_ATTACH, -EACCES);
+	msg = kernel_failure_message(ATTACH_TRACEPOINT, &f, KERNEL_STEP_ATTACH, -EACCES);
 	CHECK(!strstr(msg, "perf_event_paranoid"));
 	free(msg);
 
-	msg = attach_failure_message(ATTACH_TP_BTF, &f, ATTACH_STEP_LOAD, -EINVAL);
+	msg = kernel_failure_message(ATTACH_TP_BTF, &f, KERNEL_STEP_LOAD, -EINVAL);
 	CHECK_CONTAINS(msg, "verifier rejected");
 	CHECK_CONTAINS(msg, "--log-level debug");
 	free(msg);
 
-	msg = attach_failure_message(ATTACH_RAW_TP, &f, ATTACH_STEP_LOAD, -ENOMEM);
+	msg = kernel_failure_message(ATTACH_RAW_TP, &f, KERNEL_STEP_LOAD, -ENOMEM);
 	CHECK_CONTAINS(msg, "max_processes");
 	free(msg);
 
 	f.tracefs[0] = 0;
-	msg = attach_failure_message(ATTACH_TRACEPOINT, &f, ATTACH_STEP_ATTACH, -ENOENT);
+	msg = kernel_failure_message(ATTACH_TRACEPOINT, &f, KERNEL_STEP_ATTACH, -ENOENT);
 	CHECK_CONTAINS(msg, "tracefs is not mounted at /sys/kernel/tracing");
 	free(msg);
 
 	f = good_facts();
-	msg = attach_failure_message(ATTACH_KPROBE, &f, ATTACH_STEP_ATTACH, -EINVAL);
+	msg = kernel_failure_message(ATTACH_KPROBE, &f, KERNEL_STEP_ATTACH, -EINVAL);
 	CHECK_CONTAINS(msg, "kprobe: kprobe on finish_task_switch.isra.0: the kernel cannot probe "
 			    "finish_task_switch.isra.0");
 	free(msg);
 	f.kprobe_pmu = f.kprobe_events = false;
-	msg = attach_failure_message(ATTACH_KPROBE, &f, ATTACH_STEP_ATTACH, -ENOENT);
+	msg = kernel_failure_message(ATTACH_KPROBE, &f, KERNEL_STEP_ATTACH, -ENOENT);
 	CHECK_CONTAINS(msg, "the kernel has no kprobes (CONFIG_KPROBES)");
 	CHECK_CONTAINS(msg, "use --attach raw_tp or auto");
 	free(msg);
 
 	/* every message names the mode and the hook first, whatever the error */
 	for (size_t i = 0; i < 4; i++)
-		for (int step = ATTACH_STEP_OPEN; step <= ATTACH_STEP_ATTACH; step++) {
-			enum attach_mode m = attach_auto_order[i];
+		for (int step = KERNEL_STEP_OPEN; step <= KERNEL_STEP_ATTACH; step++) {
+			enum attach_mode m = kernel_auto_order[i];
 			char want[256], hook[160];
 
 			snprintf(want, sizeof(want), "%s: %s: ", attach_mode_to_string(m),
-				 attach_hook(m, &f, hook, sizeof(hook)));
-			msg = attach_failure_message(m, &f, step, -EBADF);
+				 kernel_hook(m, &f, hook, sizeof(hook)));
+			msg = kernel_failure_message(m, &f, step, -EBADF);
 			CHECK(msg && strncmp(msg, want, strlen(want)) == 0);
 			CHECK_CONTAINS(msg, "[error EBADF: Bad file descriptor]; ");
 			free(msg);
@@ -269,32 +269,32 @@ static void test_find_symbol(void)
 				      "ffffffff810e0000 t finish_task_switch_ext\n"
 				      "ffffffffc0000000 t finish_task_switch [some_module]\n"
 				      "ffffffff816e2770 T __set_task_comm\n";
-	char sym[ATTACH_SYMBOL_MAX];
+	char sym[KERNEL_SYMBOL_MAX];
 	FILE *f;
 
 	f = fmemopen((void *)listing, sizeof(listing) - 1, "r");
-	CHECK(attach_find_symbol(f, "finish_task_switch", sym, sizeof(sym)) == 0);
+	CHECK(kernel_find_symbol(f, "finish_task_switch", sym, sizeof(sym)) == 0);
 	CHECK_STREQ(sym, "finish_task_switch.isra.0");
 	fclose(f);
 
 	f = fmemopen((void *)listing, sizeof(listing) - 1, "r");
-	CHECK(attach_find_symbol(f, "__set_task_comm", sym, sizeof(sym)) == 0);
+	CHECK(kernel_find_symbol(f, "__set_task_comm", sym, sizeof(sym)) == 0);
 	CHECK_STREQ(sym, "__set_task_comm");
 	fclose(f);
 
 	f = fmemopen((void *)listing, sizeof(listing) - 1, "r");
-	CHECK(attach_find_symbol(f, "schedule_tail", sym, sizeof(sym)) == -ENOENT);
+	CHECK(kernel_find_symbol(f, "schedule_tail", sym, sizeof(sym)) == -ENOENT);
 	fclose(f);
 
 	/* the plain name beats a clone; a piece is taken only when there is nothing else */
 	static const char plain[] = "0 t finish_task_switch.isra.0\n0 t finish_task_switch\n";
 	f = fmemopen((void *)plain, sizeof(plain) - 1, "r");
-	CHECK(attach_find_symbol(f, "finish_task_switch", sym, sizeof(sym)) == 0);
+	CHECK(kernel_find_symbol(f, "finish_task_switch", sym, sizeof(sym)) == 0);
 	CHECK_STREQ(sym, "finish_task_switch");
 	fclose(f);
 	static const char part[] = "0 t finish_task_switch.cold\n0 t finish_task_switch.part.0\n";
 	f = fmemopen((void *)part, sizeof(part) - 1, "r");
-	CHECK(attach_find_symbol(f, "finish_task_switch", sym, sizeof(sym)) == 0);
+	CHECK(kernel_find_symbol(f, "finish_task_switch", sym, sizeof(sym)) == 0);
 	CHECK_STREQ(sym, "finish_task_switch.part.0");
 	fclose(f);
 }
@@ -323,8 +323,8 @@ static void write_file(const char *root, const char *path, const char *text)
 
 static void test_facts_fixture(void)
 {
-	char root[] = "/tmp/rawtpd-test-probe.XXXXXX", cmd[64];
-	struct attach_facts f;
+	char root[] = "/tmp/rawtpd-test-kernel.XXXXXX", cmd[64];
+	struct kernel_facts f;
 
 	if (!mkdtemp(root)) {
 		CHECK(!"mkdtemp");
@@ -338,7 +338,7 @@ static void test_facts_fixture(void)
 	write_file(root, "/sys/kernel/tracing", NULL);
 	write_file(root, "/sys/bus/event_source/devices/kprobe/type", "6\n");
 
-	CHECK(attach_facts_read(root, &f) == 0);
+	CHECK(kernel_facts_read(root, &f) == 0);
 	CHECK_STREQ(f.release, "5.10.0-33-amd64");
 	CHECK_STREQ(f.btf_path, "/boot/vmlinux-5.10.0-33-amd64");
 	CHECK(!f.btf_sysfs);
@@ -353,14 +353,14 @@ static void test_facts_fixture(void)
 	CHECK(!f.caps_known);
 	CHECK(f.perf_event_paranoid == INT_MIN);
 	write_file(root, "/proc/sys/kernel/perf_event_paranoid", "3\n");
-	CHECK(attach_facts_read(root, &f) == 0);
+	CHECK(kernel_facts_read(root, &f) == 0);
 	CHECK(f.perf_event_paranoid == 3);
 
 	/* mount tracefs and expose BTF */
 	write_file(root, "/sys/kernel/tracing/events/sched/sched_switch/id", "316\n");
 	write_file(root, "/sys/kernel/tracing/kprobe_events", "");
 	write_file(root, "/sys/kernel/btf/vmlinux", "");
-	CHECK(attach_facts_read(root, &f) == 0);
+	CHECK(kernel_facts_read(root, &f) == 0);
 	CHECK_STREQ(f.btf_path, "/sys/kernel/btf/vmlinux");
 	CHECK(f.btf_sysfs);
 	CHECK_STREQ(f.tracefs, "/sys/kernel/tracing");

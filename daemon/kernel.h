@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Attach modes without a kernel: what the system offers each mode (facts read from /sys and
- * /proc, or from a test's fixture), whether a mode can work given those facts, the message a
- * failure gets, and which mode auto picks. The collector and --probe act on these; the unit
- * tests check them on hand-made facts.
+ * What this kernel offers and why a mode would fail: the facts the system gives each attach
+ * mode (read from /sys and /proc, or from a test's fixture), whether a mode can work given those
+ * facts, the message a failure gets, and which mode auto picks. Nothing here loads a program:
+ * the collector attaches and --probe reports, both from these facts; test-kernel checks them on
+ * hand-made ones.
  */
-#ifndef RAWTPD_ATTACH_H
-#define RAWTPD_ATTACH_H
+#ifndef RAWTPD_KERNEL_H
+#define RAWTPD_KERNEL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,18 +15,18 @@
 
 #include "config.h"
 
-#define ATTACH_PATH_MAX	  128
-#define ATTACH_SYMBOL_MAX 128
+#define KERNEL_PATH_MAX	  128
+#define KERNEL_SYMBOL_MAX 128
 
 /* auto tries the modes in this order. */
-extern const enum attach_mode attach_auto_order[4];
+extern const enum attach_mode kernel_auto_order[4];
 
-struct attach_facts {
+struct kernel_facts {
 	char release[65];		/* uname -r */
-	char btf_path[ATTACH_PATH_MAX]; /* where libbpf finds the kernel's BTF, "" if nowhere */
+	char btf_path[KERNEL_PATH_MAX]; /* where libbpf finds the kernel's BTF, "" if nowhere */
 	bool btf_sysfs;			/* /sys/kernel/btf/vmlinux (the kernel's own, for tp_btf) */
 	bool tracefs_dir;		/* /sys/kernel/tracing exists (CONFIG_TRACING) */
-	char tracefs[ATTACH_PATH_MAX];	/* where tracefs is mounted (has events/), "" if not */
+	char tracefs[KERNEL_PATH_MAX];	/* where tracefs is mounted (has events/), "" if not */
 	bool tracefs_denied;		/* not root: tracefs cannot be looked into, the three
 					   below are assumed and the kernel will decide */
 	bool sched_switch_event;	/* <tracefs>/events/sched/sched_switch/id */
@@ -34,8 +35,8 @@ struct attach_facts {
 	bool kprobe_events;		/* <tracefs>/kprobe_events (legacy kprobes) */
 	bool kallsyms;			/* /proc/kallsyms could be read */
 	int perf_event_paranoid;	/* kernel.perf_event_paranoid, INT_MIN if unknown */
-	char kprobe_target[ATTACH_SYMBOL_MAX];	  /* finish_task_switch[.suffix], "" if not found */
-	char rename_target[ATTACH_SYMBOL_MAX];	  /* __set_task_comm[.suffix], "" if not found */
+	char kprobe_target[KERNEL_SYMBOL_MAX];	  /* finish_task_switch[.suffix], "" if not found */
+	char rename_target[KERNEL_SYMBOL_MAX];	  /* __set_task_comm[.suffix], "" if not found */
 	bool caps_known;			  /* capget() answered */
 	bool cap_bpf, cap_perfmon, cap_sys_admin; /* effective */
 };
@@ -45,39 +46,39 @@ struct attach_facts {
  * capabilities and the release come from the running process and uname() when root is "".
  * Returns 0, or -errno if nothing could be read at all.
  */
-int attach_facts_read(const char *root, struct attach_facts *ret);
+int kernel_facts_read(const char *root, struct kernel_facts *ret);
 
 /*
  * Find the symbol the kernel gave to function base in a /proc/kallsyms listing: base itself, or
  * base with a compiler suffix (".isra.0", ".constprop.0", ...; a ".part" piece only if nothing
  * else). Writes it to ret. 0, or -ENOENT.
  */
-int attach_find_symbol(FILE *kallsyms, const char *base, char *ret, size_t size);
+int kernel_find_symbol(FILE *kallsyms, const char *base, char *ret, size_t size);
 
 /* "raw tracepoint sched_switch", "kprobe on finish_task_switch.isra.0", ... */
-const char *attach_hook(enum attach_mode m, const struct attach_facts *f, char *buf, size_t size);
+const char *kernel_hook(enum attach_mode m, const struct kernel_facts *f, char *buf, size_t size);
 
 /*
  * Whether the facts already show mode m cannot work: 0 if nothing stands in its way, else the
  * negative errno the attempt would meet, with *ret_message (malloc'd) naming the mode, the hook,
  * the cause and what to do.
  */
-int attach_precheck(enum attach_mode m, const struct attach_facts *f, char **ret_message);
+int kernel_precheck(enum attach_mode m, const struct kernel_facts *f, char **ret_message);
 
-enum attach_step {
-	ATTACH_STEP_OPEN,
-	ATTACH_STEP_LOAD,
-	ATTACH_STEP_ATTACH,
+enum kernel_step {
+	KERNEL_STEP_OPEN,
+	KERNEL_STEP_LOAD,
+	KERNEL_STEP_ATTACH,
 };
 
 /* The message for a failure the kernel reported (err < 0) at step. malloc'd, NULL on ENOMEM. */
-char *attach_failure_message(enum attach_mode m, const struct attach_facts *f,
-			     enum attach_step step, int err);
+char *kernel_failure_message(enum attach_mode m, const struct kernel_facts *f,
+			     enum kernel_step step, int err);
 
 /*
  * The mode auto takes, given each mode's result (0: works, else -errno) indexed by mode:
- * the first working one of attach_auto_order, ATTACH_AUTO if none works.
+ * the first working one of kernel_auto_order, ATTACH_AUTO if none works.
  */
-enum attach_mode attach_auto_pick(const int result[_ATTACH_MODE_MAX]);
+enum attach_mode kernel_auto_pick(const int result[_ATTACH_MODE_MAX]);
 
 #endif

@@ -11,10 +11,10 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 
-#include "attach.h"
+#include "kernel.h"
 #include "util.h"
 
-const enum attach_mode attach_auto_order[4] = {ATTACH_TP_BTF, ATTACH_RAW_TP, ATTACH_TRACEPOINT,
+const enum attach_mode kernel_auto_order[4] = {ATTACH_TP_BTF, ATTACH_RAW_TP, ATTACH_TRACEPOINT,
 					       ATTACH_KPROBE};
 
 #define KPROBE_FUNC "finish_task_switch"
@@ -84,7 +84,7 @@ static int symbol_rank(const char *name, const char *base)
 }
 
 /* One pass over kallsyms for several functions: out[i] gets the best symbol of bases[i]. */
-static int scan_symbols(FILE *f, const char *const *bases, size_t n, char (*out)[ATTACH_SYMBOL_MAX])
+static int scan_symbols(FILE *f, const char *const *bases, size_t n, char (*out)[KERNEL_SYMBOL_MAX])
 {
 	int best[4] = {-1, -1, -1, -1};
 	char line[512];
@@ -94,7 +94,7 @@ static int scan_symbols(FILE *f, const char *const *bases, size_t n, char (*out)
 	for (size_t i = 0; i < n; i++)
 		out[i][0] = 0;
 	while (fgets(line, sizeof(line), f)) {
-		char type, name[ATTACH_SYMBOL_MAX], rest[8];
+		char type, name[KERNEL_SYMBOL_MAX], rest[8];
 		int k = sscanf(line, "%*s %c %127s %7s", &type, name, rest);
 
 		/* text symbols of the kernel proper (module symbols carry "[module]") */
@@ -106,15 +106,15 @@ static int scan_symbols(FILE *f, const char *const *bases, size_t n, char (*out)
 			if (r < 0 || (best[i] >= 0 && r >= best[i]))
 				continue;
 			best[i] = r;
-			snprintf(out[i], ATTACH_SYMBOL_MAX, "%s", name);
+			snprintf(out[i], KERNEL_SYMBOL_MAX, "%s", name);
 		}
 	}
 	return 0;
 }
 
-int attach_find_symbol(FILE *kallsyms, const char *base, char *ret, size_t size)
+int kernel_find_symbol(FILE *kallsyms, const char *base, char *ret, size_t size)
 {
-	char out[1][ATTACH_SYMBOL_MAX];
+	char out[1][KERNEL_SYMBOL_MAX];
 	int r;
 
 	r = scan_symbols(kallsyms, &base, 1, out);
@@ -168,7 +168,7 @@ static void read_release(const char *root, char *buf, size_t size)
 		snprintf(buf, size, "%s", u.release);
 }
 
-static void read_caps(struct attach_facts *f)
+static void read_caps(struct kernel_facts *f)
 {
 	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct d[2] = {};
@@ -183,18 +183,18 @@ static void read_caps(struct attach_facts *f)
 	f->cap_bpf = eff & (UINT64_C(1) << 39);	    /* CAP_BPF, Linux 5.8 */
 }
 
-int attach_facts_read(const char *root, struct attach_facts *ret)
+int kernel_facts_read(const char *root, struct kernel_facts *ret)
 {
 	static const char *const funcs[] = {KPROBE_FUNC, RENAME_FUNC};
-	char syms[2][ATTACH_SYMBOL_MAX], p[PATH_MAX];
-	struct attach_facts f = {};
+	char syms[2][KERNEL_SYMBOL_MAX], p[PATH_MAX];
+	struct kernel_facts f = {};
 	FILE *ks;
 
 	root = root ?: "";
 	read_release(root, f.release, sizeof(f.release));
 
 	for (size_t i = 0; i < ELEMENTSOF(btf_locations); i++) {
-		char path[ATTACH_PATH_MAX];
+		char path[KERNEL_PATH_MAX];
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
@@ -247,7 +247,7 @@ int attach_facts_read(const char *root, struct attach_facts *ret)
 	return 0;
 }
 
-const char *attach_hook(enum attach_mode m, const struct attach_facts *f, char *buf, size_t size)
+const char *kernel_hook(enum attach_mode m, const struct kernel_facts *f, char *buf, size_t size)
 {
 	switch (m) {
 	case ATTACH_TP_BTF:
@@ -280,16 +280,16 @@ static const char *default_advice(enum attach_mode m)
 }
 
 /* "<mode>: <hook>: <reason> [error ENAME: text]; <advice>" */
-static char *format_message(enum attach_mode m, const struct attach_facts *f, int err,
+static char *format_message(enum attach_mode m, const struct kernel_facts *f, int err,
 			    const char *advice, const char *reason_fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
-static char *format_message(enum attach_mode m, const struct attach_facts *f, int err,
+static char *format_message(enum attach_mode m, const struct kernel_facts *f, int err,
 			    const char *advice, const char *reason_fmt, ...)
 {
 	_cleanup_free_ char *reason = NULL;
 	const char *name = strerrorname_np(-err);
-	char hook[ATTACH_SYMBOL_MAX + 16], *msg;
+	char hook[KERNEL_SYMBOL_MAX + 16], *msg;
 	va_list ap;
 	int r;
 
@@ -299,7 +299,7 @@ static char *format_message(enum attach_mode m, const struct attach_facts *f, in
 	if (r < 0)
 		return NULL;
 	if (asprintf(&msg, "%s: %s: %s [error %s: %s]; %s", attach_mode_to_string(m),
-		     attach_hook(m, f, hook, sizeof(hook)), reason, name ?: "?", strerror(-err),
+		     kernel_hook(m, f, hook, sizeof(hook)), reason, name ?: "?", strerror(-err),
 		     advice ?: default_advice(m)) < 0)
 		return NULL;
 	return msg;
@@ -307,7 +307,7 @@ static char *format_message(enum attach_mode m, const struct attach_facts *f, in
 
 #define MOUNT_TRACEFS "mount -t tracefs tracefs /sys/kernel/tracing"
 
-int attach_precheck(enum attach_mode m, const struct attach_facts *f, char **ret_message)
+int kernel_precheck(enum attach_mode m, const struct kernel_facts *f, char **ret_message)
 {
 	char *msg = NULL;
 	int r = -ENOENT;
@@ -356,18 +356,18 @@ int attach_precheck(enum attach_mode m, const struct attach_facts *f, char **ret
 	return r;
 }
 
-static bool caps_missing(const struct attach_facts *f)
+static bool caps_missing(const struct kernel_facts *f)
 {
 	return f->caps_known && !f->cap_sys_admin && !(f->cap_bpf && f->cap_perfmon);
 }
 
-char *attach_failure_message(enum attach_mode m, const struct attach_facts *f,
-			     enum attach_step step, int err)
+char *kernel_failure_message(enum attach_mode m, const struct kernel_facts *f,
+			     enum kernel_step step, int err)
 {
-	const char *what = step == ATTACH_STEP_LOAD ? "loading the program" : "attaching";
+	const char *what = step == KERNEL_STEP_LOAD ? "loading the program" : "attaching";
 
-	if (err == -EPERM || (err == -EACCES && step != ATTACH_STEP_LOAD)) {
-		if (step == ATTACH_STEP_ATTACH && (m == ATTACH_TRACEPOINT || m == ATTACH_KPROBE) &&
+	if (err == -EPERM || (err == -EACCES && step != KERNEL_STEP_LOAD)) {
+		if (step == KERNEL_STEP_ATTACH && (m == ATTACH_TRACEPOINT || m == ATTACH_KPROBE) &&
 		    f->caps_known && !f->cap_sys_admin && f->perf_event_paranoid > 2)
 			return format_message(m, f, err,
 					      "set kernel.perf_event_paranoid to 2 (sysctl), grant "
@@ -392,10 +392,10 @@ char *attach_failure_message(enum attach_mode m, const struct attach_facts *f,
 				      "filter",
 				      what);
 	}
-	if (step == ATTACH_STEP_OPEN)
+	if (step == KERNEL_STEP_OPEN)
 		return format_message(m, f, err, "this is a bug in rawtpd: please report it",
 				      "the embedded BPF object could not be opened");
-	if (step == ATTACH_STEP_LOAD) {
+	if (step == KERNEL_STEP_LOAD) {
 		switch (err) {
 		case -ENOMEM:
 		case -E2BIG:
@@ -453,10 +453,10 @@ char *attach_failure_message(enum attach_mode m, const struct attach_facts *f,
 	return format_message(m, f, err, NULL, "the kernel refused to attach the program");
 }
 
-enum attach_mode attach_auto_pick(const int result[_ATTACH_MODE_MAX])
+enum attach_mode kernel_auto_pick(const int result[_ATTACH_MODE_MAX])
 {
-	for (size_t i = 0; i < ELEMENTSOF(attach_auto_order); i++)
-		if (result[attach_auto_order[i]] == 0)
-			return attach_auto_order[i];
+	for (size_t i = 0; i < ELEMENTSOF(kernel_auto_order); i++)
+		if (result[kernel_auto_order[i]] == 0)
+			return kernel_auto_order[i];
 	return ATTACH_AUTO;
 }
