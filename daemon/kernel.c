@@ -168,19 +168,42 @@ static void read_release(const char *root, char *buf, size_t size)
 		snprintf(buf, size, "%s", u.release);
 }
 
-static void read_caps(struct kernel_facts *f)
+void kernel_caps_read(struct kernel_caps *ret)
 {
 	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct d[2] = {};
 	uint64_t eff;
 
+	*ret = (struct kernel_caps){};
 	if (syscall(SYS_capget, &h, d) < 0)
 		return;
 	eff = (uint64_t)d[1].effective << 32 | d[0].effective;
-	f->caps_known = true;
-	f->cap_sys_admin = eff & (UINT64_C(1) << CAP_SYS_ADMIN);
-	f->cap_perfmon = eff & (UINT64_C(1) << 38); /* CAP_PERFMON, Linux 5.8 */
-	f->cap_bpf = eff & (UINT64_C(1) << 39);	    /* CAP_BPF, Linux 5.8 */
+	ret->known = true;
+	ret->sys_admin = eff & (UINT64_C(1) << CAP_SYS_ADMIN);
+	ret->perfmon = eff & (UINT64_C(1) << 38); /* CAP_PERFMON, Linux 5.8 */
+	ret->bpf = eff & (UINT64_C(1) << 39);	  /* CAP_BPF, Linux 5.8 */
+}
+
+/* The kernel will refuse to load or attach: the capabilities are known and not enough. */
+static bool caps_missing(const struct kernel_caps *c)
+{
+	return c->known && !c->sys_admin && !(c->bpf && c->perfmon);
+}
+
+int kernel_caps_check(const struct kernel_caps *c, char **ret_message)
+{
+	*ret_message = NULL;
+	if (!caps_missing(c))
+		return 0;
+	if (asprintf(
+		    ret_message,
+		    "Missing capabilit%s %s%s%s: rawtpd needs CAP_BPF and CAP_PERFMON (Linux 5.8+) "
+		    "or CAP_SYS_ADMIN to load and attach its BPF program. Run it as root or grant "
+		    "them (AmbientCapabilities= in the unit).",
+		    c->bpf || c->perfmon ? "y" : "ies", c->bpf ? "" : "CAP_BPF",
+		    !c->bpf && !c->perfmon ? " and " : "", c->perfmon ? "" : "CAP_PERFMON") < 0)
+		*ret_message = NULL;
+	return -EPERM;
 }
 
 int kernel_facts_read(const char *root, struct kernel_facts *ret)
@@ -242,7 +265,7 @@ int kernel_facts_read(const char *root, struct kernel_facts *ret)
 		snprintf(f.rename_target, sizeof(f.rename_target), "%s", syms[1]);
 	}
 	if (!root[0])
-		read_caps(&f);
+		kernel_caps_read(&f.caps);
 	*ret = f;
 	return 0;
 }
@@ -356,11 +379,6 @@ int kernel_precheck(enum attach_mode m, const struct kernel_facts *f, char **ret
 	return r;
 }
 
-static bool caps_missing(const struct kernel_facts *f)
-{
-	return f->caps_known && !f->cap_sys_admin && !(f->cap_bpf && f->cap_perfmon);
-}
-
 char *kernel_failure_message(enum attach_mode m, const struct kernel_facts *f,
 			     enum kernel_step step, int err)
 {
@@ -368,7 +386,7 @@ char *kernel_failure_message(enum attach_mode m, const struct kernel_facts *f,
 
 	if (err == -EPERM || (err == -EACCES && step != KERNEL_STEP_LOAD)) {
 		if (step == KERNEL_STEP_ATTACH && (m == ATTACH_TRACEPOINT || m == ATTACH_KPROBE) &&
-		    f->caps_known && !f->cap_sys_admin && f->perf_event_paranoid > 2)
+		    f->caps.known && !f->caps.sys_admin && f->perf_event_paranoid > 2)
 			return format_message(m, f, err,
 					      "set kernel.perf_event_paranoid to 2 (sysctl), grant "
 					      "CAP_SYS_ADMIN, or use a raw tracepoint mode "
@@ -377,7 +395,7 @@ char *kernel_failure_message(enum attach_mode m, const struct kernel_facts *f,
 					      "kernel.perf_event_paranoid=%d refuses without "
 					      "CAP_SYS_ADMIN (CAP_PERFMON is not enough above 2)",
 					      f->perf_event_paranoid);
-		if (caps_missing(f))
+		if (caps_missing(&f->caps))
 			return format_message(m, f, err,
 					      "run it as root, or grant CAP_BPF and CAP_PERFMON "
 					      "(AmbientCapabilities= in a unit)",

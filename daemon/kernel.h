@@ -21,6 +21,22 @@
 /* auto tries the modes in this order. */
 extern const enum attach_mode kernel_auto_order[4];
 
+/* The process's effective capabilities, as far as loading and attaching go. */
+struct kernel_caps {
+	bool known; /* capget() answered */
+	bool bpf, perfmon, sys_admin;
+};
+
+/* The capabilities this process has now. */
+void kernel_caps_read(struct kernel_caps *ret);
+
+/*
+ * Whether c suffices to load and attach (CAP_SYS_ADMIN, or CAP_BPF and CAP_PERFMON; unknown
+ * capabilities do: the kernel will decide): 0 with *ret_message NULL, or -EPERM with
+ * *ret_message (malloc'd, NULL on ENOMEM) naming the capabilities missing and what to do.
+ */
+int kernel_caps_check(const struct kernel_caps *c, char **ret_message);
+
 struct kernel_facts {
 	char release[65];		/* uname -r */
 	char btf_path[KERNEL_PATH_MAX]; /* where libbpf finds the kernel's BTF, "" if nowhere */
@@ -35,10 +51,9 @@ struct kernel_facts {
 	bool kprobe_events;		/* <tracefs>/kprobe_events (legacy kprobes) */
 	bool kallsyms;			/* /proc/kallsyms could be read */
 	int perf_event_paranoid;	/* kernel.perf_event_paranoid, INT_MIN if unknown */
-	char kprobe_target[KERNEL_SYMBOL_MAX];	  /* finish_task_switch[.suffix], "" if not found */
-	char rename_target[KERNEL_SYMBOL_MAX];	  /* __set_task_comm[.suffix], "" if not found */
-	bool caps_known;			  /* capget() answered */
-	bool cap_bpf, cap_perfmon, cap_sys_admin; /* effective */
+	char kprobe_target[KERNEL_SYMBOL_MAX]; /* finish_task_switch[.suffix], "" if not found */
+	char rename_target[KERNEL_SYMBOL_MAX]; /* __set_task_comm[.suffix], "" if not found */
+	struct kernel_caps caps;
 };
 
 /*

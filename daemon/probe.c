@@ -59,7 +59,7 @@ static json_t *json_tristate(int v)
 /* Without CAP_BPF or CAP_SYS_ADMIN no map can be made: what the kernel supports is unknown. */
 static bool unprivileged(const struct kernel_facts *f)
 {
-	return f->caps_known && !f->cap_sys_admin && !f->cap_bpf;
+	return f->caps.known && !f->caps.sys_admin && !f->caps.bpf;
 }
 
 /* 1, 0, or -EACCES when tracefs could not be looked into and there is no kprobe PMU. */
@@ -93,11 +93,11 @@ static json_t *build_report(const struct kernel_facts *f)
 			    f->kprobe_target[0] ? json_string(f->kprobe_target) : json_null());
 	caps = json_object();
 	json_object_set_new(caps, "CAP_BPF",
-			    f->caps_known ? json_boolean(f->cap_bpf) : json_null());
+			    f->caps.known ? json_boolean(f->caps.bpf) : json_null());
 	json_object_set_new(caps, "CAP_PERFMON",
-			    f->caps_known ? json_boolean(f->cap_perfmon) : json_null());
+			    f->caps.known ? json_boolean(f->caps.perfmon) : json_null());
 	json_object_set_new(caps, "CAP_SYS_ADMIN",
-			    f->caps_known ? json_boolean(f->cap_sys_admin) : json_null());
+			    f->caps.known ? json_boolean(f->caps.sys_admin) : json_null());
 	json_object_set_new(root, "capabilities", caps);
 	json_object_set_new(root, "bpf_stats_enabled",
 			    json_tristate(read_sysctl_bool("/proc/sys/kernel/bpf_stats_enabled")));

@@ -2,13 +2,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <bpf/libbpf.h>
 #include <systemd/sd-daemon.h>
@@ -17,6 +15,7 @@
 #include "aggregate.h"
 #include "collector.h"
 #include "http.h"
+#include "kernel.h"
 #include "log.h"
 #include "rawtpd-config.h"
 #include "self-stats.h"
@@ -271,31 +270,6 @@ static int on_signal(sd_event_source *es, const struct signalfd_siginfo *si, voi
 
 /* --- start-up ------------------------------------------------------------------------ */
 
-/* Say which capability is missing before the kernel says only "Operation not permitted". */
-static int check_capabilities(void)
-{
-	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
-	struct __user_cap_data_struct d[2] = {};
-	uint64_t eff;
-
-	if (syscall(SYS_capget, &h, d) < 0)
-		return 0; /* cannot tell: let the kernel decide */
-	eff = (uint64_t)d[1].effective << 32 | d[0].effective;
-#define HAS(cap) (!!(eff & (UINT64_C(1) << (cap))))
-	if (HAS(CAP_SYS_ADMIN))
-		return 0;
-	if (HAS(CAP_BPF) && HAS(CAP_PERFMON))
-		return 0;
-	log_error("Missing capabilit%s %s%s%s: rawtpd needs CAP_BPF and CAP_PERFMON (Linux 5.8+) "
-		  "or CAP_SYS_ADMIN to load and attach its BPF program. Run it as root or grant "
-		  "them (AmbientCapabilities= in the unit).",
-		  HAS(CAP_BPF) || HAS(CAP_PERFMON) ? "y" : "ies", HAS(CAP_BPF) ? "" : "CAP_BPF",
-		  !HAS(CAP_BPF) && !HAS(CAP_PERFMON) ? " and " : "",
-		  HAS(CAP_PERFMON) ? "" : "CAP_PERFMON");
-#undef HAS
-	return -EPERM;
-}
-
 /* Load and attach the BPF side; what the snapshots and the names need of it follows. */
 static int attach(struct service *s)
 {
@@ -304,11 +278,16 @@ static int attach(struct service *s)
 		.max_processes = s->cfg.max_processes,
 	};
 	_cleanup_free_ char *err = NULL;
+	struct kernel_caps caps;
 	int r;
 
-	r = check_capabilities();
-	if (r < 0)
+	/* Say which capability is missing before the kernel says only "Operation not permitted". */
+	kernel_caps_read(&caps);
+	r = kernel_caps_check(&caps, &err);
+	if (r < 0) {
+		log_error("%s", err ?: strerror(-r));
 		return r;
+	}
 	r = collector_open(&co, &s->collector, &err);
 	if (r < 0) {
 		log_error("%s", err ?: strerror(-r));

@@ -34,10 +34,7 @@ static struct kernel_facts good_facts(void)
 		.kprobe_pmu = true,
 		.kprobe_events = true,
 		.kallsyms = true,
-		.caps_known = true,
-		.cap_bpf = true,
-		.cap_perfmon = true,
-		.cap_sys_admin = true,
+		.caps = {.known = true, .bpf = true, .perfmon = true, .sys_admin = true},
 	};
 
 	strcpy(f.release, "6.1.0-28-amd64");
@@ -186,7 +183,7 @@ static void test_failure_messages(void)
 	struct kernel_facts f = good_facts();
 	char *msg;
 
-	f.cap_sys_admin = f.cap_bpf = false;
+	f.caps.sys_admin = f.caps.bpf = false;
 	msg = kernel_failure_message(ATTACH_RAW_TP, &f, KERNEL_STEP_LOAD, -EPERM);
 	CHECK_CONTAINS(msg, "raw_tp: raw tracepoint sched_switch: loading the program is not "
 			    "permitted: rawtpd lacks CAP_BPF and CAP_PERFMON");
@@ -201,7 +198,7 @@ static void test_failure_messages(void)
 
 	/* Debian's perf_event_paranoid=3: CAP_PERFMON is not enough for perf_event_open() */
 	f = good_facts();
-	f.cap_sys_admin = false; /* CAP_BPF and CAP_PERFMON, as the unit grants */
+	f.caps.sys_admin = false; /* CAP_BPF and CAP_PERFMON, as the unit grants */
 	f.perf_event_paranoid = 3;
 	msg = kernel_failure_message(ATTACH_TRACEPOINT, &f, KERNEL_STEP_ATTACH, -EACCES);
 	CHECK_CONTAINS(msg, "kernel.perf_event_paranoid=3 refuses without CAP_SYS_ADMIN");
@@ -214,7 +211,7 @@ static void test_failure_messages(void)
 	msg = kernel_failure_message(ATTACH_RAW_TP, &f, KERNEL_STEP_ATTACH, -EPERM);
 	CHECK(!strstr(msg, "perf_event_paranoid"));
 	free(msg);
-	f.cap_sys_admin = true;
+	f.caps.sys_admin = true;
 	msg = kernel_failure_message(ATTACH_TRACEPOINT, &f, KERNEL_STEP_ATTACH, -EACCES);
 	CHECK(!strstr(msg, "perf_event_paranoid"));
 	free(msg);
@@ -257,6 +254,41 @@ static void test_failure_messages(void)
 			CHECK_CONTAINS(msg, "[error EBADF: Bad file descriptor]; ");
 			free(msg);
 		}
+}
+
+static void test_caps_check(void)
+{
+	struct kernel_caps c = {.known = true, .bpf = true, .perfmon = true};
+	char *msg = (char *)"untouched";
+
+	/* CAP_BPF and CAP_PERFMON, as the unit grants, or CAP_SYS_ADMIN alone */
+	CHECK(kernel_caps_check(&c, &msg) == 0);
+	CHECK(msg == NULL);
+	c = (struct kernel_caps){.known = true, .sys_admin = true};
+	CHECK(kernel_caps_check(&c, &msg) == 0);
+	/* capget() did not answer: the kernel decides */
+	c = (struct kernel_caps){};
+	CHECK(kernel_caps_check(&c, &msg) == 0);
+
+	c = (struct kernel_caps){.known = true};
+	CHECK(kernel_caps_check(&c, &msg) == -EPERM);
+	CHECK_STREQ(msg,
+		    "Missing capabilities CAP_BPF and CAP_PERFMON: rawtpd needs CAP_BPF and "
+		    "CAP_PERFMON (Linux 5.8+) or CAP_SYS_ADMIN to load and attach its BPF "
+		    "program. Run it as root or grant them (AmbientCapabilities= in the unit).");
+	free(msg);
+	c.bpf = true;
+	CHECK(kernel_caps_check(&c, &msg) == -EPERM);
+	CHECK_CONTAINS(msg, "Missing capability CAP_PERFMON: ");
+	free(msg);
+	c = (struct kernel_caps){.known = true, .perfmon = true};
+	CHECK(kernel_caps_check(&c, &msg) == -EPERM);
+	CHECK_CONTAINS(msg, "Missing capability CAP_BPF: ");
+	free(msg);
+
+	/* capget() answers for this process */
+	kernel_caps_read(&c);
+	CHECK(c.known);
 }
 
 static void test_find_symbol(void)
@@ -350,7 +382,7 @@ static void test_facts_fixture(void)
 	CHECK(f.kallsyms);
 	CHECK_STREQ(f.kprobe_target, "finish_task_switch");
 	CHECK_STREQ(f.rename_target, "__set_task_comm");
-	CHECK(!f.caps_known);
+	CHECK(!f.caps.known);
 	CHECK(f.perf_event_paranoid == INT_MIN);
 	write_file(root, "/proc/sys/kernel/perf_event_paranoid", "3\n");
 	CHECK(kernel_facts_read(root, &f) == 0);
@@ -381,6 +413,7 @@ int main(void)
 	test_precheck_tracefs();
 	test_precheck_kprobe();
 	test_failure_messages();
+	test_caps_check();
 	test_find_symbol();
 	test_facts_fixture();
 	TEST_DONE();
