@@ -688,21 +688,14 @@ int collector_prog_stats(const struct collector *c, uint64_t *ret_cnt, uint64_t 
 {
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
-	char v = '0';
-	int fd, r;
+	int r;
 
 	r = bpf_obj_get_info_by_fd(bpf_program__fd(c->prog), &info, &len);
 	if (r < 0)
 		return -errno;
 	*ret_cnt = info.run_cnt;
 	*ret_ns = info.run_time_ns;
-	fd = open("/proc/sys/kernel/bpf_stats_enabled", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (read(fd, &v, 1) != 1)
-			v = '0';
-		close(fd);
-	}
 	/* BPF_ENABLE_STATS (another tool's fd) also turns them on without the sysctl */
-	*ret_stats_enabled = v == '1' || info.run_cnt > 0;
+	*ret_stats_enabled = kernel_bpf_stats_enabled("") > 0 || info.run_cnt > 0;
 	return 0;
 }

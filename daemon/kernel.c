@@ -126,6 +126,21 @@ int kernel_find_symbol(FILE *kallsyms, const char *base, char *ret, size_t size)
 	return 0;
 }
 
+/* The number in <root>/proc/sys/kernel/<name>: 0, or -errno. */
+static int read_sysctl(const char *root, const char *name, int *ret)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/proc/sys/kernel/%s", root, name);
+	f = fopen(p, "re");
+	if (!f)
+		return -errno;
+	if (fscanf(f, "%d", ret) != 1)
+		return -EIO;
+	return 0;
+}
+
 /*
  * kernel.perf_event_paranoid, INT_MIN when it cannot be read. Above 2 (Debian's 3) the kernel
  * refuses perf_event_open(), through which the tracepoint and kprobe modes attach, to anyone
@@ -133,18 +148,17 @@ int kernel_find_symbol(FILE *kallsyms, const char *base, char *ret, size_t size)
  */
 static int read_paranoid(const char *root)
 {
-	char p[PATH_MAX];
-	int v = INT_MIN;
-	FILE *f;
+	int v;
 
-	snprintf(p, sizeof(p), "%s/proc/sys/kernel/perf_event_paranoid", root);
-	f = fopen(p, "re");
-	if (!f)
-		return INT_MIN;
-	if (fscanf(f, "%d", &v) != 1)
-		v = INT_MIN;
-	fclose(f);
-	return v;
+	return read_sysctl(root, "perf_event_paranoid", &v) < 0 ? INT_MIN : v;
+}
+
+int kernel_bpf_stats_enabled(const char *root)
+{
+	int v, r;
+
+	r = read_sysctl(root ?: "", "bpf_stats_enabled", &v);
+	return r < 0 ? r : v != 0;
 }
 
 static void read_release(const char *root, char *buf, size_t size)
@@ -255,6 +269,7 @@ int kernel_facts_read(const char *root, struct kernel_facts *ret)
 	}
 	f.kprobe_pmu = exists(root, KPROBE_PMU "/type");
 	f.perf_event_paranoid = read_paranoid(root);
+	f.bpf_stats_enabled = kernel_bpf_stats_enabled(root);
 
 	snprintf(p, sizeof(p), "%s/proc/kallsyms", root);
 	ks = fopen(p, "re");

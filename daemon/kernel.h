@@ -51,6 +51,7 @@ struct kernel_facts {
 	bool kprobe_events;		/* <tracefs>/kprobe_events (legacy kprobes) */
 	bool kallsyms;			/* /proc/kallsyms could be read */
 	int perf_event_paranoid;	/* kernel.perf_event_paranoid, INT_MIN if unknown */
+	int bpf_stats_enabled;		/* kernel.bpf_stats_enabled: 1, 0, -errno if unknown */
 	char kprobe_target[KERNEL_SYMBOL_MAX]; /* finish_task_switch[.suffix], "" if not found */
 	char rename_target[KERNEL_SYMBOL_MAX]; /* __set_task_comm[.suffix], "" if not found */
 	struct kernel_caps caps;
@@ -62,6 +63,12 @@ struct kernel_facts {
  * Returns 0, or -errno if nothing could be read at all.
  */
 int kernel_facts_read(const char *root, struct kernel_facts *ret);
+
+/*
+ * Whether kernel.bpf_stats_enabled is on (the programs' run count and time are kept), read
+ * now under root ("" or NULL for this system): 1, 0, or -errno when it cannot be told.
+ */
+int kernel_bpf_stats_enabled(const char *root);
 
 /*
  * Find the symbol the kernel gave to function base in a /proc/kallsyms listing: base itself, or

@@ -15,19 +15,6 @@
 #include "rawtpd-config.h"
 #include "util.h"
 
-/* 1, 0, or -errno when it cannot be told. */
-static int read_sysctl_bool(const char *path)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	char v = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (read(fd, &v, 1) != 1)
-		return -EIO;
-	return v == '1';
-}
-
 /* Batch lookups (Linux 5.6) on a tiny hash map: 1, 0, or -errno when no map can be made. */
 static int probe_batch_ops(void)
 {
@@ -99,8 +86,7 @@ static json_t *build_report(const struct kernel_facts *f)
 	json_object_set_new(caps, "CAP_SYS_ADMIN",
 			    f->caps.known ? json_boolean(f->caps.sys_admin) : json_null());
 	json_object_set_new(root, "capabilities", caps);
-	json_object_set_new(root, "bpf_stats_enabled",
-			    json_tristate(read_sysctl_bool("/proc/sys/kernel/bpf_stats_enabled")));
+	json_object_set_new(root, "bpf_stats_enabled", json_tristate(f->bpf_stats_enabled));
 	json_object_set_new(root, "batch_map_ops",
 			    json_tristate(unprivileged(f) ? -EPERM : probe_batch_ops()));
 	json_object_set_new(
@@ -146,7 +132,7 @@ static const char *yes_no(json_t *v)
 static void print_text(json_t *root, const struct kernel_facts *f)
 {
 	json_t *caps = json_object_get(root, "capabilities"), *m;
-	int stats = read_sysctl_bool("/proc/sys/kernel/bpf_stats_enabled");
+	int stats = f->bpf_stats_enabled;
 	const char *chosen = json_string_value(json_object_get(root, "auto_choice"));
 	size_t i;
 

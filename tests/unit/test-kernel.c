@@ -384,9 +384,16 @@ static void test_facts_fixture(void)
 	CHECK_STREQ(f.rename_target, "__set_task_comm");
 	CHECK(!f.caps.known);
 	CHECK(f.perf_event_paranoid == INT_MIN);
+	CHECK(f.bpf_stats_enabled == -ENOENT);
 	write_file(root, "/proc/sys/kernel/perf_event_paranoid", "3\n");
+	write_file(root, "/proc/sys/kernel/bpf_stats_enabled", "1\n");
 	CHECK(kernel_facts_read(root, &f) == 0);
 	CHECK(f.perf_event_paranoid == 3);
+	CHECK(f.bpf_stats_enabled == 1);
+	write_file(root, "/proc/sys/kernel/bpf_stats_enabled", "0\n");
+	CHECK(kernel_bpf_stats_enabled(root) == 0);
+	write_file(root, "/proc/sys/kernel/bpf_stats_enabled", "");
+	CHECK(kernel_bpf_stats_enabled(root) == -EIO);
 
 	/* mount tracefs and expose BTF */
 	write_file(root, "/sys/kernel/tracing/events/sched/sched_switch/id", "316\n");
