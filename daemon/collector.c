@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "kernel.h"
@@ -78,49 +77,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 void collector_log_libbpf(void)
 {
 	libbpf_set_print(libbpf_print);
-}
-
-/* What the kernel's BTF says, read once: 1 yes, 0 no, -ENOENT when there is no kernel BTF. */
-struct btf_facts {
-	int prev_state; /* sched_switch passes prev_state (v5.18+) */
-	int mem_alloc;	/* BPF maps allocate from any context (bpf_mem_alloc, v6.1+) */
-};
-
-static const struct btf_facts *btf_facts(void)
-{
-	static struct btf_facts facts = {-ENOENT, -ENOENT};
-	static bool done;
-	const struct btf_type *t;
-	struct btf *btf;
-	int id;
-
-	if (done)
-		return &facts;
-	done = true;
-	libbpf_set_print(libbpf_print);
-	btf = btf__load_vmlinux_btf();
-	if (!btf)
-		return &facts;
-	facts.prev_state = 0;
-	id = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
-	if (id > 0) {
-		t = btf__type_by_id(btf, id);
-		t = btf__type_by_id(btf, t->type); /* pointer */
-		if (t && btf_is_ptr(t)) {
-			/* func proto: (void *, preempt, prev, next[, state]) */
-			t = btf__type_by_id(btf, t->type);
-			if (t && btf_is_func_proto(t))
-				facts.prev_state = btf_vlen(t) >= 5;
-		}
-	}
-	facts.mem_alloc = btf__find_by_name_kind(btf, "bpf_mem_alloc", BTF_KIND_STRUCT) > 0;
-	btf__free(btf);
-	return &facts;
-}
-
-int collector_sched_switch_prev_state(void)
-{
-	return btf_facts()->prev_state;
 }
 
 static struct bpf_program *mode_program(struct rawtpd_bpf *skel, enum attach_mode m)
@@ -202,7 +158,7 @@ static int try_mode(struct collector *c, enum attach_mode m, const struct kernel
 	bpf_object__for_each_program(p, skel->obj)
 		bpf_program__set_autoload(p, p == want || p == rename);
 	/* unknown: assume a current kernel (a wrong guess fails the load, not the counts) */
-	skel->rodata->prev_state_arg = collector_sched_switch_prev_state() != 0;
+	skel->rodata->prev_state_arg = f->sched_switch_prev_state != 0;
 	skel->rodata->new_after_ns = now_nsec(CLOCK_MONOTONIC);
 
 	r = bpf_map__set_max_entries(skel->maps.counts, max_processes);
@@ -213,7 +169,7 @@ static int try_mode(struct collector *c, enum attach_mode m, const struct kernel
 	 * 2): a lookup-and-count on the per-CPU hash took 196 ns against 233 preallocated. Older
 	 * kernels would allocate with the runqueue lock held: there the map stays preallocated.
 	 */
-	if (r >= 0 && btf_facts()->mem_alloc > 0)
+	if (r >= 0 && f->map_mem_alloc > 0)
 		r = bpf_map__set_map_flags(skel->maps.counts,
 					   bpf_map__map_flags(skel->maps.counts) |
 						   BPF_F_NO_PREALLOC);
@@ -261,7 +217,7 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 	struct collector *c;
 	int r = -EINVAL;
 
-	libbpf_set_print(libbpf_print);
+	collector_log_libbpf();
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -329,7 +285,6 @@ int collector_try_mode(enum attach_mode m, const struct kernel_facts *f, bool *r
 	struct collector c = {};
 	int r;
 
-	libbpf_set_print(libbpf_print);
 	r = try_mode(&c, m, f, 64, ret_error);
 	if (r < 0)
 		return r;

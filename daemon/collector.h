@@ -32,16 +32,13 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 /*
  * Load and attach one mode given the facts, then detach and free it again: 0 if the mode works
  * here (*ret_renames: its rename hook attached too), else a negative errno with *ret_error as
- * for collector_open(). For --probe.
+ * for collector_open(). For --probe, which calls collector_log_libbpf() first.
  */
 int collector_try_mode(enum attach_mode m, const struct kernel_facts *f, bool *ret_renames,
 		       char **ret_error);
 
-/* Route libbpf's own output to the logger, at debug (collector_open() does it too). */
+/* Route libbpf's own output to the logger, at debug (collector_open() does it first). */
 void collector_log_libbpf(void);
-
-/* Does this kernel's sched_switch pass prev_state (Linux 5.18+)? From its BTF: 1, 0, or -ENOENT. */
-int collector_sched_switch_prev_state(void);
 
 /* Detach and free. Accepts NULL, returns NULL. */
 struct collector *collector_close(struct collector *c);

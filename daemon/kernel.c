@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <bpf/btf.h>
 
 #include "kernel.h"
 #include "util.h"
@@ -220,31 +221,67 @@ int kernel_caps_check(const struct kernel_caps *c, char **ret_message)
 	return -EPERM;
 }
 
-int kernel_facts_read(const char *root, struct kernel_facts *ret)
+/* The first place libbpf would find the kernel's BTF. */
+static void find_btf(const char *root, struct kernel_facts *f)
 {
-	static const char *const funcs[] = {KPROBE_FUNC, RENAME_FUNC};
-	char syms[2][KERNEL_SYMBOL_MAX], p[PATH_MAX];
-	struct kernel_facts f = {};
-	FILE *ks;
-
-	root = root ?: "";
-	read_release(root, f.release, sizeof(f.release));
-
 	for (size_t i = 0; i < ELEMENTSOF(btf_locations); i++) {
 		char path[KERNEL_PATH_MAX];
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		snprintf(path, sizeof(path), btf_locations[i], f.release);
+		snprintf(path, sizeof(path), btf_locations[i], f->release);
 #pragma GCC diagnostic pop
 		if (exists(root, path)) {
-			snprintf(f.btf_path, sizeof(f.btf_path), "%s", path);
-			f.btf_sysfs = i == 0;
-			break;
+			snprintf(f->btf_path, sizeof(f->btf_path), "%s", path);
+			f->btf_sysfs = i == 0;
+			return;
 		}
 	}
+}
 
-	f.tracefs_dir = is_dir(root, "/sys/kernel/tracing") != 0;
+/*
+ * What the kernel's BTF says: whether sched_switch passes prev_state, whether maps allocate
+ * from any context. This system's BTF is found as libbpf finds it; a fixture's is parsed from
+ * the path find_btf() saw.
+ */
+static void read_btf(const char *root, struct kernel_facts *f)
+{
+	const struct btf_type *t;
+	char p[PATH_MAX];
+	struct btf *btf;
+	int id;
+
+	f->sched_switch_prev_state = f->map_mem_alloc = -ENOENT;
+	if (!root[0]) {
+		btf = btf__load_vmlinux_btf();
+	} else {
+		snprintf(p, sizeof(p), "%s%s", root, f->btf_path);
+		btf = f->btf_path[0] ? btf__parse(p, NULL) : NULL;
+	}
+	if (!btf)
+		return;
+	f->sched_switch_prev_state = 0;
+	id = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+	if (id > 0) {
+		t = btf__type_by_id(btf, id);
+		t = btf__type_by_id(btf, t->type); /* pointer */
+		if (t && btf_is_ptr(t)) {
+			/* func proto: (void *, preempt, prev, next[, state]) */
+			t = btf__type_by_id(btf, t->type);
+			if (t && btf_is_func_proto(t))
+				f->sched_switch_prev_state = btf_vlen(t) >= 5;
+		}
+	}
+	f->map_mem_alloc = btf__find_by_name_kind(btf, "bpf_mem_alloc", BTF_KIND_STRUCT) > 0;
+	btf__free(btf);
+}
+
+/* Where tracefs is mounted and which of its events and files are there. */
+static void find_tracefs(const char *root, struct kernel_facts *f)
+{
+	char p[PATH_MAX];
+
+	f->tracefs_dir = is_dir(root, "/sys/kernel/tracing") != 0;
 	for (size_t i = 0; i < ELEMENTSOF(tracefs_locations); i++) {
 		int r;
 
@@ -253,32 +290,51 @@ int kernel_facts_read(const char *root, struct kernel_facts *ret)
 		if (r == 0)
 			continue;
 		/* tracefs is 0700: not root, the kernel will have its say */
-		f.tracefs_denied = r < 0;
-		snprintf(f.tracefs, sizeof(f.tracefs), "%s", tracefs_locations[i]);
+		f->tracefs_denied = r < 0;
+		snprintf(f->tracefs, sizeof(f->tracefs), "%s", tracefs_locations[i]);
 		break;
 	}
-	if (f.tracefs_denied) {
-		f.sched_switch_event = f.task_rename_event = f.kprobe_events = true;
-	} else if (f.tracefs[0]) {
-		snprintf(p, sizeof(p), "%s/events/sched/sched_switch/id", f.tracefs);
-		f.sched_switch_event = exists(root, p);
-		snprintf(p, sizeof(p), "%s/events/task/task_rename/id", f.tracefs);
-		f.task_rename_event = exists(root, p);
-		snprintf(p, sizeof(p), "%s/kprobe_events", f.tracefs);
-		f.kprobe_events = exists(root, p);
+	if (f->tracefs_denied) {
+		f->sched_switch_event = f->task_rename_event = f->kprobe_events = true;
+	} else if (f->tracefs[0]) {
+		snprintf(p, sizeof(p), "%s/events/sched/sched_switch/id", f->tracefs);
+		f->sched_switch_event = exists(root, p);
+		snprintf(p, sizeof(p), "%s/events/task/task_rename/id", f->tracefs);
+		f->task_rename_event = exists(root, p);
+		snprintf(p, sizeof(p), "%s/kprobe_events", f->tracefs);
+		f->kprobe_events = exists(root, p);
 	}
-	f.kprobe_pmu = exists(root, KPROBE_PMU "/type");
-	f.perf_event_paranoid = read_paranoid(root);
-	f.bpf_stats_enabled = kernel_bpf_stats_enabled(root);
+}
+
+/* The symbols the kprobe mode and its rename hook attach to, from /proc/kallsyms. */
+static void find_symbols(const char *root, struct kernel_facts *f)
+{
+	static const char *const funcs[] = {KPROBE_FUNC, RENAME_FUNC};
+	char syms[2][KERNEL_SYMBOL_MAX], p[PATH_MAX];
+	_cleanup_fclose_ FILE *ks = NULL;
 
 	snprintf(p, sizeof(p), "%s/proc/kallsyms", root);
 	ks = fopen(p, "re");
-	if (ks) {
-		f.kallsyms = scan_symbols(ks, funcs, ELEMENTSOF(funcs), syms) == 0;
-		fclose(ks);
-		snprintf(f.kprobe_target, sizeof(f.kprobe_target), "%s", syms[0]);
-		snprintf(f.rename_target, sizeof(f.rename_target), "%s", syms[1]);
-	}
+	if (!ks)
+		return;
+	f->kallsyms = scan_symbols(ks, funcs, ELEMENTSOF(funcs), syms) == 0;
+	snprintf(f->kprobe_target, sizeof(f->kprobe_target), "%s", syms[0]);
+	snprintf(f->rename_target, sizeof(f->rename_target), "%s", syms[1]);
+}
+
+int kernel_facts_read(const char *root, struct kernel_facts *ret)
+{
+	struct kernel_facts f = {};
+
+	root = root ?: "";
+	read_release(root, f.release, sizeof(f.release));
+	find_btf(root, &f);
+	read_btf(root, &f);
+	find_tracefs(root, &f);
+	f.kprobe_pmu = exists(root, KPROBE_PMU "/type");
+	f.perf_event_paranoid = read_paranoid(root);
+	f.bpf_stats_enabled = kernel_bpf_stats_enabled(root);
+	find_symbols(root, &f);
 	if (!root[0])
 		kernel_caps_read(&f.caps);
 	*ret = f;

@@ -54,12 +54,17 @@ struct kernel_facts {
 	int bpf_stats_enabled;		/* kernel.bpf_stats_enabled: 1, 0, -errno if unknown */
 	char kprobe_target[KERNEL_SYMBOL_MAX]; /* finish_task_switch[.suffix], "" if not found */
 	char rename_target[KERNEL_SYMBOL_MAX]; /* __set_task_comm[.suffix], "" if not found */
+	/* from the kernel's BTF: 1 yes, 0 no, -ENOENT when there is no BTF to tell */
+	int sched_switch_prev_state; /* sched_switch passes prev_state (Linux 5.18+) */
+	int map_mem_alloc;	     /* BPF maps allocate from any context (bpf_mem_alloc, 6.1+) */
 	struct kernel_caps caps;
 };
 
 /*
  * Read the facts. root prefixes every path ("" for this system; a fixture directory in tests);
  * capabilities and the release come from the running process and uname() when root is "".
+ * This parses the kernel's BTF (megabytes, freed before it returns): read the facts once and
+ * hand them on. libbpf's messages go wherever libbpf_set_print() has sent them.
  * Returns 0, or -errno if nothing could be read at all.
  */
 int kernel_facts_read(const char *root, struct kernel_facts *ret);

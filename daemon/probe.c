@@ -73,7 +73,7 @@ static json_t *build_report(const struct kernel_facts *f)
 	json_object_set_new(root, "btf_path",
 			    f->btf_path[0] ? json_string(f->btf_path) : json_null());
 	json_object_set_new(root, "sched_switch_prev_state_arg",
-			    json_tristate(collector_sched_switch_prev_state()));
+			    json_tristate(f->sched_switch_prev_state));
 	json_object_set_new(root, "tracefs", f->tracefs[0] ? json_string(f->tracefs) : json_null());
 	json_object_set_new(root, "kprobes", json_tristate(kprobes(f)));
 	json_object_set_new(root, "kprobe_target",
@@ -139,7 +139,7 @@ static void print_text(json_t *root, const struct kernel_facts *f)
 	printf("rawtpd %s (libbpf %s) on Linux %s\n", RAWTPD_VERSION, libbpf_version_string(),
 	       f->release);
 	printf("kernel BTF:        %s\n", f->btf_path[0] ? f->btf_path : "none");
-	switch (collector_sched_switch_prev_state()) {
+	switch (f->sched_switch_prev_state) {
 	case 1:
 		printf("sched_switch args: preempt, prev, next, prev_state (5.18+)\n");
 		break;

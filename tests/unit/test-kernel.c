@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
 
 #include "kernel.h"
 #include "test.h"
@@ -383,6 +385,9 @@ static void test_facts_fixture(void)
 	CHECK_STREQ(f.kprobe_target, "finish_task_switch");
 	CHECK_STREQ(f.rename_target, "__set_task_comm");
 	CHECK(!f.caps.known);
+	/* an empty file is no BTF: nothing to tell */
+	CHECK(f.sched_switch_prev_state == -ENOENT);
+	CHECK(f.map_mem_alloc == -ENOENT);
 	CHECK(f.perf_event_paranoid == INT_MIN);
 	CHECK(f.bpf_stats_enabled == -ENOENT);
 	write_file(root, "/proc/sys/kernel/perf_event_paranoid", "3\n");
@@ -411,8 +416,82 @@ static void test_facts_fixture(void)
 	CHECK(system(cmd) == 0);
 }
 
+/*
+ * A BTF blob with what kernel.c looks for: sched_switch's tracepoint typedef taking nargs
+ * arguments (5 from Linux 5.18, with prev_state; 4 before) and, with mem_alloc, struct
+ * bpf_mem_alloc (Linux 6.1). Written raw, as /sys/kernel/btf/vmlinux is.
+ */
+static int write_btf(const char *root, const char *path, int nargs, bool mem_alloc)
+{
+	struct btf *b = btf__new_empty();
+	const void *data;
+	char p[512];
+	__u32 size;
+	FILE *f;
+	int id, proto, r = 0;
+
+	if (!b)
+		return -ENOMEM;
+	id = btf__add_int(b, "int", 4, BTF_INT_SIGNED);
+	proto = btf__add_func_proto(b, 0);
+	for (int i = 0; i < nargs; i++)
+		btf__add_func_param(b, "", id);
+	id = btf__add_ptr(b, proto);
+	btf__add_typedef(b, "btf_trace_sched_switch", id);
+	if (mem_alloc)
+		btf__add_struct(b, "bpf_mem_alloc", 8);
+	data = btf__raw_data(b, &size);
+	snprintf(p, sizeof(p), "%s%s", root, path);
+	f = fopen(p, "w");
+	if (!f) {
+		r = -errno;
+	} else {
+		if (fwrite(data, 1, size, f) != size)
+			r = -EIO;
+		if (fclose(f) != 0)
+			r = -EIO;
+	}
+	btf__free(b);
+	return r;
+}
+
+static void test_facts_btf(void)
+{
+	char root[] = "/tmp/rawtpd-test-kernel.XXXXXX", cmd[64];
+	struct kernel_facts f;
+
+	if (!mkdtemp(root)) {
+		CHECK(!"mkdtemp");
+		return;
+	}
+	write_file(root, "/proc/sys/kernel/osrelease", "6.1.0-28-amd64\n");
+	/* no BTF anywhere */
+	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK_STREQ(f.btf_path, "");
+	CHECK(f.sched_switch_prev_state == -ENOENT && f.map_mem_alloc == -ENOENT);
+
+	/* Linux 6.1: prev_state last, bpf_mem_alloc */
+	write_file(root, "/sys/kernel/btf/vmlinux", "");
+	CHECK(write_btf(root, "/sys/kernel/btf/vmlinux", 5, true) == 0);
+	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK(f.btf_sysfs);
+	CHECK(f.sched_switch_prev_state == 1);
+	CHECK(f.map_mem_alloc == 1);
+
+	/* Linux 5.10: neither */
+	CHECK(write_btf(root, "/sys/kernel/btf/vmlinux", 4, false) == 0);
+	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK(f.sched_switch_prev_state == 0);
+	CHECK(f.map_mem_alloc == 0);
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
+	/* the fixtures' unparsable BTF files would have libbpf warn on stderr */
+	libbpf_set_print(NULL);
 	test_auto_pick();
 	test_precheck_good();
 	test_precheck_no_btf();
@@ -423,5 +502,6 @@ int main(void)
 	test_caps_check();
 	test_find_symbol();
 	test_facts_fixture();
+	test_facts_btf();
 	TEST_DONE();
 }
