@@ -29,14 +29,19 @@
 #endif
 
 struct collector {
+	/* What collector_open() loaded and attached; NULL on maps from collector_new(). */
 	struct rawtpd_bpf *skel;
 	struct bpf_link *link;
 	struct bpf_link *rename_link; /* NULL where the mode has no rename hook */
 	struct bpf_program *prog;
 	enum attach_mode mode;
-	uint32_t capacity;
-	int ncpus;
-	bool batch_ok; /* BPF_MAP_LOOKUP_BATCH works on this kernel */
+
+	/* What is read, and where: everything below works on map fds alone. */
+	struct collector_maps maps;
+	uint32_t capacity;     /* of maps.counts */
+	uint32_t renames_size; /* of maps.renames */
+	int ncpus;	       /* possible CPUs: the per-CPU values of an entry */
+	bool batch_ok;	       /* BPF_MAP_LOOKUP_BATCH works on this kernel */
 	char proc_root[64];
 	/*
 	 * Read buffers, reused every interval: chunk keys and their values on every CPU. The map
@@ -210,26 +215,104 @@ fail:
 	return r;
 }
 
+/* A collector with nothing to read yet. 0, -ENOMEM, or -errno when the CPUs cannot be counted. */
+static int collector_alloc(const char *proc_root, struct collector **ret)
+{
+	struct collector *c;
+	int r;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	snprintf(c->proc_root, sizeof(c->proc_root), "%s", proc_root ?: "/proc");
+	c->ncpus = libbpf_num_possible_cpus();
+	if (c->ncpus <= 0) {
+		r = c->ncpus ?: -EINVAL;
+		free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+/* The max_entries of a map, checking its key and value sizes against what the collector reads. */
+static int map_size(int fd, uint32_t key_size, uint32_t value_size, uint32_t *ret)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return -errno;
+	if (info.key_size != key_size || info.value_size != value_size || info.max_entries == 0)
+		return -EINVAL;
+	*ret = info.max_entries;
+	return 0;
+}
+
+/* Take the maps to read and size the read buffers after them. */
+static int collector_set_maps(struct collector *c, const struct collector_maps *m)
+{
+	int r;
+
+	r = map_size(m->counts, sizeof(struct rawtpd_key), sizeof(struct rawtpd_value),
+		     &c->capacity);
+	if (r >= 0 && m->renames >= 0)
+		r = map_size(m->renames, sizeof(struct rawtpd_key), sizeof(struct rawtpd_comm),
+			     &c->renames_size);
+	if (r < 0)
+		return r;
+	c->maps = *m;
+	c->batch_ok = !m->key_by_key;
+	c->chunk = m->read_chunk;
+	if (!c->chunk) {
+		c->chunk = READ_CHUNK_BYTES / ((uint32_t)c->ncpus * sizeof(*c->values));
+		if (c->chunk < READ_CHUNK_MIN)
+			c->chunk = READ_CHUNK_MIN;
+	}
+	if (c->chunk > c->capacity)
+		c->chunk = c->capacity;
+	c->keys = calloc(c->chunk, sizeof(*c->keys));
+	c->values = calloc((size_t)c->chunk * c->ncpus, sizeof(*c->values));
+	if (!c->keys || !c->values)
+		return -ENOMEM;
+	return 0;
+}
+
+int collector_new(const struct collector_maps *m, const char *proc_root, struct collector **ret)
+{
+	struct collector *c;
+	int r;
+
+	r = collector_alloc(proc_root, &c);
+	if (r < 0)
+		return r;
+	c->mode = ATTACH_AUTO;
+	r = collector_set_maps(c, m);
+	if (r < 0) {
+		collector_close(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
 int collector_open(const struct collector_options *o, struct collector **ret, char **ret_error)
 {
 	_cleanup_free_ char *err = NULL;
+	struct collector_maps maps;
 	struct kernel_facts facts;
 	struct collector *c;
 	int r = -EINVAL;
 
 	collector_log_libbpf();
 
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	snprintf(c->proc_root, sizeof(c->proc_root), "%s", o->proc_root ?: "/proc");
-	c->ncpus = libbpf_num_possible_cpus();
-	if (c->ncpus <= 0) {
-		r = c->ncpus ?: -EINVAL;
+	r = collector_alloc(o->proc_root, &c);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
 		if (ret_error &&
 		    asprintf(ret_error, "cannot count the possible CPUs: %s", strerror(-r)) < 0)
 			*ret_error = NULL;
-		free(c);
 		return r;
 	}
 
@@ -262,18 +345,15 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 		return r;
 	}
 
-	c->capacity = bpf_map__max_entries(c->skel->maps.counts);
-	c->batch_ok = true;
-	c->chunk = READ_CHUNK_BYTES / ((uint32_t)c->ncpus * sizeof(*c->values));
-	if (c->chunk < READ_CHUNK_MIN)
-		c->chunk = READ_CHUNK_MIN;
-	if (c->chunk > c->capacity)
-		c->chunk = c->capacity;
-	c->keys = calloc(c->chunk, sizeof(*c->keys));
-	c->values = calloc((size_t)c->chunk * c->ncpus, sizeof(*c->values));
-	if (!c->keys || !c->values) {
+	maps = (struct collector_maps){
+		.counts = bpf_map__fd(c->skel->maps.counts),
+		.renames = c->rename_link ? bpf_map__fd(c->skel->maps.renames) : -1,
+		.stats = bpf_map__fd(c->skel->maps.stats),
+	};
+	r = collector_set_maps(c, &maps);
+	if (r < 0) {
 		collector_close(c);
-		return -ENOMEM;
+		return r;
 	}
 	*ret = c;
 	return 0;
@@ -321,7 +401,7 @@ uint32_t collector_capacity(const struct collector *c)
 
 bool collector_tracks_renames(const struct collector *c)
 {
-	return c->rename_link != NULL;
+	return c->maps.renames >= 0;
 }
 
 /*
@@ -344,16 +424,16 @@ static bool resolve_start(const struct entries *es, struct rawtpd_key *k)
 static int read_renames(struct collector *c, const struct entries *es, struct sample_rename **ret,
 			size_t *ret_n)
 {
-	int fd = bpf_map__fd(c->skel->maps.renames);
+	int fd = c->maps.renames;
 	_cleanup_free_ struct rawtpd_key *keys = NULL;
 	_cleanup_free_ struct sample_rename *out = NULL;
-	size_t n = 0, cap = bpf_map__max_entries(c->skel->maps.renames), k = 0;
+	size_t n = 0, cap = c->renames_size, k = 0;
 	struct rawtpd_key cur;
 	void *prev = NULL;
 
 	*ret = NULL;
 	*ret_n = 0;
-	if (!c->rename_link)
+	if (fd < 0)
 		return 0;
 	keys = calloc(cap, sizeof(*keys));
 	if (!keys)
@@ -426,7 +506,7 @@ static int add_entries(const struct collector *c, uint32_t count, struct entries
 /* Read the whole map into es, c->chunk entries per BPF_MAP_LOOKUP_BATCH; 0 or a negative errno. */
 static int read_batch(struct collector *c, struct entries *es)
 {
-	int fd = bpf_map__fd(c->skel->maps.counts);
+	int fd = c->maps.counts;
 	__u64 batch = 0;
 	bool first = true;
 	int r;
@@ -453,7 +533,7 @@ static int read_batch(struct collector *c, struct entries *es)
 /* The same with one syscall per key: kernels before 5.6 have no batch operations. */
 static int read_iter(struct collector *c, struct entries *es)
 {
-	int fd = bpf_map__fd(c->skel->maps.counts);
+	int fd = c->maps.counts;
 	struct rawtpd_key k, next;
 	void *prev = NULL;
 
@@ -558,7 +638,7 @@ int collector_read(struct collector *c, struct sample *ret)
 		__u32 idx = RAWTPD_STAT_MAP_FULL;
 		__u64 vals[c->ncpus];
 
-		if (bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.stats), &idx, vals) == 0) {
+		if (c->maps.stats >= 0 && bpf_map_lookup_elem(c->maps.stats, &idx, vals) == 0) {
 			MARK_DEFINED(vals, sizeof(vals));
 			for (int cpu = 0; cpu < c->ncpus; cpu++)
 				failures += vals[cpu];
@@ -604,7 +684,7 @@ void collector_sample_done(struct sample *s)
 
 int collector_delete(struct collector *c, const struct agg_key *keys, size_t n)
 {
-	int fd = bpf_map__fd(c->skel->maps.counts), failed = 0;
+	int fd = c->maps.counts, failed = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		struct rawtpd_key k = {.tgid = keys[i].tgid, .start_ns = keys[i].start_ns};
@@ -645,6 +725,8 @@ int collector_prog_stats(const struct collector *c, uint64_t *ret_cnt, uint64_t 
 	__u32 len = sizeof(info);
 	int r;
 
+	if (!c->prog)
+		return -ENOENT;
 	r = bpf_obj_get_info_by_fd(bpf_program__fd(c->prog), &info, &len);
 	if (r < 0)
 		return -errno;

@@ -2,7 +2,8 @@
 /*
  * The collector owns the BPF object: it loads and attaches it, reads the per-process map into a
  * raw sample, deletes the entries of processes that aggregation found exited, and reports the
- * program's own statistics. It is the only module that includes the generated skeleton.
+ * program's own statistics. It is the only module that includes the generated skeleton; what it
+ * reads it reaches through map fds only, so it reads maps it did not load as well (test-collector).
  */
 #ifndef RAWTPD_COLLECTOR_H
 #define RAWTPD_COLLECTOR_H
@@ -39,6 +40,23 @@ int collector_try_mode(enum attach_mode m, const struct kernel_facts *f, bool *r
 
 /* Route libbpf's own output to the logger, at debug (collector_open() does it first). */
 void collector_log_libbpf(void);
+
+/* The maps a collector reads, by fd, and how to read them. */
+struct collector_maps {
+	int counts;	     /* per-CPU hash, struct rawtpd_key -> struct rawtpd_value */
+	int renames;	     /* hash, struct rawtpd_key -> struct rawtpd_comm; -1: none kept */
+	int stats;	     /* per-CPU array of RAWTPD_STAT_MAX __u64; -1: none kept */
+	uint32_t read_chunk; /* entries per batch read; 0: as many as 256 KiB of values hold */
+	bool key_by_key;     /* never batch reads (as on kernels before 5.6, which have none) */
+};
+
+/*
+ * A collector on maps someone else made and keeps (a test, a tool): it reads and deletes
+ * entries as on the daemon's own maps, and never closes the fds. There is no program:
+ * collector_prog_stats() returns -ENOENT and collector_attach_mode() says "auto".
+ * 0, -EINVAL when a map's key or value size is not rawtpd's, or another -errno.
+ */
+int collector_new(const struct collector_maps *m, const char *proc_root, struct collector **ret);
 
 /* Detach and free. Accepts NULL, returns NULL. */
 struct collector *collector_close(struct collector *c);
