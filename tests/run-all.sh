@@ -89,7 +89,8 @@ step integration-asan env WRK_SECONDS=3 CHURN_SECONDS=5 meson test -C "$out/asan
 	--print-errorlogs --num-processes 1 --suite integration --timeout-multiplier 3
 step unit-valgrind meson test -C "$out/plain" --print-errorlogs --suite unit --suite fuzz \
 	--num-processes 1 --timeout-multiplier 20 --wrap="valgrind --error-exitcode=1 \
-	--leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite -q"
+	--leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite -q \
+	--suppressions=$src/tests/valgrind.supp"
 step daemon-valgrind tests/valgrind-daemon.sh "$out/plain"
 # --- end of the reliability steps ---------------------------------------------------------
 
