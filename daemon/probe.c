@@ -1,19 +1,46 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/*
+ * --probe: what this kernel offers, each attach mode loaded and attached for real, and which
+ * one auto would take. Everything is gathered once into a struct probe_report; the text and the
+ * JSON printers each read that struct and nothing else.
+ *
+ * JSON in rawtpd: jansson builds the small documents (this report, /api/v1/status, the HTTP
+ * errors); the streaming writer in render-json.c is only for the large per-process bodies,
+ * where jansson's tree per value costs too much.
+ */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <jansson.h>
 
-#include "kernel.h"
 #include "collector.h"
+#include "kernel.h"
 #include "log.h"
 #include "probe.h"
 #include "rawtpd-config.h"
 #include "util.h"
+
+/* One attach mode, tried. */
+struct probe_mode {
+	enum attach_mode mode;
+	char hook[KERNEL_SYMBOL_MAX + 16];
+	int result;   /* 0: it works, else the -errno it met */
+	bool renames; /* its rename hook attached too */
+	char *error;  /* why it does not work (malloc'd); NULL: strerror(-result) says it */
+};
+
+/* Each yes/no below is 1, 0, or negative when it cannot be told. */
+struct probe_report {
+	struct kernel_facts kernel;
+	int kprobes;
+	int batch_map_ops;
+	int ring_buffer;
+	int percpu_hash;
+	struct probe_mode modes[ELEMENTSOF(kernel_auto_order)]; /* in the order auto tries them */
+	enum attach_mode auto_choice;				/* ATTACH_AUTO: none works */
+};
 
 /* Batch lookups (Linux 5.6) on a tiny hash map: 1, 0, or -errno when no map can be made. */
 static int probe_batch_ops(void)
@@ -33,16 +60,6 @@ static int probe_batch_ops(void)
 	return count == 1 && keys[0] == key && vals[0] == val;
 }
 
-static int probe_map_type(enum bpf_map_type t)
-{
-	return libbpf_probe_bpf_map_type(t, NULL);
-}
-
-static json_t *json_tristate(int v)
-{
-	return v < 0 ? json_null() : json_boolean(v);
-}
-
 /* Without CAP_BPF or CAP_SYS_ADMIN no map can be made: what the kernel supports is unknown. */
 static bool unprivileged(const struct kernel_facts *f)
 {
@@ -59,161 +76,231 @@ static int kprobes(const struct kernel_facts *f)
 	return f->kprobe_events;
 }
 
-static json_t *build_report(const struct kernel_facts *f)
+/* Load and attach each mode, as auto would try them. */
+static void try_modes(struct probe_report *rep)
 {
 	int results[_ATTACH_MODE_MAX];
-	json_t *root, *modes, *caps;
-	enum attach_mode chosen;
 
-	root = json_object();
+	for (size_t i = 0; i < ELEMENTSOF(results); i++)
+		results[i] = -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(rep->modes); i++) {
+		struct probe_mode *pm = &rep->modes[i];
+		char hook[sizeof(pm->hook)];
+
+		pm->mode = kernel_auto_order[i];
+		snprintf(pm->hook, sizeof(pm->hook), "%s",
+			 kernel_hook(pm->mode, &rep->kernel, hook, sizeof(hook)));
+		pm->result = collector_try_mode(pm->mode, &rep->kernel, &pm->renames, &pm->error);
+		results[pm->mode] = pm->result;
+	}
+	rep->auto_choice = kernel_auto_pick(results);
+}
+
+static int probe_report_make(struct probe_report *ret)
+{
+	struct probe_report rep = {};
+	bool unpriv;
+	int r;
+
+	r = kernel_facts_read("", &rep.kernel);
+	if (r < 0)
+		return r;
+	unpriv = unprivileged(&rep.kernel);
+	rep.kprobes = kprobes(&rep.kernel);
+	rep.batch_map_ops = unpriv ? -EPERM : probe_batch_ops();
+	rep.ring_buffer = unpriv ? -EPERM : libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL);
+	rep.percpu_hash =
+		unpriv ? -EPERM : libbpf_probe_bpf_map_type(BPF_MAP_TYPE_PERCPU_HASH, NULL);
+	try_modes(&rep);
+	*ret = rep;
+	return 0;
+}
+
+static void probe_report_done(struct probe_report *rep)
+{
+	for (size_t i = 0; i < ELEMENTSOF(rep->modes); i++)
+		free(rep->modes[i].error);
+}
+
+/* --- text ---------------------------------------------------------------------------- */
+
+static const char *yes_no(int v)
+{
+	return v < 0 ? "unknown" : v ? "yes" : "no";
+}
+
+static const char *cap_yes_no(const struct kernel_caps *c, bool has)
+{
+	return yes_no(c->known ? has : -1);
+}
+
+static const char *sched_switch_text(int prev_state)
+{
+	if (prev_state < 0)
+		return "unknown (no BTF)";
+	return prev_state ? "preempt, prev, next, prev_state (5.18+)"
+			  : "preempt, prev, next (no prev_state: before 5.18)";
+}
+
+static const char *tracefs_text(const struct kernel_facts *f)
+{
+	if (f->tracefs[0])
+		return f->tracefs;
+	return f->tracefs_dir ? "not mounted (mount -t tracefs tracefs /sys/kernel/tracing)"
+			      : "none (CONFIG_TRACING)";
+}
+
+static const char *stats_text(int enabled)
+{
+	if (enabled < 0)
+		return "unknown";
+	return enabled ? "enabled" : "disabled (sysctl kernel.bpf_stats_enabled=1 turns them on)";
+}
+
+static void print_kernel(const struct probe_report *rep, FILE *out)
+{
+	const struct kernel_facts *f = &rep->kernel;
+
+	fprintf(out, "rawtpd %s (libbpf %s) on Linux %s\n", RAWTPD_VERSION, libbpf_version_string(),
+		f->release);
+	fprintf(out, "kernel BTF:        %s\n", f->btf_path[0] ? f->btf_path : "none");
+	fprintf(out, "sched_switch args: %s\n", sched_switch_text(f->sched_switch_prev_state));
+	fprintf(out, "tracefs:           %s\n", tracefs_text(f));
+	fprintf(out, "kprobes:           %s%s%s\n", yes_no(rep->kprobes),
+		f->kprobe_target[0] ? ", target " : "", f->kprobe_target);
+	fprintf(out, "capabilities:      CAP_BPF %s, CAP_PERFMON %s, CAP_SYS_ADMIN %s\n",
+		cap_yes_no(&f->caps, f->caps.bpf), cap_yes_no(&f->caps, f->caps.perfmon),
+		cap_yes_no(&f->caps, f->caps.sys_admin));
+	fprintf(out, "BPF stats:         %s\n", stats_text(f->bpf_stats_enabled));
+	fprintf(out, "batch map ops:     %s\n", yes_no(rep->batch_map_ops));
+	fprintf(out, "ring buffer:       %s\n", yes_no(rep->ring_buffer));
+	fprintf(out, "per-CPU hash maps: %s\n", yes_no(rep->percpu_hash));
+}
+
+static void print_text(const struct probe_report *rep, FILE *out)
+{
+	print_kernel(rep, out);
+	fprintf(out, "attach modes (in the order auto tries them):\n");
+	for (size_t i = 0; i < ELEMENTSOF(rep->modes); i++) {
+		const struct probe_mode *pm = &rep->modes[i];
+		const char *name = attach_mode_to_string(pm->mode);
+
+		if (pm->result == 0)
+			fprintf(out, "  %-11s works (%s)%s\n", name, pm->hook,
+				pm->renames ? "" : "; names read from /proc");
+		else
+			fprintf(out, "  %-11s no: %s\n", name, pm->error ?: strerror(-pm->result));
+	}
+	fprintf(out, "auto would choose: %s\n",
+		rep->auto_choice == ATTACH_AUTO ? "nothing (no mode works here)"
+						: attach_mode_to_string(rep->auto_choice));
+}
+
+/* --- JSON ---------------------------------------------------------------------------- */
+
+static json_t *json_tristate(int v)
+{
+	return v < 0 ? json_null() : json_boolean(v);
+}
+
+/* s, or null when it is empty. */
+static json_t *json_string_or_null(const char *s)
+{
+	return s && s[0] ? json_string(s) : json_null();
+}
+
+static json_t *json_caps(const struct kernel_caps *c)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "CAP_BPF", json_tristate(c->known ? c->bpf : -1));
+	json_object_set_new(o, "CAP_PERFMON", json_tristate(c->known ? c->perfmon : -1));
+	json_object_set_new(o, "CAP_SYS_ADMIN", json_tristate(c->known ? c->sys_admin : -1));
+	return o;
+}
+
+static json_t *json_modes(const struct probe_report *rep)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < ELEMENTSOF(rep->modes); i++) {
+		const struct probe_mode *pm = &rep->modes[i];
+		json_t *o = json_object();
+
+		json_object_set_new(o, "mode", json_string(attach_mode_to_string(pm->mode)));
+		json_object_set_new(o, "hook", json_string(pm->hook));
+		json_object_set_new(o, "works", json_boolean(pm->result == 0));
+		json_object_set_new(o, "renames", json_boolean(pm->result == 0 && pm->renames));
+		json_object_set_new(o, "reason",
+				    pm->result == 0
+					    ? json_null()
+					    : json_string(pm->error ?: strerror(-pm->result)));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *json_report(const struct probe_report *rep)
+{
+	const struct kernel_facts *f = &rep->kernel;
+	json_t *root = json_object();
+
 	json_object_set_new(root, "version", json_string(RAWTPD_VERSION));
 	json_object_set_new(root, "libbpf_version", json_string(libbpf_version_string()));
 	json_object_set_new(root, "kernel_release", json_string(f->release));
 	json_object_set_new(root, "btf", json_boolean(f->btf_path[0]));
-	json_object_set_new(root, "btf_path",
-			    f->btf_path[0] ? json_string(f->btf_path) : json_null());
+	json_object_set_new(root, "btf_path", json_string_or_null(f->btf_path));
 	json_object_set_new(root, "sched_switch_prev_state_arg",
 			    json_tristate(f->sched_switch_prev_state));
-	json_object_set_new(root, "tracefs", f->tracefs[0] ? json_string(f->tracefs) : json_null());
-	json_object_set_new(root, "kprobes", json_tristate(kprobes(f)));
-	json_object_set_new(root, "kprobe_target",
-			    f->kprobe_target[0] ? json_string(f->kprobe_target) : json_null());
-	caps = json_object();
-	json_object_set_new(caps, "CAP_BPF",
-			    f->caps.known ? json_boolean(f->caps.bpf) : json_null());
-	json_object_set_new(caps, "CAP_PERFMON",
-			    f->caps.known ? json_boolean(f->caps.perfmon) : json_null());
-	json_object_set_new(caps, "CAP_SYS_ADMIN",
-			    f->caps.known ? json_boolean(f->caps.sys_admin) : json_null());
-	json_object_set_new(root, "capabilities", caps);
+	json_object_set_new(root, "tracefs", json_string_or_null(f->tracefs));
+	json_object_set_new(root, "kprobes", json_tristate(rep->kprobes));
+	json_object_set_new(root, "kprobe_target", json_string_or_null(f->kprobe_target));
+	json_object_set_new(root, "capabilities", json_caps(&f->caps));
 	json_object_set_new(root, "bpf_stats_enabled", json_tristate(f->bpf_stats_enabled));
-	json_object_set_new(root, "batch_map_ops",
-			    json_tristate(unprivileged(f) ? -EPERM : probe_batch_ops()));
-	json_object_set_new(
-		root, "ring_buffer",
-		json_tristate(unprivileged(f) ? -EPERM : probe_map_type(BPF_MAP_TYPE_RINGBUF)));
-	json_object_set_new(
-		root, "percpu_hash",
-		json_tristate(unprivileged(f) ? -EPERM : probe_map_type(BPF_MAP_TYPE_PERCPU_HASH)));
-
-	modes = json_array();
-	for (size_t i = 0; i < ELEMENTSOF(results); i++)
-		results[i] = -EINVAL;
-	for (size_t i = 0; i < ELEMENTSOF(kernel_auto_order); i++) {
-		enum attach_mode m = kernel_auto_order[i];
-		_cleanup_free_ char *err = NULL;
-		char hook[KERNEL_SYMBOL_MAX + 16];
-		bool renames = false;
-		json_t *o = json_object();
-
-		results[m] = collector_try_mode(m, f, &renames, &err);
-		json_object_set_new(o, "mode", json_string(attach_mode_to_string(m)));
-		json_object_set_new(o, "hook", json_string(kernel_hook(m, f, hook, sizeof(hook))));
-		json_object_set_new(o, "works", json_boolean(results[m] == 0));
-		json_object_set_new(o, "renames", json_boolean(results[m] == 0 && renames));
-		json_object_set_new(o, "reason",
-				    results[m] == 0 ? json_null()
-						    : json_string(err ?: strerror(-results[m])));
-		json_array_append_new(modes, o);
-	}
-	json_object_set_new(root, "attach_modes", modes);
-	chosen = kernel_auto_pick(results);
+	json_object_set_new(root, "batch_map_ops", json_tristate(rep->batch_map_ops));
+	json_object_set_new(root, "ring_buffer", json_tristate(rep->ring_buffer));
+	json_object_set_new(root, "percpu_hash", json_tristate(rep->percpu_hash));
+	json_object_set_new(root, "attach_modes", json_modes(rep));
 	json_object_set_new(root, "auto_choice",
-			    chosen == ATTACH_AUTO ? json_null()
-						  : json_string(attach_mode_to_string(chosen)));
+			    rep->auto_choice == ATTACH_AUTO
+				    ? json_null()
+				    : json_string(attach_mode_to_string(rep->auto_choice)));
 	return root;
 }
 
-static const char *yes_no(json_t *v)
+static int print_json(const struct probe_report *rep, FILE *out)
 {
-	return json_is_null(v) ? "unknown" : json_is_true(v) ? "yes" : "no";
-}
+	json_t *root = json_report(rep);
+	int r;
 
-static void print_text(json_t *root, const struct kernel_facts *f)
-{
-	json_t *caps = json_object_get(root, "capabilities"), *m;
-	int stats = f->bpf_stats_enabled;
-	const char *chosen = json_string_value(json_object_get(root, "auto_choice"));
-	size_t i;
-
-	printf("rawtpd %s (libbpf %s) on Linux %s\n", RAWTPD_VERSION, libbpf_version_string(),
-	       f->release);
-	printf("kernel BTF:        %s\n", f->btf_path[0] ? f->btf_path : "none");
-	switch (f->sched_switch_prev_state) {
-	case 1:
-		printf("sched_switch args: preempt, prev, next, prev_state (5.18+)\n");
-		break;
-	case 0:
-		printf("sched_switch args: preempt, prev, next (no prev_state: before 5.18)\n");
-		break;
-	default:
-		printf("sched_switch args: unknown (no BTF)\n");
-		break;
-	}
-	if (f->tracefs[0])
-		printf("tracefs:           %s\n", f->tracefs);
-	else
-		printf("tracefs:           %s\n", f->tracefs_dir ? "not mounted (mount -t tracefs "
-								   "tracefs /sys/kernel/tracing)"
-								 : "none (CONFIG_TRACING)");
-	printf("kprobes:           %s%s%s\n", yes_no(json_object_get(root, "kprobes")),
-	       f->kprobe_target[0] ? ", target " : "", f->kprobe_target);
-	printf("capabilities:      CAP_BPF %s, CAP_PERFMON %s, CAP_SYS_ADMIN %s\n",
-	       yes_no(json_object_get(caps, "CAP_BPF")),
-	       yes_no(json_object_get(caps, "CAP_PERFMON")),
-	       yes_no(json_object_get(caps, "CAP_SYS_ADMIN")));
-	printf("BPF stats:         %s\n",
-	       stats < 0 ? "unknown"
-	       : stats	 ? "enabled"
-			 : "disabled (sysctl kernel.bpf_stats_enabled=1 turns them on)");
-	printf("batch map ops:     %s\n", yes_no(json_object_get(root, "batch_map_ops")));
-	printf("ring buffer:       %s\n", yes_no(json_object_get(root, "ring_buffer")));
-	printf("per-CPU hash maps: %s\n", yes_no(json_object_get(root, "percpu_hash")));
-	printf("attach modes (in the order auto tries them):\n");
-	json_array_foreach(json_object_get(root, "attach_modes"), i, m)
-	{
-		const char *reason = json_string_value(json_object_get(m, "reason"));
-
-		if (!reason)
-			printf("  %-11s works (%s)%s\n",
-			       json_string_value(json_object_get(m, "mode")),
-			       json_string_value(json_object_get(m, "hook")),
-			       json_is_true(json_object_get(m, "renames"))
-				       ? ""
-				       : "; names read from /proc");
-		else
-			printf("  %-11s no: %s\n", json_string_value(json_object_get(m, "mode")),
-			       reason);
-	}
-	printf("auto would choose: %s\n", chosen ?: "nothing (no mode works here)");
+	if (!root)
+		return -ENOMEM;
+	r = json_dumpf(root, out, JSON_INDENT(2));
+	json_decref(root);
+	fputc('\n', out);
+	return r < 0 ? -EIO : 0;
 }
 
 int probe_run(bool json, int log_level)
 {
-	struct kernel_facts f;
-	json_t *root;
-	int r;
+	struct probe_report rep;
+	int r = 0;
 
 	/* libbpf's own chatter only with --log-level debug */
 	log_set_max_level(log_level >= 0 ? log_level : LOG_WARNING);
 	collector_log_libbpf();
-	r = kernel_facts_read("", &f);
+	r = probe_report_make(&rep);
 	if (r < 0) {
 		fprintf(stderr, "Cannot read what this kernel offers: %s\n", strerror(-r));
 		return 1;
 	}
-	root = build_report(&f);
-	if (!root) {
+	if (json)
+		r = print_json(&rep, stdout);
+	else
+		print_text(&rep, stdout);
+	probe_report_done(&rep);
+	if (r == -ENOMEM)
 		fprintf(stderr, "Out of memory\n");
-		return 1;
-	}
-	if (json) {
-		r = json_dumpf(root, stdout, JSON_INDENT(2));
-		putchar('\n');
-	} else {
-		print_text(root, &f);
-	}
-	json_decref(root);
 	if (fflush(stdout) != 0 || r < 0)
 		return 1;
 	return 0;
