@@ -450,68 +450,68 @@ int kernel_precheck(enum attach_mode m, const struct kernel_facts *f, char **ret
 	return r;
 }
 
-char *kernel_failure_message(enum attach_mode m, const struct kernel_facts *f,
-			     enum kernel_step step, int err)
+/* Permission refused: by perf_event_paranoid, for want of capabilities, or by a policy. */
+static char *denied_message(enum attach_mode m, const struct kernel_facts *f, enum kernel_step step,
+			    int err)
 {
 	const char *what = step == KERNEL_STEP_LOAD ? "loading the program" : "attaching";
 
-	if (err == -EPERM || (err == -EACCES && step != KERNEL_STEP_LOAD)) {
-		if (step == KERNEL_STEP_ATTACH && (m == ATTACH_TRACEPOINT || m == ATTACH_KPROBE) &&
-		    f->caps.known && !f->caps.sys_admin && f->perf_event_paranoid > 2)
-			return format_message(m, f, err,
-					      "set kernel.perf_event_paranoid to 2 (sysctl), grant "
-					      "CAP_SYS_ADMIN, or use a raw tracepoint mode "
-					      "(--attach auto)",
-					      "attaching goes through perf_event_open(), which "
-					      "kernel.perf_event_paranoid=%d refuses without "
-					      "CAP_SYS_ADMIN (CAP_PERFMON is not enough above 2)",
-					      f->perf_event_paranoid);
-		if (caps_missing(&f->caps))
-			return format_message(m, f, err,
-					      "run it as root, or grant CAP_BPF and CAP_PERFMON "
-					      "(AmbientCapabilities= in a unit)",
-					      "%s is not permitted: rawtpd lacks CAP_BPF and "
-					      "CAP_PERFMON (or CAP_SYS_ADMIN)",
-					      what);
+	if (step == KERNEL_STEP_ATTACH && (m == ATTACH_TRACEPOINT || m == ATTACH_KPROBE) &&
+	    f->caps.known && !f->caps.sys_admin && f->perf_event_paranoid > 2)
 		return format_message(m, f, err,
-				      "look for the denial in the kernel log (dmesg) or the LSM's "
-				      "audit log",
-				      "%s was refused although rawtpd has the capabilities: kernel "
-				      "lockdown, an LSM (SELinux, AppArmor, BPF LSM) or a seccomp "
-				      "filter",
+				      "set kernel.perf_event_paranoid to 2 (sysctl), grant "
+				      "CAP_SYS_ADMIN, or use a raw tracepoint mode "
+				      "(--attach auto)",
+				      "attaching goes through perf_event_open(), which "
+				      "kernel.perf_event_paranoid=%d refuses without "
+				      "CAP_SYS_ADMIN (CAP_PERFMON is not enough above 2)",
+				      f->perf_event_paranoid);
+	if (caps_missing(&f->caps))
+		return format_message(m, f, err,
+				      "run it as root, or grant CAP_BPF and CAP_PERFMON "
+				      "(AmbientCapabilities= in a unit)",
+				      "%s is not permitted: rawtpd lacks CAP_BPF and "
+				      "CAP_PERFMON (or CAP_SYS_ADMIN)",
 				      what);
+	return format_message(m, f, err,
+			      "look for the denial in the kernel log (dmesg) or the LSM's "
+			      "audit log",
+			      "%s was refused although rawtpd has the capabilities: kernel "
+			      "lockdown, an LSM (SELinux, AppArmor, BPF LSM) or a seccomp "
+			      "filter",
+			      what);
+}
+
+/* The kernel would not load the program: the maps, the BTF, the program type, the verifier. */
+static char *load_message(enum attach_mode m, const struct kernel_facts *f, int err)
+{
+	switch (err) {
+	case -ENOMEM:
+	case -E2BIG:
+		return format_message(m, f, err, "lower [bpf] max_processes",
+				      "the BPF maps could not be created (out of memory, or "
+				      "max_processes too large)");
+	case -ESRCH:
+	case -ENOENT:
+		return format_message(m, f, err, NULL,
+				      "a kernel type or field the program needs is not in "
+				      "the kernel's BTF (libbpf's report is shown with "
+				      "--log-level debug)");
+	case -EOPNOTSUPP: /* == -ENOTSUP */
+		return format_message(m, f, err, NULL,
+				      "the kernel does not support this kind of BPF program "
+				      "(tp_btf needs Linux 5.5, raw_tp 4.17)");
+	default:
+		return format_message(m, f, err,
+				      "run with --log-level debug to see the verifier's log, "
+				      "or use --attach auto",
+				      "the kernel's verifier rejected the program");
 	}
-	if (step == KERNEL_STEP_OPEN)
-		return format_message(m, f, err, "this is a bug in rawtpd: please report it",
-				      "the embedded BPF object could not be opened");
-	if (step == KERNEL_STEP_LOAD) {
-		switch (err) {
-		case -ENOMEM:
-		case -E2BIG:
-			return format_message(
-				m, f, err, "lower [bpf] max_processes",
-				"the BPF maps could not be created (out of memory, or "
-				"max_processes too large)");
-		case -ESRCH:
-		case -ENOENT:
-			return format_message(m, f, err, NULL,
-					      "a kernel type or field the program needs is not in "
-					      "the kernel's BTF (libbpf's report is shown with "
-					      "--log-level debug)");
-		case -EOPNOTSUPP: /* == -ENOTSUP */
-			return format_message(
-				m, f, err, NULL,
-				"the kernel does not support this kind of BPF program "
-				"(tp_btf needs Linux 5.5, raw_tp 4.17)");
-		default:
-			return format_message(
-				m, f, err,
-				"run with --log-level debug to see the verifier's log, "
-				"or use --attach auto",
-				"the kernel's verifier rejected the program");
-		}
-	}
-	/* attach */
+}
+
+/* The kernel would not attach the loaded program to the mode's hook. */
+static char *attach_message(enum attach_mode m, const struct kernel_facts *f, int err)
+{
 	switch (m) {
 	case ATTACH_TRACEPOINT:
 		if (err == -ENOENT && !f->tracefs[0] && f->tracefs_dir)
@@ -540,6 +540,19 @@ char *kernel_failure_message(enum attach_mode m, const struct kernel_facts *f,
 		break;
 	}
 	return format_message(m, f, err, NULL, "the kernel refused to attach the program");
+}
+
+char *kernel_failure_message(enum attach_mode m, const struct kernel_facts *f,
+			     enum kernel_step step, int err)
+{
+	if (err == -EPERM || (err == -EACCES && step != KERNEL_STEP_LOAD))
+		return denied_message(m, f, step, err);
+	if (step == KERNEL_STEP_OPEN)
+		return format_message(m, f, err, "this is a bug in rawtpd: please report it",
+				      "the embedded BPF object could not be opened");
+	if (step == KERNEL_STEP_LOAD)
+		return load_message(m, f, err);
+	return attach_message(m, f, err);
 }
 
 enum attach_mode kernel_auto_pick(const int result[_ATTACH_MODE_MAX])
