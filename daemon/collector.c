@@ -136,29 +136,21 @@ static uint32_t tid_map_size(enum attach_mode m, uint32_t max_processes)
 	return 2 * max_processes > 16384 ? 2 * max_processes : 16384;
 }
 
-/* Open, load and attach the object for one mode. */
-static int try_mode(struct collector *c, enum attach_mode m, const struct kernel_facts *f,
-		    uint32_t max_processes, char **ret_error)
+/*
+ * Set an opened object up for mode m: which programs load, what the BPF side is told of the
+ * kernel, and the map sizes. *ret_want is the sched_switch program, *ret_rename the rename hook
+ * (NULL where this kernel has none for the mode).
+ */
+static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, const struct kernel_facts *f,
+			uint32_t max_processes, struct bpf_program **ret_want,
+			struct bpf_program **ret_rename)
 {
-	struct rawtpd_bpf *skel = NULL;
 	struct bpf_program *p, *want, *rename;
-	enum kernel_step step = KERNEL_STEP_OPEN;
 	int r;
 
-	r = kernel_precheck(m, f, ret_error);
-	if (r < 0)
-		return r;
-
-	skel = rawtpd_bpf__open();
-	if (!skel) {
-		r = -errno;
-		goto fail;
-	}
 	want = mode_program(skel, m);
-	if (!want) {
-		r = -EINVAL;
-		goto fail;
-	}
+	if (!want)
+		return -EINVAL;
 	rename = mode_rename_program(skel, m, f);
 	bpf_object__for_each_program(p, skel->obj)
 		bpf_program__set_autoload(p, p == want || p == rename);
@@ -181,6 +173,28 @@ static int try_mode(struct collector *c, enum attach_mode m, const struct kernel
 	if (r >= 0)
 		r = bpf_map__set_max_entries(skel->maps.tid_runtime,
 					     tid_map_size(m, max_processes));
+	if (r < 0)
+		return r;
+	*ret_want = want;
+	*ret_rename = rename;
+	return 0;
+}
+
+/* Open, load and attach the object for one mode. */
+static int try_mode(struct collector *c, enum attach_mode m, const struct kernel_facts *f,
+		    uint32_t max_processes, char **ret_error)
+{
+	struct rawtpd_bpf *skel = NULL;
+	struct bpf_program *want, *rename;
+	enum kernel_step step = KERNEL_STEP_OPEN;
+	int r;
+
+	r = kernel_precheck(m, f, ret_error);
+	if (r < 0)
+		return r;
+
+	skel = rawtpd_bpf__open();
+	r = skel ? prepare_mode(skel, m, f, max_processes, &want, &rename) : -errno;
 	if (r < 0)
 		goto fail;
 
@@ -296,13 +310,48 @@ int collector_new(const struct collector_maps *m, const char *proc_root, struct 
 	return 0;
 }
 
-int collector_open(const struct collector_options *o, struct collector **ret, char **ret_error)
+/*
+ * Attach o->mode, or for auto the first mode of kernel_auto_order that works, saying at info
+ * why each one before it was passed over.
+ */
+static int attach_as_configured(struct collector *c, const struct collector_options *o,
+				const struct kernel_facts *f, char **ret_error)
 {
 	_cleanup_free_ char *err = NULL;
+	int r = -EINVAL;
+
+	if (o->mode != ATTACH_AUTO) {
+		r = try_mode(c, o->mode, f, o->max_processes, &err);
+	} else {
+		for (size_t i = 0; i < ELEMENTSOF(kernel_auto_order); i++) {
+			enum attach_mode m = kernel_auto_order[i];
+
+			free(err);
+			err = NULL;
+			r = try_mode(c, m, f, o->max_processes, &err);
+			if (r == 0)
+				break;
+			log_info("Passing over attach mode %s: %s", attach_mode_to_string(m),
+				 err ?: strerror(-r));
+		}
+	}
+	if (r < 0 && ret_error) {
+		if (o->mode == ATTACH_AUTO) {
+			free(err);
+			err = strdup("no attach mode works on this kernel (each reason is logged "
+				     "above; rawtpd --probe shows them all)");
+		}
+		*ret_error = TAKE_PTR(err);
+	}
+	return r;
+}
+
+int collector_open(const struct collector_options *o, struct collector **ret, char **ret_error)
+{
 	struct collector_maps maps;
 	struct kernel_facts facts;
 	struct collector *c;
-	int r = -EINVAL;
+	int r;
 
 	collector_log_libbpf();
 
@@ -317,30 +366,8 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 	}
 
 	kernel_facts_read(o->sys_root, &facts);
-	if (o->mode != ATTACH_AUTO) {
-		r = try_mode(c, o->mode, &facts, o->max_processes, &err);
-	} else {
-		for (size_t i = 0; i < ELEMENTSOF(kernel_auto_order); i++) {
-			enum attach_mode m = kernel_auto_order[i];
-
-			free(err);
-			err = NULL;
-			r = try_mode(c, m, &facts, o->max_processes, &err);
-			if (r == 0)
-				break;
-			log_info("Passing over attach mode %s: %s", attach_mode_to_string(m),
-				 err ?: strerror(-r));
-		}
-	}
+	r = attach_as_configured(c, o, &facts, ret_error);
 	if (r < 0) {
-		if (ret_error) {
-			if (o->mode == ATTACH_AUTO) {
-				free(err);
-				err = strdup("no attach mode works on this kernel (each reason is "
-					     "logged above; rawtpd --probe shows them all)");
-			}
-			*ret_error = TAKE_PTR(err);
-		}
 		free(c);
 		return r;
 	}
@@ -610,62 +637,70 @@ static void entries_done(struct entries *es)
 	*es = (struct entries){};
 }
 
+/* The whole counts map into es: in batches where the kernel has them, else key by key. */
+static int read_counts(struct collector *c, struct entries *es)
+{
+	int r;
+
+	if (c->batch_ok) {
+		r = read_batch(c, es);
+		if (r != -EINVAL && r != -ENOTSUP && r != -EOPNOTSUPP)
+			return r;
+		log_debug("Batch map reads are not supported here (%s), reading key by key",
+			  strerror(-r));
+		c->batch_ok = false;
+		entries_done(es);
+	}
+	return read_iter(c, es);
+}
+
+/* The BPF side's count of entries it could not create (the map was full), over all CPUs. */
+static uint64_t read_map_full(const struct collector *c)
+{
+	__u32 idx = RAWTPD_STAT_MAP_FULL;
+	__u64 vals[c->ncpus];
+	uint64_t failures = 0;
+
+	if (c->maps.stats >= 0 && bpf_map_lookup_elem(c->maps.stats, &idx, vals) == 0) {
+		MARK_DEFINED(vals, sizeof(vals));
+		for (int cpu = 0; cpu < c->ncpus; cpu++)
+			failures += vals[cpu];
+	}
+	return failures;
+}
+
 int collector_read(struct collector *c, struct sample *ret)
 {
 	_cleanup_(entries_done) struct entries es = {};
+	_cleanup_free_ struct sample_rename *renames = NULL;
+	size_t n_renames = 0, n_live = 0;
 	uint32_t *live = NULL;
-	size_t n_live = 0;
-	uint64_t failures = 0;
-	int r = -EOPNOTSUPP;
+	uint64_t mono, failures;
+	bool renames_lost;
+	int r;
 
-	if (c->batch_ok) {
-		r = read_batch(c, &es);
-		if (r == -EINVAL || r == -ENOTSUP || r == -EOPNOTSUPP) {
-			log_debug("Batch map reads are not supported here (%s), reading key by key",
-				  strerror(-r));
-			c->batch_ok = false;
-			entries_done(&es);
-		}
-	}
-	if (!c->batch_ok)
-		r = read_iter(c, &es);
+	r = read_counts(c, &es);
 	if (r < 0)
 		return r;
-	uint64_t mono = now_nsec(CLOCK_MONOTONIC);
-
-	/* Failures to create entries, summed over CPUs. */
-	{
-		__u32 idx = RAWTPD_STAT_MAP_FULL;
-		__u64 vals[c->ncpus];
-
-		if (c->maps.stats >= 0 && bpf_map_lookup_elem(c->maps.stats, &idx, vals) == 0) {
-			MARK_DEFINED(vals, sizeof(vals));
-			for (int cpu = 0; cpu < c->ncpus; cpu++)
-				failures += vals[cpu];
-		}
-	}
-
-	struct sample_rename *renames = NULL;
-	size_t n_renames = 0;
+	mono = now_nsec(CLOCK_MONOTONIC);
+	failures = read_map_full(c);
 
 	r = read_renames(c, &es, &renames, &n_renames);
 	if (r < 0)
 		return r;
-	bool renames_lost = r > 0;
+	renames_lost = r > 0;
 
 	/* After the map: a process in the sample that is missing here has exited. */
 	r = read_live(c->proc_root, &live, &n_live);
-	if (r < 0) {
-		free(renames);
+	if (r < 0)
 		return r;
-	}
 
 	*ret = (struct sample){
 		.n_entries = es.n,
 		.entries = TAKE_PTR(es.e),
 		.live = live,
 		.n_live = n_live,
-		.renames = renames,
+		.renames = TAKE_PTR(renames),
 		.n_renames = n_renames,
 		.renames_lost = renames_lost,
 		.mono_ns = mono,
