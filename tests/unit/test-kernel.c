@@ -355,16 +355,32 @@ static void write_file(const char *root, const char *path, const char *text)
 	}
 }
 
-static void test_facts_fixture(void)
+/* A fresh fixture tree in root (a mkdtemp() template) for a kernel of that release. */
+static bool fixture_new(char *root, const char *release)
 {
-	char root[] = "/tmp/rawtpd-test-kernel.XXXXXX", cmd[64];
-	struct kernel_facts f;
-
 	if (!mkdtemp(root)) {
 		CHECK(!"mkdtemp");
-		return;
+		return false;
 	}
-	write_file(root, "/proc/sys/kernel/osrelease", "5.10.0-33-amd64\n");
+	write_file(root, "/proc/sys/kernel/osrelease", release);
+	return true;
+}
+
+static void fixture_remove(const char *root)
+{
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	CHECK(system(cmd) == 0);
+}
+
+static void test_facts_fixture(void)
+{
+	char root[] = "/tmp/rawtpd-test-kernel.XXXXXX";
+	struct kernel_facts f;
+
+	if (!fixture_new(root, "5.10.0-33-amd64\n"))
+		return;
 	write_file(root, "/proc/kallsyms",
 		   "0 T schedule\n0 t finish_task_switch\n"
 		   "0 T __set_task_comm\n");
@@ -412,8 +428,7 @@ static void test_facts_fixture(void)
 	CHECK(!f.task_rename_event);
 	CHECK(f.kprobe_events);
 
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-	CHECK(system(cmd) == 0);
+	fixture_remove(root);
 }
 
 /*
@@ -457,14 +472,11 @@ static int write_btf(const char *root, const char *path, int nargs, bool mem_all
 
 static void test_facts_btf(void)
 {
-	char root[] = "/tmp/rawtpd-test-kernel.XXXXXX", cmd[64];
+	char root[] = "/tmp/rawtpd-test-kernel.XXXXXX";
 	struct kernel_facts f;
 
-	if (!mkdtemp(root)) {
-		CHECK(!"mkdtemp");
+	if (!fixture_new(root, "6.1.0-28-amd64\n"))
 		return;
-	}
-	write_file(root, "/proc/sys/kernel/osrelease", "6.1.0-28-amd64\n");
 	/* no BTF anywhere */
 	CHECK(kernel_facts_read(root, &f) == 0);
 	CHECK_STREQ(f.btf_path, "");
@@ -484,8 +496,7 @@ static void test_facts_btf(void)
 	CHECK(f.sched_switch_prev_state == 0);
 	CHECK(f.map_mem_alloc == 0);
 
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-	CHECK(system(cmd) == 0);
+	fixture_remove(root);
 }
 
 int main(void)
