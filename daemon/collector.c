@@ -2,19 +2,18 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "kernel.h"
 #include "collector.h"
+#include "kernel.h"
+#include "loader.h"
 #include "log.h"
-#include "util.h"
 #include "rawtpd.h"
-#include "rawtpd.skel.h"
+#include "util.h"
 
 /*
  * valgrind does not know what BPF_MAP_LOOKUP_BATCH writes, nor that a per-CPU lookup writes a
@@ -30,10 +29,8 @@
 
 struct collector {
 	/* What collector_open() loaded and attached; NULL on maps from collector_new(). */
-	struct rawtpd_bpf *skel;
-	struct bpf_link *link;
-	struct bpf_link *rename_link; /* NULL where the mode has no rename hook */
-	struct bpf_program *prog;
+	struct loader *loader;
+	int prog_fd; /* the loader's sched_switch program, -1 without one */
 	enum attach_mode mode;
 
 	/* What is read, and where: everything below works on map fds alone. */
@@ -63,172 +60,6 @@ struct entries {
 	size_t n, cap;
 };
 
-/* libbpf speaks through our logger, at debug: users see its dumps only when they ask. */
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	char buf[1024];
-	size_t n;
-
-	if (log_get_max_level() < LOG_DEBUG)
-		return 0;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	n = strlen(buf);
-	while (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = 0;
-	log_debug("libbpf: %s", buf);
-	return 0;
-}
-
-void collector_log_libbpf(void)
-{
-	libbpf_set_print(libbpf_print);
-}
-
-static struct bpf_program *mode_program(struct rawtpd_bpf *skel, enum attach_mode m)
-{
-	switch (m) {
-	case ATTACH_TP_BTF:
-		return skel->progs.rawtpd_tp_btf;
-	case ATTACH_RAW_TP:
-		return skel->progs.rawtpd_raw_tp;
-	case ATTACH_TRACEPOINT:
-		return skel->progs.rawtpd_tracepoint;
-	case ATTACH_KPROBE:
-		return skel->progs.rawtpd_kprobe;
-	default:
-		return NULL;
-	}
-}
-
-/* The rename hook of the same family, or NULL where this kernel does not offer it. */
-static struct bpf_program *mode_rename_program(struct rawtpd_bpf *skel, enum attach_mode m,
-					       const struct kernel_facts *f)
-{
-	switch (m) {
-	case ATTACH_TP_BTF:
-		return skel->progs.rawtpd_rename_tp_btf;
-	case ATTACH_RAW_TP:
-		return skel->progs.rawtpd_rename_raw_tp;
-	case ATTACH_TRACEPOINT:
-		return f->task_rename_event ? skel->progs.rawtpd_rename_tracepoint : NULL;
-	case ATTACH_KPROBE:
-		return f->rename_target[0] ? skel->progs.rawtpd_rename_kprobe : NULL;
-	default:
-		return NULL;
-	}
-}
-
-static struct bpf_link *attach_program(struct bpf_program *p, enum attach_mode m,
-				       const char *symbol)
-{
-	if (m == ATTACH_KPROBE)
-		return bpf_program__attach_kprobe(p, false, symbol);
-	return bpf_program__attach(p);
-}
-
-/* The tracepoint mode's per-thread stash: threads outnumber processes. */
-static uint32_t tid_map_size(enum attach_mode m, uint32_t max_processes)
-{
-	if (m != ATTACH_TRACEPOINT)
-		return 1;
-	if (max_processes > UINT32_MAX / 2)
-		return UINT32_MAX;
-	return 2 * max_processes > 16384 ? 2 * max_processes : 16384;
-}
-
-/*
- * Set an opened object up for mode m: which programs load, what the BPF side is told of the
- * kernel, and the map sizes. *ret_want is the sched_switch program, *ret_rename the rename hook
- * (NULL where this kernel has none for the mode).
- */
-static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, const struct kernel_facts *f,
-			uint32_t max_processes, struct bpf_program **ret_want,
-			struct bpf_program **ret_rename)
-{
-	struct bpf_program *p, *want, *rename;
-	int r;
-
-	want = mode_program(skel, m);
-	if (!want)
-		return -EINVAL;
-	rename = mode_rename_program(skel, m, f);
-	bpf_object__for_each_program(p, skel->obj)
-		bpf_program__set_autoload(p, p == want || p == rename);
-	/* unknown: assume a current kernel (a wrong guess fails the load, not the counts) */
-	skel->rodata->prev_state_arg = f->sched_switch_prev_state != 0;
-	skel->rodata->new_after_ns = now_nsec(CLOCK_MONOTONIC);
-
-	r = bpf_map__set_max_entries(skel->maps.counts, max_processes);
-	/*
-	 * Where the kernel can allocate map memory from any context (bpf_mem_alloc, Linux 6.1),
-	 * create entries as processes appear instead of preallocating max_processes of them on
-	 * every CPU. Measured with BPF stats on the benchmark machine (tp_btf, stress-ng --switch
-	 * 2): a lookup-and-count on the per-CPU hash took 196 ns against 233 preallocated. Older
-	 * kernels would allocate with the runqueue lock held: there the map stays preallocated.
-	 */
-	if (r >= 0 && f->map_mem_alloc > 0)
-		r = bpf_map__set_map_flags(skel->maps.counts,
-					   bpf_map__map_flags(skel->maps.counts) |
-						   BPF_F_NO_PREALLOC);
-	if (r >= 0)
-		r = bpf_map__set_max_entries(skel->maps.tid_runtime,
-					     tid_map_size(m, max_processes));
-	if (r < 0)
-		return r;
-	*ret_want = want;
-	*ret_rename = rename;
-	return 0;
-}
-
-/* Open, load and attach the object for one mode. */
-static int try_mode(struct collector *c, enum attach_mode m, const struct kernel_facts *f,
-		    uint32_t max_processes, char **ret_error)
-{
-	struct rawtpd_bpf *skel = NULL;
-	struct bpf_program *want, *rename;
-	enum kernel_step step = KERNEL_STEP_OPEN;
-	int r;
-
-	r = kernel_precheck(m, f, ret_error);
-	if (r < 0)
-		return r;
-
-	skel = rawtpd_bpf__open();
-	r = skel ? prepare_mode(skel, m, f, max_processes, &want, &rename) : -errno;
-	if (r < 0)
-		goto fail;
-
-	step = KERNEL_STEP_LOAD;
-	r = rawtpd_bpf__load(skel);
-	if (r < 0)
-		goto fail;
-
-	step = KERNEL_STEP_ATTACH;
-	c->link = attach_program(want, m,
-				 f->kprobe_target[0] ? f->kprobe_target : "finish_task_switch");
-	if (!c->link) {
-		r = -errno;
-		goto fail;
-	}
-	c->skel = skel;
-	c->prog = want;
-	c->mode = m;
-	if (rename) {
-		/* Optional: without it, names are read from /proc once per process. */
-		c->rename_link = attach_program(rename, m, f->rename_target);
-		if (!c->rename_link)
-			log_debug("Not following process renames (%s: %s); names come from /proc",
-				  bpf_program__name(rename), strerror(errno));
-	}
-	return 0;
-
-fail:
-	rawtpd_bpf__destroy(skel);
-	if (ret_error)
-		*ret_error = kernel_failure_message(m, f, step, r);
-	return r;
-}
-
 /* A collector with nothing to read yet. 0, -ENOMEM, or -errno when the CPUs cannot be counted. */
 static int collector_alloc(const char *proc_root, struct collector **ret)
 {
@@ -239,6 +70,7 @@ static int collector_alloc(const char *proc_root, struct collector **ret)
 	if (!c)
 		return -ENOMEM;
 	snprintf(c->proc_root, sizeof(c->proc_root), "%s", proc_root ?: "/proc");
+	c->prog_fd = -1;
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus <= 0) {
 		r = c->ncpus ?: -EINVAL;
@@ -321,14 +153,14 @@ static int attach_as_configured(struct collector *c, const struct collector_opti
 	int r = -EINVAL;
 
 	if (o->mode != ATTACH_AUTO) {
-		r = try_mode(c, o->mode, f, o->max_processes, &err);
+		r = loader_attach(o->mode, f, o->max_processes, &c->loader, &err);
 	} else {
 		for (size_t i = 0; i < ELEMENTSOF(kernel_auto_order); i++) {
 			enum attach_mode m = kernel_auto_order[i];
 
 			free(err);
 			err = NULL;
-			r = try_mode(c, m, f, o->max_processes, &err);
+			r = loader_attach(m, f, o->max_processes, &c->loader, &err);
 			if (r == 0)
 				break;
 			log_info("Passing over attach mode %s: %s", attach_mode_to_string(m),
@@ -350,10 +182,11 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 {
 	struct collector_maps maps;
 	struct kernel_facts facts;
+	struct loader_fds fds;
 	struct collector *c;
 	int r;
 
-	collector_log_libbpf();
+	loader_log_libbpf();
 
 	r = collector_alloc(o->proc_root, &c);
 	if (r == -ENOMEM)
@@ -372,10 +205,13 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 		return r;
 	}
 
+	loader_fds(c->loader, &fds);
+	c->mode = loader_mode(c->loader);
+	c->prog_fd = fds.prog;
 	maps = (struct collector_maps){
-		.counts = bpf_map__fd(c->skel->maps.counts),
-		.renames = c->rename_link ? bpf_map__fd(c->skel->maps.renames) : -1,
-		.stats = bpf_map__fd(c->skel->maps.stats),
+		.counts = fds.counts,
+		.renames = fds.renames,
+		.stats = fds.stats,
 	};
 	r = collector_set_maps(c, &maps);
 	if (r < 0) {
@@ -386,30 +222,11 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 	return 0;
 }
 
-int collector_try_mode(enum attach_mode m, const struct kernel_facts *f, bool *ret_renames,
-		       char **ret_error)
-{
-	struct collector c = {};
-	int r;
-
-	r = try_mode(&c, m, f, 64, ret_error);
-	if (r < 0)
-		return r;
-	if (ret_renames)
-		*ret_renames = c.rename_link != NULL;
-	bpf_link__destroy(c.rename_link);
-	bpf_link__destroy(c.link);
-	rawtpd_bpf__destroy(c.skel);
-	return 0;
-}
-
 struct collector *collector_close(struct collector *c)
 {
 	if (!c)
 		return NULL;
-	bpf_link__destroy(c->rename_link);
-	bpf_link__destroy(c->link);
-	rawtpd_bpf__destroy(c->skel);
+	loader_detach(c->loader);
 	free(c->keys);
 	free(c->values);
 	free(c);
@@ -760,9 +577,9 @@ int collector_prog_stats(const struct collector *c, uint64_t *ret_cnt, uint64_t 
 	__u32 len = sizeof(info);
 	int r;
 
-	if (!c->prog)
+	if (c->prog_fd < 0)
 		return -ENOENT;
-	r = bpf_obj_get_info_by_fd(bpf_program__fd(c->prog), &info, &len);
+	r = bpf_obj_get_info_by_fd(c->prog_fd, &info, &len);
 	if (r < 0)
 		return -errno;
 	*ret_cnt = info.run_cnt;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The collector owns the BPF object: it loads and attaches it, reads the per-process map into a
- * raw sample, deletes the entries of processes that aggregation found exited, and reports the
- * program's own statistics. It is the only module that includes the generated skeleton; what it
- * reads it reaches through map fds only, so it reads maps it did not load as well (test-collector).
+ * The collector reads the BPF side into raw samples: it has the loader attach a mode (auto: the
+ * first that works), then each interval reads the per-process map, the renames and the
+ * map-full count, lists the live processes in /proc, deletes the entries of processes that
+ * aggregation found exited, and reports the program's own statistics. It reaches the maps
+ * through their fds only, so it reads maps it did not load as well (test-collector).
  */
 #ifndef RAWTPD_COLLECTOR_H
 #define RAWTPD_COLLECTOR_H
@@ -13,7 +14,6 @@
 #include <stdint.h>
 
 #include "aggregate.h"
-#include "kernel.h"
 #include "config.h"
 
 struct collector;
@@ -30,16 +30,6 @@ struct collector_options {
  * a malloc'd message naming the mode, the hook, the kernel's error and what to do.
  */
 int collector_open(const struct collector_options *o, struct collector **ret, char **ret_error);
-/*
- * Load and attach one mode given the facts, then detach and free it again: 0 if the mode works
- * here (*ret_renames: its rename hook attached too), else a negative errno with *ret_error as
- * for collector_open(). For --probe, which calls collector_log_libbpf() first.
- */
-int collector_try_mode(enum attach_mode m, const struct kernel_facts *f, bool *ret_renames,
-		       char **ret_error);
-
-/* Route libbpf's own output to the logger, at debug (collector_open() does it first). */
-void collector_log_libbpf(void);
 
 /* The maps a collector reads, by fd, and how to read them. */
 struct collector_maps {

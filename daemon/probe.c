@@ -15,8 +15,8 @@
 #include <bpf/libbpf.h>
 #include <jansson.h>
 
-#include "collector.h"
 #include "kernel.h"
+#include "loader.h"
 #include "log.h"
 #include "probe.h"
 #include "rawtpd-config.h"
@@ -76,6 +76,23 @@ static int kprobes(const struct kernel_facts *f)
 	return f->kprobe_events;
 }
 
+/* Load and attach mode m, then detach it again: 0 if it works here, else -errno. */
+static int try_mode(enum attach_mode m, const struct kernel_facts *f, bool *ret_renames,
+		    char **ret_error)
+{
+	struct loader_fds fds;
+	struct loader *l;
+	int r;
+
+	r = loader_attach(m, f, 64, &l, ret_error);
+	if (r < 0)
+		return r;
+	loader_fds(l, &fds);
+	*ret_renames = fds.renames >= 0;
+	loader_detach(l);
+	return 0;
+}
+
 /* Load and attach each mode, as auto would try them. */
 static void try_modes(struct probe_report *rep)
 {
@@ -90,7 +107,7 @@ static void try_modes(struct probe_report *rep)
 		pm->mode = kernel_auto_order[i];
 		snprintf(pm->hook, sizeof(pm->hook), "%s",
 			 kernel_hook(pm->mode, &rep->kernel, hook, sizeof(hook)));
-		pm->result = collector_try_mode(pm->mode, &rep->kernel, &pm->renames, &pm->error);
+		pm->result = try_mode(pm->mode, &rep->kernel, &pm->renames, &pm->error);
 		results[pm->mode] = pm->result;
 	}
 	rep->auto_choice = kernel_auto_pick(results);
@@ -288,7 +305,7 @@ int probe_run(bool json, int log_level)
 
 	/* libbpf's own chatter only with --log-level debug */
 	log_set_max_level(log_level >= 0 ? log_level : LOG_WARNING);
-	collector_log_libbpf();
+	loader_log_libbpf();
 	r = probe_report_make(&rep);
 	if (r < 0) {
 		fprintf(stderr, "Cannot read what this kernel offers: %s\n", strerror(-r));

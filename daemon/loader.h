@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * rawtpd's BPF object in one attach mode: the generated skeleton opened, set up for the mode
+ * (which programs load, what the BPF side is told of the kernel, the map sizes), loaded and
+ * attached. The only module that includes the skeleton; the collector reads the maps through
+ * the fds it hands out, and kernel.c says why a mode fails.
+ */
+#ifndef RAWTPD_LOADER_H
+#define RAWTPD_LOADER_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "kernel.h"
+
+struct loader;
+
+/* Route libbpf's own output to the logger, at debug: call it before anything speaks libbpf. */
+void loader_log_libbpf(void);
+
+/*
+ * Load and attach mode m (not ATTACH_AUTO) as the facts say this kernel offers it, with room
+ * for max_processes in the per-process map. Its rename hook is attached where the kernel has
+ * one, and missing it is no failure. On failure returns a negative errno and *ret_error (when
+ * ret_error is not NULL) gets a malloc'd message naming the mode, the hook, the kernel's error
+ * and what to do.
+ */
+int loader_attach(enum attach_mode m, const struct kernel_facts *f, uint32_t max_processes,
+		  struct loader **ret, char **ret_error);
+
+/* Detach and free. Accepts NULL, returns NULL. */
+struct loader *loader_detach(struct loader *l);
+
+/* What is attached, by fd: valid until loader_detach(). */
+struct loader_fds {
+	int counts;  /* per-CPU hash of the processes' counters */
+	int renames; /* hash of the renames noted since the last read; -1: no rename hook */
+	int stats;   /* per-CPU array of RAWTPD_STAT_* */
+	int prog;    /* the sched_switch program */
+};
+void loader_fds(const struct loader *l, struct loader_fds *ret);
+
+enum attach_mode loader_mode(const struct loader *l);
+
+#endif
