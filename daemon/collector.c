@@ -9,6 +9,7 @@
 #include <bpf/libbpf.h>
 
 #include "collector.h"
+#include "counters.h"
 #include "kernel.h"
 #include "loader.h"
 #include "log.h"
@@ -336,9 +337,9 @@ static int add_entries(const struct collector *c, uint32_t count, struct entries
 		*e = (struct sample_entry){.tgid = c->keys[i].tgid,
 					   .start_ns = c->keys[i].start_ns};
 		for (int cpu = 0; cpu < c->ncpus; cpu++) {
-			e->c.voluntary += v[cpu].voluntary;
-			e->c.involuntary += v[cpu].involuntary;
-			e->c.runtime_ns += v[cpu].runtime_ns;
+			counters_add(&e->c, &(struct counters){.voluntary = v[cpu].voluntary,
+							       .involuntary = v[cpu].involuntary,
+							       .runtime_ns = v[cpu].runtime_ns});
 			if (!e->comm[0] && v[cpu].comm[0])
 				memcpy(e->comm, v[cpu].comm, sizeof(e->comm));
 		}

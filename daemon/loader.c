@@ -119,9 +119,8 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, const struc
 	/*
 	 * Where the kernel can allocate map memory from any context (bpf_mem_alloc, Linux 6.1),
 	 * create entries as processes appear instead of preallocating max_processes of them on
-	 * every CPU. Measured with BPF stats on the benchmark machine (tp_btf, stress-ng --switch
-	 * 2): a lookup-and-count on the per-CPU hash took 196 ns against 233 preallocated. Older
-	 * kernels would allocate with the runqueue lock held: there the map stays preallocated.
+	 * every CPU. Older kernels would allocate with the runqueue lock held: there the map stays
+	 * preallocated.
 	 */
 	if (r >= 0 && f->map_mem_alloc > 0)
 		r = bpf_map__set_map_flags(skel->maps.counts,
