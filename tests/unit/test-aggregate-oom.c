@@ -93,14 +93,22 @@ static bool same_groups(const struct comm_group *a, const struct comm_group *b, 
 	return true;
 }
 
+/* Field by field: struct agg_key has padding that memcmp() would read. */
+static bool same_keys(const struct agg_key *a, const struct agg_key *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i].tgid != b[i].tgid || a[i].start_ns != b[i].start_ns)
+			return false;
+	return true;
+}
+
 static bool same_state(const struct agg_state *s, const struct copy *c)
 {
 	return s->n_procs == c->s.n_procs && s->n_groups == c->s.n_groups &&
 	       s->n_recent_dead == c->s.n_recent_dead && s->procs == c->s.procs &&
 	       s->recent_dead == c->s.recent_dead && same_procs(s->procs, c->procs, s->n_procs) &&
 	       same_groups(s->groups, c->groups, s->n_groups) &&
-	       memcmp(s->recent_dead, c->recent_dead, s->n_recent_dead * sizeof(*s->recent_dead)) ==
-		       0 &&
+	       same_keys(s->recent_dead, c->recent_dead, s->n_recent_dead) &&
 	       same_counters(&s->exited, &c->s.exited) &&
 	       s->processes_exited == c->s.processes_exited && s->mono_ns == c->s.mono_ns &&
 	       s->interval_s == c->s.interval_s && s->updates == c->s.updates &&
