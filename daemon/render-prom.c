@@ -221,6 +221,15 @@ static const struct family
 	f_self_start = {"process_start_time_seconds", GAUGE,
 			"Start time of the process since unix epoch in seconds."};
 
+/* A series' sample up to its labels: the caller adds its own labels, "} ", value and "\n". */
+static void put_series_head(struct out *o, const struct family *f, bool by_comm,
+			    const struct snapshot_series *e)
+{
+	put_name(o, f);
+	put_lit(o, "{");
+	put_series_labels(o, by_comm, e);
+}
+
 static void put_series(struct out *o, const struct snapshot *s)
 {
 	bool by_comm = s->group_by == GROUP_BY_COMM;
@@ -230,15 +239,11 @@ static void put_series(struct out *o, const struct snapshot *s)
 	for (size_t i = 0; i < s->n_series; i++) {
 		const struct snapshot_series *e = &s->series[i];
 
-		put_name(o, f);
-		put_lit(o, "{");
-		put_series_labels(o, by_comm, e);
+		put_series_head(o, f, by_comm, e);
 		put_lit(o, ",type=\"voluntary\"} ");
 		put_u64(o, e->c.voluntary);
 		put_lit(o, "\n");
-		put_name(o, f);
-		put_lit(o, "{");
-		put_series_labels(o, by_comm, e);
+		put_series_head(o, f, by_comm, e);
 		put_lit(o, ",type=\"involuntary\"} ");
 		put_u64(o, e->c.involuntary);
 		put_lit(o, "\n");
@@ -247,13 +252,9 @@ static void put_series(struct out *o, const struct snapshot *s)
 	f = &f_proc_cpu[by_comm];
 	put_family(o, f);
 	for (size_t i = 0; i < s->n_series; i++) {
-		const struct snapshot_series *e = &s->series[i];
-
-		put_name(o, f);
-		put_lit(o, "{");
-		put_series_labels(o, by_comm, e);
+		put_series_head(o, f, by_comm, &s->series[i]);
 		put_lit(o, "} ");
-		put_ns_seconds(o, e->c.runtime_ns);
+		put_ns_seconds(o, s->series[i].c.runtime_ns);
 		put_lit(o, "\n");
 	}
 }
