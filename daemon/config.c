@@ -75,6 +75,7 @@ void config_done(struct config *c)
 	if (!c)
 		return;
 	listen_clear(c);
+	free(c->btf);
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->basic_auth_user);
@@ -474,6 +475,10 @@ const struct config_item config_items[] = {
 	 .info = &(const struct config_range){CONFIG_MAX_PROCESSES_MIN, CONFIG_MAX_PROCESSES_MAX,
 					      ""},
 	 .help = "BPF map capacity, " MAX_PROCESSES_RANGE " (default " MAX_PROCESSES_DEFAULT ")"},
+	{KEY("bpf", "btf", btf), .flag = "btf", .arg = "PATH", .parse = parse_string,
+	 .set = OPT_SET_BTF,
+	 .help = "BTF file for kernels without /sys/kernel/btf/vmlinux\n"
+		 "(default: the kernel's, then " RAWTPD_BTF_DIR "/RELEASE.btf)"},
 	{KEY("http", "tls_cert", tls_cert), .parse = parse_string},
 	{KEY("http", "tls_key", tls_key), .parse = parse_string},
 	{KEY("http", "basic_auth_user", basic_auth_user), .parse = parse_auth_user},

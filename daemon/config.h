@@ -30,6 +30,7 @@ struct config {
 	/* [bpf] */
 	enum attach_mode attach; /* default auto */
 	uint32_t max_processes;	 /* BPF map capacity; default 32768; 64 .. 4194304 */
+	char *btf; /* BTF file for CO-RE; NULL (default): the kernel's, then a search */
 	/* [http] */
 	char *listen[CONFIG_MAX_LISTEN]; /* default one entry ":<RAWTPD_DEFAULT_PORT>" */
 	unsigned n_listen;
@@ -69,6 +70,7 @@ enum {
 	OPT_SET_MAX_SERIES = 1u << 6,
 	OPT_SET_INCLUDE_COMM = 1u << 7,
 	OPT_SET_EXCLUDE_COMM = 1u << 8,
+	OPT_SET_BTF = 1u << 9,
 };
 
 /* Fill *c with the built-in defaults. */

@@ -221,8 +221,9 @@ static void reload(struct service *s)
 		goto done;
 	}
 
-	if (next.attach != s->cfg.attach || next.max_processes != s->cfg.max_processes)
-		log_notice("[bpf] attach and max_processes take effect at the next restart");
+	if (next.attach != s->cfg.attach || next.max_processes != s->cfg.max_processes ||
+	    !streq_ptr(next.btf, s->cfg.btf))
+		log_notice("[bpf] attach, max_processes and btf take effect at the next restart");
 
 	if (s->listen_fds == 0 && !listen_equal(&next, &s->cfg)) {
 		struct http_server *h = NULL;

@@ -47,7 +47,7 @@ static bool config_equal(const struct config *a, const struct config *b)
 	       streq_null(a->basic_auth_user, b->basic_auth_user) &&
 	       streq_null(a->basic_auth_password_hash, b->basic_auth_password_hash) &&
 	       streq_null(a->include_comm, b->include_comm) &&
-	       streq_null(a->exclude_comm, b->exclude_comm);
+	       streq_null(a->exclude_comm, b->exclude_comm) && streq_null(a->btf, b->btf);
 }
 
 /* Write contents to a temporary file; returns its malloc'd path. */
@@ -134,6 +134,7 @@ static void test_full_file(void)
 	CHECK(c.log_level == LOG_DEBUG);
 	CHECK(c.attach == ATTACH_RAW_TP);
 	CHECK_EQ_U64(c.max_processes, 65536);
+	CHECK_STREQ(c.btf, "/var/lib/rawtpd/btf/5.4.0-216-generic.btf");
 	CHECK_EQ_U64(c.n_listen, 3);
 	CHECK_STREQ(c.listen[0], "127.0.0.1:9000");
 	CHECK_STREQ(c.listen[1], "[::1]:9001");
@@ -663,13 +664,14 @@ static void test_flags_override(void)
 {
 	_cleanup_free_ char *path = data_path("full.conf"), *err = NULL;
 	char **argv = ARGV("--config", path, "--interval", "5s", "--listen", ":1", "-l", "[::]:2",
-			   "--group-by", "pid", "--include-comm", "^a", "--max-processes", "128");
+			   "--group-by", "pid", "--include-comm", "^a", "--max-processes", "128",
+			   "--btf", "/tmp/min.btf");
 	struct options o;
 	struct config c;
 
 	CHECK(config_parse_argv(ARGC(ARGV("--config", path, "--interval", "5s", "--listen", ":1",
 					  "-l", "[::]:2", "--group-by", "pid", "--include-comm",
-					  "^a", "--max-processes", "128")),
+					  "^a", "--max-processes", "128", "--btf", "/tmp/min.btf")),
 				argv, &o) == 0);
 	CHECK(config_load(o.config_path, &o, &c, &err) == 0);
 	CHECK(!err);
@@ -677,6 +679,7 @@ static void test_flags_override(void)
 	CHECK(c.log_level == LOG_DEBUG);	/* file */
 	CHECK(c.attach == ATTACH_RAW_TP);	/* file */
 	CHECK_EQ_U64(c.max_processes, 128);	/* flag */
+	CHECK_STREQ(c.btf, "/tmp/min.btf");	/* flag */
 	CHECK_EQ_U64(c.n_listen, 2);		/* flags replace the file's list */
 	CHECK_STREQ(c.listen[0], ":1");
 	CHECK_STREQ(c.listen[1], "[::]:2");
@@ -756,7 +759,7 @@ static void test_shipped_conf(void)
 			"[http]\n",	    "#listen = :10291\n",  "#tls_cert = ",
 			"#tls_key = ",	    "#basic_auth_user = ", "#basic_auth_password_hash = ",
 			"[metrics]\n",	    "#group_by = pid\n",   "#max_series = 0\n",
-			"#include_comm = ", "#exclude_comm = ",
+			"#include_comm = ", "#exclude_comm = ",	   "#btf = ",
 		};
 		bool found[ELEMENTSOF(lines)] = {};
 		char buf[256];
@@ -783,6 +786,7 @@ static void test_help(void)
 		"--interval DURATION",
 		"--log-level LEVEL",
 		"--max-processes N",
+		"--btf PATH",
 		"--group-by",
 		"--max-series N",
 		"--include-comm REGEX",
