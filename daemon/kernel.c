@@ -13,6 +13,7 @@
 #include <bpf/btf.h>
 
 #include "kernel.h"
+#include "rawtpd-config.h"
 #include "util.h"
 
 const enum attach_mode kernel_auto_order[4] = {ATTACH_TP_BTF, ATTACH_RAW_TP, ATTACH_TRACEPOINT,
@@ -221,58 +222,125 @@ int kernel_caps_check(const struct kernel_caps *c, char **ret_message)
 	return -EPERM;
 }
 
-/* The first place libbpf would find the kernel's BTF. */
+/* The file --btf or [bpf] btf named, if any: kernel_btf_set(). */
+static struct {
+	const char *path;
+	enum kernel_btf_source source;
+} btf_given;
+
+static const char *const btf_source_names[_KERNEL_BTF_SOURCE_MAX] = {
+	[KERNEL_BTF_NONE] = "none",	     [KERNEL_BTF_KERNEL] = "kernel",
+	[KERNEL_BTF_FLAG] = "flag",	     [KERNEL_BTF_CONFIG] = "config",
+	[KERNEL_BTF_SEARCH] = "search path",
+};
+
+const char *kernel_btf_source_to_string(enum kernel_btf_source s)
+{
+	return s >= 0 && s < _KERNEL_BTF_SOURCE_MAX ? btf_source_names[s] : "?";
+}
+
+void kernel_btf_set(const char *path, enum kernel_btf_source source)
+{
+	btf_given.path = path && path[0] ? path : NULL;
+	btf_given.source = source;
+}
+
+const char *kernel_btf_dir(void)
+{
+	const char *e = getenv("RAWTPD_BTF_DIR");
+
+	return e && e[0] ? e : RAWTPD_BTF_DIR;
+}
+
+static void set_btf(struct kernel_facts *f, const char *path, enum kernel_btf_source source)
+{
+	snprintf(f->btf_path, sizeof(f->btf_path), "%s", path);
+	f->btf_source = source;
+}
+
+/*
+ * Where the BTF for CO-RE is: the file the user named, the kernel's own, RELEASE.btf in
+ * kernel_btf_dir(), then the first place libbpf would find it.
+ */
 static void find_btf(const char *root, struct kernel_facts *f)
 {
-	for (size_t i = 0; i < ELEMENTSOF(btf_locations); i++) {
-		char path[KERNEL_PATH_MAX];
+	char path[PATH_MAX];
 
+	f->btf_sysfs = exists(root, btf_locations[0]);
+	if (btf_given.path) {
+		set_btf(f, btf_given.path, btf_given.source);
+		return;
+	}
+	if (f->btf_sysfs) {
+		set_btf(f, btf_locations[0], KERNEL_BTF_KERNEL);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s.btf", kernel_btf_dir(), f->release);
+	for (size_t i = 1; !exists(root, path); i++) {
+		if (i == ELEMENTSOF(btf_locations))
+			return;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 		snprintf(path, sizeof(path), btf_locations[i], f->release);
 #pragma GCC diagnostic pop
-		if (exists(root, path)) {
-			snprintf(f->btf_path, sizeof(f->btf_path), "%s", path);
-			f->btf_sysfs = i == 0;
-			return;
-		}
 	}
+	set_btf(f, path, KERNEL_BTF_SEARCH);
+}
+
+/* Whether release (uname -r) is at least major.minor; false when it does not say. */
+static bool release_at_least(const char *release, unsigned major, unsigned minor)
+{
+	unsigned a, b;
+
+	if (sscanf(release, "%u.%u", &a, &b) != 2)
+		return false;
+	return a > major || (a == major && b >= minor);
+}
+
+/* Whether sched_switch's tracepoint passes prev_state: 1, 0, or -ENOENT if btf lacks it. */
+static int btf_prev_state(const struct btf *btf)
+{
+	const struct btf_type *t;
+	int id;
+
+	id = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
+	if (id <= 0)
+		return -ENOENT;
+	t = btf__type_by_id(btf, id);
+	t = btf__type_by_id(btf, t->type); /* pointer */
+	if (!t || !btf_is_ptr(t))
+		return 0;
+	/* func proto: (void *, preempt, prev, next[, state]) */
+	t = btf__type_by_id(btf, t->type);
+	return t && btf_is_func_proto(t) && btf_vlen(t) >= 5;
 }
 
 /*
- * What the kernel's BTF says: whether sched_switch passes prev_state, whether maps allocate
- * from any context. This system's BTF is found as libbpf finds it; a fixture's is parsed from
- * the path find_btf() saw.
+ * What the BTF says: whether sched_switch passes prev_state, whether maps allocate from any
+ * context. A file that is not the kernel's own may be minimized to what rawtpd's CO-RE
+ * relocations use (bpftool gen min_core_btf): where it lacks the types, the release tells.
  */
 static void read_btf(const char *root, struct kernel_facts *f)
 {
-	const struct btf_type *t;
+	bool full = f->btf_source == KERNEL_BTF_KERNEL;
 	char p[PATH_MAX];
 	struct btf *btf;
-	int id;
 
 	f->sched_switch_prev_state = f->map_mem_alloc = -ENOENT;
-	if (!root[0]) {
-		btf = btf__load_vmlinux_btf();
-	} else {
-		snprintf(p, sizeof(p), "%s%s", root, f->btf_path);
-		btf = f->btf_path[0] ? btf__parse(p, NULL) : NULL;
-	}
-	if (!btf)
+	if (!f->btf_path[0])
 		return;
-	f->sched_switch_prev_state = 0;
-	id = btf__find_by_name_kind(btf, "btf_trace_sched_switch", BTF_KIND_TYPEDEF);
-	if (id > 0) {
-		t = btf__type_by_id(btf, id);
-		t = btf__type_by_id(btf, t->type); /* pointer */
-		if (t && btf_is_ptr(t)) {
-			/* func proto: (void *, preempt, prev, next[, state]) */
-			t = btf__type_by_id(btf, t->type);
-			if (t && btf_is_func_proto(t))
-				f->sched_switch_prev_state = btf_vlen(t) >= 5;
-		}
+	snprintf(p, sizeof(p), "%s%s", root, f->btf_path);
+	btf = btf__parse(p, NULL);
+	if (!btf) {
+		f->btf_error = -errno;
+		return;
 	}
+	f->sched_switch_prev_state = btf_prev_state(btf);
+	if (f->sched_switch_prev_state == -ENOENT)
+		f->sched_switch_prev_state = full ? 0 : release_at_least(f->release, 5, 18);
 	f->map_mem_alloc = btf__find_by_name_kind(btf, "bpf_mem_alloc", BTF_KIND_STRUCT) > 0;
+	if (!f->map_mem_alloc && !full)
+		f->map_mem_alloc = release_at_least(f->release, 6, 1);
 	btf__free(btf);
 }
 
@@ -401,25 +469,55 @@ static char *format_message(enum attach_mode m, const struct kernel_facts *f, in
 
 #define MOUNT_TRACEFS "mount -t tracefs tracefs /sys/kernel/tracing"
 
+/* No BTF anywhere: the three ways to get a file for this release, and where to put it. */
+static char *no_btf_message(enum attach_mode m, const struct kernel_facts *f, int err)
+{
+	_cleanup_free_ char *advice = NULL;
+	const char *dir = kernel_btf_dir(), *rel = f->release;
+
+	if (asprintf(
+		    &advice,
+		    "get a BTF file for %1$s and give it to --btf or [bpf] btf, or put it at "
+		    "%2$s/%1$s.btf: (1) BTFHub's archive has one per release "
+		    "(https://github.com/aquasecurity/btfhub-archive, "
+		    "DISTRO/VERSION/ARCH/%1$s.btf.tar.xz); (2) or make it from the distribution's "
+		    "debug vmlinux (the -dbgsym or -debuginfo package): "
+		    "pahole --btf_encode_detached %1$s.btf vmlinux-%1$s; (3) then shrink it to "
+		    "what "
+		    "rawtpd uses: bpftool gen min_core_btf %1$s.btf "
+		    "%2$s/%1$s.btf " RAWTPD_BPF_OBJECT
+		    "; or boot a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian's, Ubuntu's and "
+		    "Fedora's are)",
+		    rel, dir) < 0)
+		return NULL;
+	return format_message(m, f, err, advice,
+			      "the kernel has no BTF (no /sys/kernel/btf/vmlinux: "
+			      "CONFIG_DEBUG_INFO_BTF; no %s/%s.btf, no vmlinux under /boot or "
+			      "/usr/lib/debug either), and rawtpd's CO-RE program needs it "
+			      "in every mode",
+			      dir, rel);
+}
+
 int kernel_precheck(enum attach_mode m, const struct kernel_facts *f, char **ret_message)
 {
 	char *msg = NULL;
 	int r = -ENOENT;
 
 	if (!f->btf_path[0])
-		msg = format_message(m, f, r,
-				     "boot a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian's, "
-				     "Ubuntu's and Fedora's are)",
-				     "the kernel has no BTF (no /sys/kernel/btf/vmlinux: "
-				     "CONFIG_DEBUG_INFO_BTF; no vmlinux under /boot or "
-				     "/usr/lib/debug either), and rawtpd's CO-RE program needs it "
-				     "in every mode");
+		msg = no_btf_message(m, f, r);
+	else if (f->btf_error && f->btf_source != KERNEL_BTF_SEARCH)
+		msg = format_message(m, f, f->btf_error,
+				     "give --btf (or [bpf] btf) a BTF file for this kernel, "
+				     "raw or in an ELF file",
+				     "the BTF file %s (%s) cannot be read", f->btf_path,
+				     f->btf_source == KERNEL_BTF_FLAG ? "--btf" : "[bpf] btf");
 	else if (m == ATTACH_TP_BTF && !f->btf_sysfs)
 		msg = format_message(
 			m, f, r, NULL,
-			"the kernel does not expose its own BTF (/sys/kernel/btf/vmlinux "
-			"is missing: CONFIG_DEBUG_INFO_BTF; %s is only a file)",
-			f->btf_path);
+			"tp_btf needs the kernel's own BTF, and the kernel does not expose it "
+			"(/sys/kernel/btf/vmlinux is missing: CONFIG_DEBUG_INFO_BTF; %s, from the "
+			"%s, serves the other modes' CO-RE only)",
+			f->btf_path, kernel_btf_source_to_string(f->btf_source));
 	else if (m == ATTACH_TRACEPOINT && !f->tracefs[0] && f->tracefs_dir)
 		msg = format_message(m, f, r, MOUNT_TRACEFS ", or use --attach auto",
 				     "tracefs is not mounted at /sys/kernel/tracing");

@@ -9,6 +9,7 @@
 #ifndef RAWTPD_KERNEL_H
 #define RAWTPD_KERNEL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -37,24 +38,55 @@ void kernel_caps_read(struct kernel_caps *ret);
  */
 int kernel_caps_check(const struct kernel_caps *c, char **ret_message);
 
+/* Where the BTF for CO-RE came from. */
+enum kernel_btf_source {
+	KERNEL_BTF_NONE,   /* nowhere: no mode can load */
+	KERNEL_BTF_KERNEL, /* /sys/kernel/btf/vmlinux, the kernel's own */
+	KERNEL_BTF_FLAG,   /* --btf */
+	KERNEL_BTF_CONFIG, /* [bpf] btf */
+	KERNEL_BTF_SEARCH, /* RAWTPD_BTF_DIR/RELEASE.btf, or one of libbpf's places */
+	_KERNEL_BTF_SOURCE_MAX,
+};
+
+/* "none", "kernel", "flag", "config", "search path". */
+const char *kernel_btf_source_to_string(enum kernel_btf_source s);
+
+/*
+ * The BTF file the user named (--btf: KERNEL_BTF_FLAG, [bpf] btf: KERNEL_BTF_CONFIG) for every
+ * later kernel_facts_read(); NULL: none, the kernel's own or the search. Set it at start-up,
+ * before the facts are read; path must stay valid while facts are read.
+ */
+void kernel_btf_set(const char *path, enum kernel_btf_source source);
+
+/*
+ * The directory searched for RELEASE.btf when the kernel has no /sys/kernel/btf/vmlinux:
+ * $RAWTPD_BTF_DIR (tests), else RAWTPD_BTF_DIR (meson's btf_dir, /var/lib/rawtpd/btf).
+ */
+const char *kernel_btf_dir(void);
+
 struct kernel_facts {
-	char release[65];		/* uname -r */
-	char btf_path[KERNEL_PATH_MAX]; /* where libbpf finds the kernel's BTF, "" if nowhere */
-	bool btf_sysfs;			/* /sys/kernel/btf/vmlinux (the kernel's own, for tp_btf) */
-	bool tracefs_dir;		/* /sys/kernel/tracing exists (CONFIG_TRACING) */
-	char tracefs[KERNEL_PATH_MAX];	/* where tracefs is mounted (has events/), "" if not */
-	bool tracefs_denied;		/* not root: tracefs cannot be looked into, the three
+	char release[65];		   /* uname -r */
+	char btf_path[PATH_MAX];	   /* the BTF for CO-RE, "" if none was found */
+	enum kernel_btf_source btf_source; /* where btf_path came from */
+	int btf_error;			   /* -errno: btf_path is not a BTF libbpf can parse */
+	bool btf_sysfs;		       /* /sys/kernel/btf/vmlinux (the kernel's own, for tp_btf) */
+	bool tracefs_dir;	       /* /sys/kernel/tracing exists (CONFIG_TRACING) */
+	char tracefs[KERNEL_PATH_MAX]; /* where tracefs is mounted (has events/), "" if not */
+	bool tracefs_denied;	       /* not root: tracefs cannot be looked into, the three
 					   below are assumed and the kernel will decide */
-	bool sched_switch_event;	/* <tracefs>/events/sched/sched_switch/id */
-	bool task_rename_event;		/* <tracefs>/events/task/task_rename/id */
-	bool kprobe_pmu;		/* /sys/bus/event_source/devices/kprobe (perf kprobes) */
-	bool kprobe_events;		/* <tracefs>/kprobe_events (legacy kprobes) */
-	bool kallsyms;			/* /proc/kallsyms could be read */
-	int perf_event_paranoid;	/* kernel.perf_event_paranoid, INT_MIN if unknown */
-	int bpf_stats_enabled;		/* kernel.bpf_stats_enabled: 1, 0, -errno if unknown */
+	bool sched_switch_event;       /* <tracefs>/events/sched/sched_switch/id */
+	bool task_rename_event;	       /* <tracefs>/events/task/task_rename/id */
+	bool kprobe_pmu;	       /* /sys/bus/event_source/devices/kprobe (perf kprobes) */
+	bool kprobe_events;	       /* <tracefs>/kprobe_events (legacy kprobes) */
+	bool kallsyms;		       /* /proc/kallsyms could be read */
+	int perf_event_paranoid;       /* kernel.perf_event_paranoid, INT_MIN if unknown */
+	int bpf_stats_enabled;	       /* kernel.bpf_stats_enabled: 1, 0, -errno if unknown */
 	char kprobe_target[KERNEL_SYMBOL_MAX]; /* finish_task_switch[.suffix], "" if not found */
 	char rename_target[KERNEL_SYMBOL_MAX]; /* __set_task_comm[.suffix], "" if not found */
-	/* from the kernel's BTF: 1 yes, 0 no, -ENOENT when there is no BTF to tell */
+	/*
+	 * from the BTF: 1 yes, 0 no, -ENOENT when there is no BTF to tell; from the release
+	 * when a file that is not the kernel's own (a minimized one) lacks the type
+	 */
 	int sched_switch_prev_state; /* sched_switch passes prev_state (Linux 5.18+) */
 	int map_mem_alloc;	     /* BPF maps allocate from any context (bpf_mem_alloc, 6.1+) */
 	struct kernel_caps caps;

@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include "kernel.h"
+#include "rawtpd-config.h"
 #include "test.h"
 
 #define CHECK_CONTAINS(s, sub)                                                                   \
@@ -96,6 +97,13 @@ static void test_precheck_no_btf(void)
 		CHECK(precheck(kernel_auto_order[i], &f, &msg) == -ENOENT);
 		CHECK_CONTAINS(msg, "the kernel has no BTF");
 		CHECK_CONTAINS(msg, "CONFIG_DEBUG_INFO_BTF");
+		/* the three ways to get a BTF file, and where to put it */
+		CHECK_CONTAINS(msg, "--btf");
+		CHECK_CONTAINS(msg, "btfhub-archive");
+		CHECK_CONTAINS(msg, "pahole --btf_encode_detached");
+		CHECK_CONTAINS(msg, "bpftool gen min_core_btf");
+		CHECK_CONTAINS(msg, RAWTPD_BPF_OBJECT);
+		CHECK_CONTAINS(msg, RAWTPD_BTF_DIR "/");
 		free(msg);
 	}
 }
@@ -452,7 +460,8 @@ static int write_btf(const char *root, const char *path, int nargs, bool mem_all
 	for (int i = 0; i < nargs; i++)
 		btf__add_func_param(b, "", id);
 	id = btf__add_ptr(b, proto);
-	btf__add_typedef(b, "btf_trace_sched_switch", id);
+	if (nargs >= 0) /* < 0: minimized, as bpftool gen min_core_btf leaves it */
+		btf__add_typedef(b, "btf_trace_sched_switch", id);
 	if (mem_alloc)
 		btf__add_struct(b, "bpf_mem_alloc", 8);
 	data = btf__raw_data(b, &size);
@@ -495,7 +504,63 @@ static void test_facts_btf(void)
 	CHECK(kernel_facts_read(root, &f) == 0);
 	CHECK(f.sched_switch_prev_state == 0);
 	CHECK(f.map_mem_alloc == 0);
+	CHECK(f.btf_source == KERNEL_BTF_KERNEL);
 
+	fixture_remove(root);
+}
+
+/* No /sys/kernel/btf/vmlinux: a file named by --btf, or found in the search directory. */
+static void test_facts_custom_btf(void)
+{
+	char root[] = "/tmp/rawtpd-test-kernel.XXXXXX";
+	char path[PATH_MAX];
+	struct kernel_facts f;
+
+	if (!fixture_new(root, "5.4.0-216-generic\n"))
+		return;
+	snprintf(path, sizeof(path), "%s/5.4.0-216-generic.btf", kernel_btf_dir());
+	write_file(root, path, "");
+	/* minimized: neither type is in it, the release (5.4) tells */
+	CHECK(write_btf(root, path, -1, true) == 0);
+	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK_STREQ(f.btf_path, path);
+	CHECK(f.btf_source == KERNEL_BTF_SEARCH && !f.btf_sysfs && !f.btf_error);
+	CHECK(f.sched_switch_prev_state == 0);
+	CHECK(f.map_mem_alloc == 1);
+	CHECK_STREQ(kernel_btf_source_to_string(f.btf_source), "search path");
+
+	/* --btf wins over the search; a full file's own types tell */
+	write_file(root, "/tmp/full.btf", "");
+	CHECK(write_btf(root, "/tmp/full.btf", 5, false) == 0);
+	kernel_btf_set("/tmp/full.btf", KERNEL_BTF_FLAG);
+	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK_STREQ(f.btf_path, "/tmp/full.btf");
+	CHECK(f.btf_source == KERNEL_BTF_FLAG);
+	CHECK(f.sched_switch_prev_state == 1);
+	CHECK(f.map_mem_alloc == 0);
+	{
+		char *msg = NULL;
+
+		/* tp_btf still needs the kernel's own; raw_tp works from the file */
+		CHECK(precheck(ATTACH_TP_BTF, &f, &msg) == -ENOENT);
+		CHECK_CONTAINS(msg, "tp_btf needs the kernel's own BTF");
+		CHECK_CONTAINS(msg, "from the flag");
+		free(msg);
+		CHECK(precheck(ATTACH_RAW_TP, &f, &msg) == 0);
+	}
+
+	/* a [bpf] btf file that is not there */
+	kernel_btf_set("/tmp/missing.btf", KERNEL_BTF_CONFIG);
+	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK(f.btf_source == KERNEL_BTF_CONFIG && f.btf_error == -ENOENT);
+	{
+		char *msg = NULL;
+
+		CHECK(precheck(ATTACH_RAW_TP, &f, &msg) == -ENOENT);
+		CHECK_CONTAINS(msg, "the BTF file /tmp/missing.btf ([bpf] btf) cannot be read");
+		free(msg);
+	}
+	kernel_btf_set(NULL, KERNEL_BTF_NONE);
 	fixture_remove(root);
 }
 
@@ -514,5 +579,6 @@ int main(void)
 	test_find_symbol();
 	test_facts_fixture();
 	test_facts_btf();
+	test_facts_custom_btf();
 	TEST_DONE();
 }
