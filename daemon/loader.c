@@ -136,6 +136,19 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, const struc
 	return 0;
 }
 
+/*
+ * Open the object. CO-RE relocations come from the kernel's own BTF, or from the file the
+ * facts found when it is not the kernel's (--btf, [bpf] btf, the search path).
+ */
+static struct rawtpd_bpf *open_object(const struct kernel_facts *f)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts);
+
+	if (f->btf_source != KERNEL_BTF_KERNEL && f->btf_path[0])
+		opts.btf_custom_path = f->btf_path;
+	return rawtpd_bpf__open_opts(&opts);
+}
+
 int loader_attach(enum attach_mode m, const struct kernel_facts *f, uint32_t max_processes,
 		  struct loader **ret, char **ret_error)
 {
@@ -152,7 +165,7 @@ int loader_attach(enum attach_mode m, const struct kernel_facts *f, uint32_t max
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
-	skel = rawtpd_bpf__open();
+	skel = open_object(f);
 	r = skel ? prepare_mode(skel, m, f, max_processes, &want, &rename) : -errno;
 	if (r < 0)
 		goto fail;
