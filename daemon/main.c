@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 
 #include "config.h"
+#include "kernel.h"
 #include "log.h"
 #include "probe.h"
 #include "rawtpd-config.h"
@@ -21,6 +22,26 @@ static void malloc_keep_heap(void)
 	mallopt(M_MMAP_THRESHOLD, (4 << 20) + 4096); /* the BTF libbpf reads is a mapping */
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	mallopt(M_ARENA_MAX, 1);
+}
+
+/*
+ * --probe reports the BTF rawtpd would use: --btf's, else [bpf] btf's. A config that does not
+ * load is no reason not to probe: then only the flag counts.
+ */
+static int probe_with_btf(const struct options *o)
+{
+	struct config c;
+	int status;
+
+	if (config_load(o->config_path, o, &c, NULL) < 0)
+		config_init(&c);
+	kernel_btf_set(c.btf, o->set & OPT_SET_BTF ? KERNEL_BTF_FLAG : KERNEL_BTF_CONFIG);
+	if (!c.btf && o->set & OPT_SET_BTF)
+		kernel_btf_set(o->flags.btf, KERNEL_BTF_FLAG);
+	status = probe_run(o->json, o->set & OPT_SET_LOG_LEVEL ? o->flags.log_level : -1);
+	kernel_btf_set(NULL, KERNEL_BTF_NONE);
+	config_done(&c);
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -52,7 +73,7 @@ int main(int argc, char **argv)
 			status = 0;
 		}
 	} else if (o.probe) {
-		status = probe_run(o.json, o.set & OPT_SET_LOG_LEVEL ? o.flags.log_level : -1);
+		status = probe_with_btf(&o);
 	} else {
 		malloc_keep_heap();
 		status = service_run(&o);

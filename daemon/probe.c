@@ -181,6 +181,7 @@ static void print_kernel(const struct probe_report *rep, FILE *out)
 	fprintf(out, "rawtpd %s (libbpf %s) on Linux %s\n", RAWTPD_VERSION, libbpf_version_string(),
 		f->release);
 	fprintf(out, "kernel BTF:        %s\n", f->btf_path[0] ? f->btf_path : "none");
+	fprintf(out, "BTF source:        %s\n", kernel_btf_source_to_string(f->btf_source));
 	fprintf(out, "sched_switch args: %s\n", sched_switch_text(f->sched_switch_prev_state));
 	fprintf(out, "tracefs:           %s\n", tracefs_text(f));
 	fprintf(out, "kprobes:           %s%s%s\n", yes_no(rep->kprobes),
@@ -267,6 +268,8 @@ static json_t *json_report(const struct probe_report *rep)
 	json_object_set_new(root, "kernel_release", json_string(f->release));
 	json_object_set_new(root, "btf", json_boolean(f->btf_path[0]));
 	json_object_set_new(root, "btf_path", json_string_or_null(f->btf_path));
+	json_object_set_new(root, "btf_source",
+			    json_string(kernel_btf_source_to_string(f->btf_source)));
 	json_object_set_new(root, "sched_switch_prev_state_arg",
 			    json_tristate(f->sched_switch_prev_state));
 	json_object_set_new(root, "tracefs", json_string_or_null(f->tracefs));

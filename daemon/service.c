@@ -282,6 +282,8 @@ static int attach(struct service *s)
 	struct kernel_caps caps;
 	int r;
 
+	kernel_btf_set(s->cfg.btf,
+		       s->opts->set & OPT_SET_BTF ? KERNEL_BTF_FLAG : KERNEL_BTF_CONFIG);
 	/* Say which capability is missing before the kernel says only "Operation not permitted". */
 	kernel_caps_read(&caps);
 	r = kernel_caps_check(&caps, &err);
@@ -290,6 +292,7 @@ static int attach(struct service *s)
 		return r;
 	}
 	r = collector_open(&co, &s->collector, &err);
+	kernel_btf_set(NULL, KERNEL_BTF_NONE); /* s->cfg.btf goes with the next reload */
 	if (r < 0) {
 		log_error("%s", err ?: strerror(-r));
 		return r;
