@@ -25,6 +25,21 @@ def require_root():
         skip("needs root (BPF)")
 
 
+# A command prefix: rawtpd in a private mount namespace where /sys/kernel/btf is an empty
+# tmpfs, as on a kernel without BTF (the kernel itself still has it: the verifier is the same).
+HIDE_BTF = ["unshare", "-m", "sh", "-c", "mount -t tmpfs none /sys/kernel/btf && exec \"$@\"",
+            "sh"]
+
+# The places libbpf would find a vmlinux with BTF besides /sys/kernel/btf/vmlinux.
+VMLINUX_ON_DISK = ["/boot/vmlinux-%(r)s", "/lib/modules/%(r)s/vmlinux-%(r)s",
+                   "/lib/modules/%(r)s/build/vmlinux", "/usr/lib/debug/boot/vmlinux-%(r)s"]
+
+
+def vmlinux_on_disk():
+    release = os.uname().release
+    return any(os.path.exists(p % {"r": release}) for p in VMLINUX_ON_DISK)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

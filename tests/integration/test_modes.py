@@ -23,8 +23,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rawtpd_test import (RAWTPD, Checker, Daemon, check_accuracy, check_figures,  # noqa: E402
-                         find_process, free_port, proc_counts, require_root)
+from rawtpd_test import (HIDE_BTF, RAWTPD, Checker, Daemon, check_accuracy,  # noqa: E402
+                         check_figures, find_process, free_port, proc_counts, require_root,
+                         vmlinux_on_disk)
 
 ORDER = ["tp_btf", "raw_tp", "tracepoint", "kprobe"]
 STORM_SLEEPS = int(os.environ.get("RAWTPD_STORM_SLEEPS", "3000"))
@@ -190,14 +191,10 @@ def private_ns_checks(t):
                    ["tracepoint sched:sched_switch", "tracefs is not mounted at "
                     "/sys/kernel/tracing", "mount -t tracefs tracefs /sys/kernel/tracing"])
 
-    release = os.uname().release
-    if any(os.path.exists(p % {"r": release}) for p in
-           ["/boot/vmlinux-%(r)s", "/lib/modules/%(r)s/vmlinux-%(r)s",
-            "/lib/modules/%(r)s/build/vmlinux", "/usr/lib/debug/boot/vmlinux-%(r)s"]):
+    if vmlinux_on_disk():
         print("  a vmlinux with BTF is on disk: skipping the no-BTF check")
         return
-    hide = "mount -t tmpfs none /sys/kernel/btf && exec \"$@\""
-    prefix = ["unshare", "-m", "sh", "-c", hide, "sh"]
+    prefix = HIDE_BTF
     forced_failure(t, "raw_tp", None, prefix, ["the kernel has no BTF", "CONFIG_DEBUG_INFO_BTF"])
     rc, out, err = probe(prefix)
     t.check(rc == 0, f"--probe without BTF exits 0 (got {rc}: {err.strip()[:200]})")
