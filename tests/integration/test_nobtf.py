@@ -3,8 +3,8 @@
 namespace, rawtpd given a BTF file that `bpftool gen min_core_btf` made from this kernel's own
 against rawtpd.bpf.o (made before hiding).
 
-1. --btf FILE: raw_tp and tracepoint count the accuracy workload exactly (test_accuracy's
-   check); auto takes raw_tp and logs why it passed over tp_btf; --probe says btf_source flag.
+1. --btf FILE: raw_tp, tracepoint and, where the kernel has kprobes (the VM guests), kprobe
+   count the accuracy workload exactly (test_accuracy's check); auto takes raw_tp and logs why it passed over tp_btf; --probe says btf_source flag.
 2. The same with the file at $RAWTPD_BTF_DIR/RELEASE.btf: btf_source "search path".
 3. No file anywhere: exit 1, the message names BTFHub, pahole and bpftool gen min_core_btf.
 Prints the minimized file's size."""
@@ -21,7 +21,7 @@ from rawtpd_test import (HIDE_BTF, RAWTPD, Checker, Daemon, check_accuracy,  # n
 
 BUILD = os.environ.get("RAWTPD_BUILD", "build")
 OBJECT = os.path.join(BUILD, "bpf", "rawtpd.bpf.o")
-MODES = ["raw_tp", "tracepoint"]
+MODES = ["raw_tp", "tracepoint"]  # and kprobe where the kernel has it: see main()
 WAYS = ["btfhub-archive", "pahole --btf_encode_detached", "bpftool gen min_core_btf"]
 
 
@@ -41,6 +41,19 @@ def probe(args, env):
         return {"error": r.stderr.decode(errors="replace")}
 
 
+def modes_here():
+    """Every mode but tp_btf that this kernel offers, as --probe says with the kernel's BTF."""
+    if not hasattr(modes_here, "cached"):
+        r = subprocess.run([RAWTPD, "--probe", "--json", "--config", "/dev/null"],
+                           capture_output=True, timeout=300)
+        try:
+            kprobes = json.loads(r.stdout).get("kprobes") is True
+        except ValueError:
+            kprobes = False
+        modes_here.cached = MODES + (["kprobe"] if kprobes else [])
+    return modes_here.cached
+
+
 def with_file(t, label, args, env, source):
     """--probe, each mode's accuracy and auto's choice, BTF hidden, the file given by args/env."""
     doc = probe(args, env)
@@ -52,7 +65,7 @@ def with_file(t, label, args, env, source):
     t.check(not tp_btf.get("works", True) and
             "tp_btf needs the kernel's own BTF" in (tp_btf.get("reason") or ""),
             f"{label}: --probe: tp_btf needs the kernel's own BTF")
-    for mode in MODES:
+    for mode in modes_here():
         with Daemon("--attach", mode, *args, wrap=HIDE_BTF, env=env) as d:
             check_accuracy(t, d, f"{mode}")
     with Daemon("--attach", "auto", "--log-level", "info", *args, wrap=HIDE_BTF, env=env) as d:

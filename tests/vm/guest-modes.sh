@@ -8,7 +8,9 @@
 # mode works on Debian's 6.1 and 5.10; sched_switch passes prev_state from 5.18; the kprobe
 # target is finish_task_switch or a clone of it), then runs SRC/tests/integration/test_modes.py
 # (each mode, auto included, started in turn and its counts checked against this kernel's
-# /proc), then prints each mode's per-event cost (mode-cost.py; emulated CPU, never a failure).
+# /proc), then SRC/tests/integration/test_nobtf.py (the kernel's BTF hidden: every mode but tp_btf
+# with a file that bpftool gen min_core_btf made from it, and the message without one), then
+# prints each mode's per-event cost (mode-cost.py; emulated CPU, never a failure).
 # Every check prints "ok" or "FAIL"; exit 1 if any failed. Files go to $RAWTPD_VM_RESULT.
 
 set -uo pipefail
@@ -62,6 +64,13 @@ RAWTPD=$rawtpd RAWTPD_SRC=$src RAWTPD_STORM_SLEEPS=${RAWTPD_STORM_SLEEPS:-1500} 
 rc=$?
 grep -E '^(FAIL|  )|passed' "$out/test_modes.log"
 if [ "$rc" -eq 0 ]; then echo "ok    test_modes.py"; else echo "FAIL  test_modes.py (exit $rc)"; failed=1; fi
+
+echo "== test_nobtf.py: the kernel's BTF hidden, a minimized file from it instead"
+RAWTPD=$rawtpd RAWTPD_SRC=$src RAWTPD_BUILD=$(dirname "$(dirname "$rawtpd")") \
+	"$py" -u "$src/tests/integration/test_nobtf.py" >"$out/test_nobtf.log" 2>&1
+rc=$?
+grep -E '^(FAIL|  )|passed' "$out/test_nobtf.log"
+if [ "$rc" -eq 0 ]; then echo "ok    test_nobtf.py"; else echo "FAIL  test_nobtf.py (exit $rc)"; failed=1; fi
 
 echo "== per-event cost (emulated CPU: relative figures only)"
 "$py" "$src/tests/vm/mode-cost.py" "$rawtpd" --seconds "${RAWTPD_VM_COST_SECONDS:-5}" \
