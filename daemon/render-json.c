@@ -243,6 +243,24 @@ static json_t *ns_seconds(uint64_t ns)
 	return json_real((double)ns / 1e9);
 }
 
+/* {"counts": bytes, ...}: each map's memlock, by its name (escaped like a process name). */
+static json_t *map_memory(const struct snapshot_info *in)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < in->n_map_memory; i++) {
+		const struct snapshot_map_memory *m = &in->map_memory[i];
+		char name[4 * sizeof(m->name)];
+
+		escape_comm(m->name, sizeof(m->name), name, sizeof(name));
+		if (json_object_set_new(o, name, json_integer((json_int_t)m->bytes)) < 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
 static int dump_cb(const char *buffer, size_t size, void *userdata)
 {
 	struct render_buf *b = userdata;
@@ -271,6 +289,7 @@ int render_json_status(const struct snapshot *s, struct blob *ret)
 	    !set(root, "map_entries", json_integer(in->map_entries)) ||
 	    !set(root, "map_fill_ratio", real(fill)) ||
 	    !set(root, "map_update_failures", json_integer(in->map_update_failures)) ||
+	    !set(root, "bpf_map_memory_bytes", map_memory(in)) ||
 	    !set(root, "processes_live", json_integer(s->n_procs)) ||
 	    !set(root, "processes_seen", json_integer(in->processes_seen)) ||
 	    !set(root, "processes_exited", json_integer(s->processes_exited)) ||

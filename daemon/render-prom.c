@@ -195,6 +195,11 @@ static const struct family
 			  "Capacity of the BPF map (max_processes)."},
 	f_map_failures = {"rawtpd_bpf_map_update_failures", COUNTER,
 			  "Processes the BPF program could not add because its map was full."},
+	f_map_memory =
+		{"rawtpd_bpf_map_memory_bytes", GAUGE,
+		 "Kernel memory of a BPF map of rawtpd, the kernel's own accounting (memlock "
+		 "in the map's fdinfo): what it uses from Linux 6.4 on, what max_entries "
+		 "would take on older kernels."},
 	f_prog_runs = {"rawtpd_bpf_program_runs", COUNTER,
 		       "Runs of the BPF program, counted while kernel.bpf_stats_enabled is 1."},
 	f_prog_seconds = {"rawtpd_bpf_program_run_seconds", COUNTER,
@@ -275,6 +280,23 @@ static void put_totals(struct out *o, const struct snapshot *s)
 	metric_u64(o, &f_exited, s->processes_exited);
 }
 
+static void put_map_memory(struct out *o, const struct snapshot_info *in)
+{
+	if (!in->n_map_memory)
+		return;
+	put_family(o, &f_map_memory);
+	for (size_t i = 0; i < in->n_map_memory; i++) {
+		const struct snapshot_map_memory *m = &in->map_memory[i];
+
+		put_name(o, &f_map_memory);
+		put_lit(o, "{map=\"");
+		put_label_value(o, m->name, sizeof(m->name));
+		put_lit(o, "\"} ");
+		put_u64(o, m->bytes);
+		put_lit(o, "\n");
+	}
+}
+
 static void put_self(struct out *o, const struct snapshot *s)
 {
 	const struct snapshot_info *in = &s->info;
@@ -296,6 +318,7 @@ static void put_self(struct out *o, const struct snapshot *s)
 	metric_u64(o, &f_map_entries, in->map_entries);
 	metric_u64(o, &f_map_capacity, in->map_capacity);
 	metric_u64(o, &f_map_failures, in->map_update_failures);
+	put_map_memory(o, in);
 	metric_u64(o, &f_prog_runs, in->prog_run_cnt);
 	metric_ns(o, &f_prog_seconds, in->prog_run_time_ns);
 	metric_u64(o, &f_stats_enabled, in->bpf_stats_enabled);

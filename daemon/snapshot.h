@@ -48,6 +48,13 @@ struct snapshot_proc {
 	double cpu_utilization;	    /* CPU seconds per second over the last interval */
 };
 
+/* Kernel memory of one of the daemon's BPF maps: memlock in its fdinfo. */
+#define SNAPSHOT_MAPS_MAX 8
+struct snapshot_map_memory {
+	char name[16];	/* the map's name (BPF_OBJ_NAME_LEN): "counts", "renames", ... */
+	uint64_t bytes; /* used from Linux 6.4 on; before, what max_entries would take */
+};
+
 /* The daemon's own figures at the time of the snapshot. */
 struct snapshot_info {
 	const char *version;
@@ -59,6 +66,8 @@ struct snapshot_info {
 	uint64_t map_capacity;
 	uint64_t map_entries;
 	uint64_t map_update_failures;
+	struct snapshot_map_memory map_memory[SNAPSHOT_MAPS_MAX]; /* sorted by name */
+	size_t n_map_memory;
 	uint64_t processes_seen; /* live now + exited */
 	bool bpf_stats_enabled;	 /* kernel.bpf_stats_enabled: run count/time are meaningful */
 	uint64_t prog_run_cnt;

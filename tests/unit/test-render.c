@@ -70,6 +70,8 @@ static void fill_info(struct snapshot_info *in)
 		.map_capacity = 32768,
 		.map_entries = 12,
 		.map_update_failures = 3,
+		.map_memory = {{"counts", 5767168}, {"oncpu", 4096}, {"re\"na\\mes\n", 331776}},
+		.n_map_memory = 3,
 		.processes_seen = 40,
 		.bpf_stats_enabled = true,
 		.prog_run_cnt = 123456789,
@@ -538,6 +540,10 @@ static void test_json_document(void)
 	CHECK_EQ_U64(json_integer_value(json_object_get(doc, "map_entries")), 12);
 	CHECK(json_real_value(json_object_get(doc, "map_fill_ratio")) == 12.0 / 32768);
 	CHECK_EQ_U64(json_integer_value(json_object_get(doc, "map_update_failures")), 3);
+	t = json_object_get(doc, "bpf_map_memory_bytes");
+	CHECK_EQ_U64(json_object_size(t), 3);
+	CHECK_EQ_U64(json_integer_value(json_object_get(t, "counts")), 5767168);
+	CHECK_EQ_U64(json_integer_value(json_object_get(t, "re\"na\\mes\n")), 331776);
 	CHECK_EQ_U64(json_integer_value(json_object_get(doc, "processes_seen")), 40);
 	CHECK_EQ_U64(json_integer_value(json_object_get(doc, "processes_exited")), 30);
 	CHECK_EQ_U64(json_integer_value(json_object_get(doc, "aggregations")), 123);
