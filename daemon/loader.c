@@ -224,6 +224,23 @@ void loader_fds(const struct loader *l, struct loader_fds *ret)
 	};
 }
 
+size_t loader_maps(const struct loader *l, struct loader_map *ret, size_t max)
+{
+	struct bpf_map *m;
+	size_t n = 0;
+
+	bpf_object__for_each_map(m, l->skel->obj)
+	{
+		if (bpf_map__is_internal(m))
+			continue;
+		if (n < max)
+			ret[n] =
+				(struct loader_map){.name = bpf_map__name(m), .fd = bpf_map__fd(m)};
+		n++;
+	}
+	return n;
+}
+
 enum attach_mode loader_mode(const struct loader *l)
 {
 	return l->mode;

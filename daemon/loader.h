@@ -8,6 +8,7 @@
 #ifndef RAWTPD_LOADER_H
 #define RAWTPD_LOADER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -39,6 +40,18 @@ struct loader_fds {
 	int prog;    /* the sched_switch program */
 };
 void loader_fds(const struct loader *l, struct loader_fds *ret);
+
+/* One map of the BPF object: its name in bpf/rawtpd.bpf.c and its fd (until loader_detach()). */
+struct loader_map {
+	const char *name;
+	int fd;
+};
+
+/*
+ * Every map the object declares (libbpf's own .rodata and .bss left out), at most max of them,
+ * in the object's order. Returns how many there are (more than max when ret was too short).
+ */
+size_t loader_maps(const struct loader *l, struct loader_map *ret, size_t max);
 
 enum attach_mode loader_mode(const struct loader *l);
 
