@@ -41,6 +41,13 @@ struct collector {
 	int ncpus;	       /* possible CPUs: the per-CPU values of an entry */
 	bool batch_ok;	       /* BPF_MAP_LOOKUP_BATCH works on this kernel */
 	char proc_root[64];
+	char fdinfo_root[64];
+	/* the maps whose memory is reported, sorted by name */
+	struct {
+		char name[16];
+		int fd;
+	} mem[SNAPSHOT_MAPS_MAX];
+	size_t n_mem;
 	/*
 	 * Read buffers, reused every interval: chunk keys and their values on every CPU. The map
 	 * is read chunk by chunk and each entry summed over the CPUs at once, so memory follows
@@ -62,7 +69,7 @@ struct entries {
 };
 
 /* A collector with nothing to read yet. 0, -ENOMEM, or -errno when the CPUs cannot be counted. */
-static int collector_alloc(const char *proc_root, struct collector **ret)
+static int collector_alloc(const char *proc_root, const char *fdinfo_root, struct collector **ret)
 {
 	struct collector *c;
 	int r;
@@ -71,6 +78,7 @@ static int collector_alloc(const char *proc_root, struct collector **ret)
 	if (!c)
 		return -ENOMEM;
 	snprintf(c->proc_root, sizeof(c->proc_root), "%s", proc_root ?: "/proc");
+	snprintf(c->fdinfo_root, sizeof(c->fdinfo_root), "%s", fdinfo_root ?: "/proc/self/fdinfo");
 	c->prog_fd = -1;
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus <= 0) {
@@ -125,15 +133,33 @@ static int collector_set_maps(struct collector *c, const struct collector_maps *
 	return 0;
 }
 
+static int mem_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b); /* each element starts with its name */
+}
+
+/* Note a map whose memory is reported; the list is sorted once complete. */
+static void add_mem_map(struct collector *c, const char *name, int fd)
+{
+	if (fd < 0 || c->n_mem >= ELEMENTSOF(c->mem))
+		return;
+	snprintf(c->mem[c->n_mem].name, sizeof(c->mem[0].name), "%s", name);
+	c->mem[c->n_mem++].fd = fd;
+}
+
 int collector_new(const struct collector_maps *m, const char *proc_root, struct collector **ret)
 {
 	struct collector *c;
 	int r;
 
-	r = collector_alloc(proc_root, &c);
+	r = collector_alloc(proc_root, NULL, &c);
 	if (r < 0)
 		return r;
 	c->mode = ATTACH_AUTO;
+	add_mem_map(c, "counts", m->counts);
+	add_mem_map(c, "renames", m->renames);
+	add_mem_map(c, "stats", m->stats);
+	qsort(c->mem, c->n_mem, sizeof(c->mem[0]), mem_cmp);
 	r = collector_set_maps(c, m);
 	if (r < 0) {
 		collector_close(c);
@@ -179,6 +205,21 @@ static int attach_as_configured(struct collector *c, const struct collector_opti
 	return r;
 }
 
+/* Every map the loader made is reported, the renames map even without its hook (it exists). */
+static void note_loader_maps(struct collector *c)
+{
+	struct loader_map maps[SNAPSHOT_MAPS_MAX];
+	size_t n = loader_maps(c->loader, maps, ELEMENTSOF(maps));
+
+	if (n > ELEMENTSOF(maps)) {
+		log_warning("Reporting the memory of %zu BPF maps of %zu", ELEMENTSOF(maps), n);
+		n = ELEMENTSOF(maps);
+	}
+	for (size_t i = 0; i < n; i++)
+		add_mem_map(c, maps[i].name, maps[i].fd);
+	qsort(c->mem, c->n_mem, sizeof(c->mem[0]), mem_cmp);
+}
+
 int collector_open(const struct collector_options *o, struct collector **ret, char **ret_error)
 {
 	struct collector_maps maps;
@@ -189,7 +230,7 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 
 	loader_log_libbpf();
 
-	r = collector_alloc(o->proc_root, &c);
+	r = collector_alloc(o->proc_root, o->fdinfo_root, &c);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -208,6 +249,7 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 
 	loader_fds(c->loader, &fds);
 	c->mode = loader_mode(c->loader);
+	note_loader_maps(c);
 	c->prog_fd = fds.prog;
 	maps = (struct collector_maps){
 		.counts = fds.counts,
@@ -569,6 +611,52 @@ int collector_read_comm(const struct collector *c, uint32_t pid, char buf[COMM_R
 	buf[l] = 0;
 	*ret_len = (size_t)l;
 	return 0;
+}
+
+int collector_fdinfo_memlock(const char *fdinfo_root, int fd, uint64_t *ret)
+{
+	char path[96], buf[1024];
+	_cleanup_close_ int f = -1;
+	const char *p;
+	ssize_t l;
+
+	snprintf(path, sizeof(path), "%s/%d", fdinfo_root, fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -errno;
+	l = read(f, buf, sizeof(buf) - 1);
+	if (l < 0)
+		return -errno;
+	buf[l] = 0;
+	/* "memlock:\t<bytes>\n", a line of its own (Linux 4.10 on) */
+	for (p = buf; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, "memlock:", 8) == 0) {
+			char *end;
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(p + 8, &end, 10);
+			if (errno || end == p + 8 || (*end != '\n' && *end))
+				return -EINVAL;
+			*ret = v;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+size_t collector_map_memory(const struct collector *c, struct snapshot_map_memory *ret)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_mem; i++) {
+		uint64_t bytes;
+
+		if (collector_fdinfo_memlock(c->fdinfo_root, c->mem[i].fd, &bytes) < 0)
+			continue;
+		memcpy(ret[n].name, c->mem[i].name, sizeof(ret[n].name));
+		ret[n++].bytes = bytes;
+	}
+	return n;
 }
 
 int collector_prog_stats(const struct collector *c, uint64_t *ret_cnt, uint64_t *ret_ns,

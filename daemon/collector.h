@@ -15,14 +15,16 @@
 
 #include "aggregate.h"
 #include "config.h"
+#include "snapshot.h"
 
 struct collector;
 
 struct collector_options {
-	enum attach_mode mode;	/* ATTACH_AUTO tries each mode in order */
-	uint32_t max_processes; /* capacity of the per-process map */
-	const char *proc_root;	/* "/proc" unless testing */
-	const char *sys_root;	/* prefix of the paths kernel_facts_read() looks at; NULL: "" */
+	enum attach_mode mode;	 /* ATTACH_AUTO tries each mode in order */
+	uint32_t max_processes;	 /* capacity of the per-process map */
+	const char *proc_root;	 /* "/proc" unless testing */
+	const char *sys_root;	 /* prefix of the paths kernel_facts_read() looks at; NULL: "" */
+	const char *fdinfo_root; /* "/proc/self/fdinfo" unless testing */
 };
 
 /*
@@ -71,6 +73,17 @@ int collector_delete(struct collector *c, const struct agg_key *keys, size_t n);
 /* Raw bytes of /proc/<pid>/comm without the newline. 0, or -errno (-ENOENT: gone). */
 int collector_read_comm(const struct collector *c, uint32_t pid, char buf[COMM_RAW_LEN],
 			size_t *ret_len);
+
+/*
+ * The kernel's own accounting of each map's memory (memlock in <fdinfo_root>/<fd>), sorted by
+ * map name: the daemon's maps are every map bpf/rawtpd.bpf.c declares; those of
+ * collector_new() are "counts", "renames" and "stats". A map whose figure cannot be read is
+ * left out. Writes at most SNAPSHOT_MAPS_MAX entries and returns how many.
+ */
+size_t collector_map_memory(const struct collector *c, struct snapshot_map_memory *ret);
+
+/* memlock of the BPF object behind fd, from <fdinfo_root>/<fd>: 0, -ENOENT without it, -errno. */
+int collector_fdinfo_memlock(const char *fdinfo_root, int fd, uint64_t *ret);
 
 /* Run count and run time of the attached programs (meaningful with kernel.bpf_stats_enabled). */
 int collector_prog_stats(const struct collector *c, uint64_t *ret_cnt, uint64_t *ret_ns,

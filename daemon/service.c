@@ -123,6 +123,7 @@ static int publish(struct service *s, uint64_t t0)
 	info.interval_s = (double)s->cfg.interval_usec / USEC_PER_SEC;
 	collector_prog_stats(s->collector, &info.prog_run_cnt, &info.prog_run_time_ns,
 			     &info.bpf_stats_enabled);
+	info.n_map_memory = collector_map_memory(s->collector, info.map_memory);
 	info.aggregations = s->aggregations + 1;
 	info.aggregation_failures = s->aggregation_failures;
 	self_stats_read("/proc", &info);
