@@ -25,20 +25,27 @@ static void malloc_keep_heap(void)
 }
 
 /*
- * --probe reports the BTF rawtpd would use: --btf's, else [bpf] btf's. A config that does not
- * load is no reason not to probe: then only the flag counts.
+ * --probe reports the BTF rawtpd would use: --btf's, else [bpf] btf's; and estimates the map
+ * memory at the max_processes it would use. A config that does not load is no reason not to
+ * probe: then only the flags count.
  */
 static int probe_with_btf(const struct options *o)
 {
 	struct config c;
+	uint32_t max_processes;
 	int status;
 
-	if (config_load(o->config_path, o, &c, NULL) < 0)
+	if (config_load(o->config_path, o, &c, NULL) < 0) {
 		config_init(&c);
+		if (o->set & OPT_SET_MAX_PROCESSES)
+			c.max_processes = o->flags.max_processes;
+	}
+	max_processes = c.max_processes;
 	kernel_btf_set(c.btf, o->set & OPT_SET_BTF ? KERNEL_BTF_FLAG : KERNEL_BTF_CONFIG);
 	if (!c.btf && o->set & OPT_SET_BTF)
 		kernel_btf_set(o->flags.btf, KERNEL_BTF_FLAG);
-	status = probe_run(o->json, o->set & OPT_SET_LOG_LEVEL ? o->flags.log_level : -1);
+	status = probe_run(o->json, o->set & OPT_SET_LOG_LEVEL ? o->flags.log_level : -1,
+			   max_processes);
 	kernel_btf_set(NULL, KERNEL_BTF_NONE);
 	config_done(&c);
 	return status;

@@ -9,6 +9,7 @@
  * where jansson's tree per value costs too much.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -31,6 +32,27 @@ struct probe_mode {
 	char *error;  /* why it does not work (malloc'd); NULL: strerror(-result) says it */
 };
 
+/*
+ * What the counts map (a per-CPU hash: 16-byte key, 40-byte value) will cost in kernel memory
+ * on this host, as the kernel itself accounts it (htab_map_mem_usage(), Linux 6.4): each entry
+ * is a 72-byte element (48 of struct htab_elem, the key, a pointer to its per-CPU values) and
+ * 40 bytes on every possible CPU; made on demand it also carries 24 bytes of allocator lists.
+ * Both ways there are 16 bytes a bucket, max_processes rounded up to a power of two.
+ */
+#define HTAB_ELEM_BYTES	     72u
+#define HTAB_ON_DEMAND_EXTRA 24u
+#define HTAB_BUCKET_BYTES    16u
+#define COUNTS_VALUE_BYTES   40u /* struct rawtpd_value, rounded up to 8 */
+struct probe_memory {
+	int possible_cpus;	/* -errno when they cannot be counted */
+	uint32_t max_processes; /* the configured capacity */
+	bool on_demand;		/* this kernel gets BPF_F_NO_PREALLOC (bpf_mem_alloc, 6.1+) */
+	uint64_t buckets;	/* bytes, either way */
+	uint64_t per_process_on_demand;
+	uint64_t on_demand_full; /* made on demand, with max_processes entries */
+	uint64_t preallocated;	 /* preallocated: from the start, whatever runs */
+};
+
 /* Each yes/no below is 1, 0, or negative when it cannot be told. */
 struct probe_report {
 	struct kernel_facts kernel;
@@ -38,6 +60,7 @@ struct probe_report {
 	int batch_map_ops;
 	int ring_buffer;
 	int percpu_hash;
+	struct probe_memory memory;
 	struct probe_mode modes[ELEMENTSOF(kernel_auto_order)]; /* in the order auto tries them */
 	enum attach_mode auto_choice;				/* ATTACH_AUTO: none works */
 };
@@ -113,7 +136,29 @@ static void try_modes(struct probe_report *rep)
 	rep->auto_choice = kernel_auto_pick(results);
 }
 
-static int probe_report_make(struct probe_report *ret)
+static void estimate_memory(const struct kernel_facts *f, uint32_t max_processes,
+			    struct probe_memory *ret)
+{
+	struct probe_memory m = {
+		.possible_cpus = libbpf_num_possible_cpus(),
+		.max_processes = max_processes,
+		.on_demand = f->map_mem_alloc > 0, /* as loader.c decides */
+	};
+	uint64_t buckets = 1, values;
+
+	if (m.possible_cpus > 0) {
+		while (buckets < max_processes)
+			buckets *= 2;
+		values = (uint64_t)COUNTS_VALUE_BYTES * (uint64_t)m.possible_cpus;
+		m.buckets = buckets * HTAB_BUCKET_BYTES;
+		m.per_process_on_demand = HTAB_ELEM_BYTES + HTAB_ON_DEMAND_EXTRA + values;
+		m.on_demand_full = m.buckets + max_processes * m.per_process_on_demand;
+		m.preallocated = m.buckets + max_processes * (HTAB_ELEM_BYTES + values);
+	}
+	*ret = m;
+}
+
+static int probe_report_make(uint32_t max_processes, struct probe_report *ret)
 {
 	struct probe_report rep = {};
 	bool unpriv;
@@ -128,6 +173,7 @@ static int probe_report_make(struct probe_report *ret)
 	rep.ring_buffer = unpriv ? -EPERM : libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL);
 	rep.percpu_hash =
 		unpriv ? -EPERM : libbpf_probe_bpf_map_type(BPF_MAP_TYPE_PERCPU_HASH, NULL);
+	estimate_memory(&rep.kernel, max_processes, &rep.memory);
 	try_modes(&rep);
 	*ret = rep;
 	return 0;
@@ -195,9 +241,43 @@ static void print_kernel(const struct probe_report *rep, FILE *out)
 	fprintf(out, "per-CPU hash maps: %s\n", yes_no(rep->percpu_hash));
 }
 
+/* 1536 -> "1.5 KiB" */
+static const char *bytes_text(uint64_t v, char buf[32])
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double d = (double)v;
+	size_t u = 0;
+
+	while (d >= 1024 && u + 1 < ELEMENTSOF(units)) {
+		d /= 1024;
+		u++;
+	}
+	snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", d, units[u]);
+	return buf;
+}
+
+static void print_memory(const struct probe_memory *m, FILE *out)
+{
+	char a[32], b[32], c[32];
+
+	if (m->possible_cpus <= 0) {
+		fprintf(out, "counts map memory: unknown (cannot count the possible CPUs: %s)\n",
+			strerror(-m->possible_cpus));
+		return;
+	}
+	fprintf(out, "counts map memory: %d possible CPUs, max_processes %u, %s on this kernel\n",
+		m->possible_cpus, m->max_processes,
+		m->on_demand ? "made on demand (BPF_F_NO_PREALLOC)" : "preallocated");
+	fprintf(out, "  on demand:       %" PRIu64 " B a process + %s, %s when full\n",
+		m->per_process_on_demand, bytes_text(m->buckets, a),
+		bytes_text(m->on_demand_full, b));
+	fprintf(out, "  preallocated:    %s from the start\n", bytes_text(m->preallocated, c));
+}
+
 static void print_text(const struct probe_report *rep, FILE *out)
 {
 	print_kernel(rep, out);
+	print_memory(&rep->memory, out);
 	fprintf(out, "attach modes (in the order auto tries them):\n");
 	for (size_t i = 0; i < ELEMENTSOF(rep->modes); i++) {
 		const struct probe_mode *pm = &rep->modes[i];
@@ -258,6 +338,26 @@ static json_t *json_modes(const struct probe_report *rep)
 	return a;
 }
 
+static json_t *json_memory(const struct probe_memory *m)
+{
+	json_t *o = json_object();
+
+	if (m->possible_cpus <= 0) {
+		json_decref(o);
+		return json_null();
+	}
+	json_object_set_new(o, "possible_cpus", json_integer(m->possible_cpus));
+	json_object_set_new(o, "max_processes", json_integer(m->max_processes));
+	json_object_set_new(o, "allocation",
+			    json_string(m->on_demand ? "on_demand" : "preallocated"));
+	json_object_set_new(o, "bucket_bytes", json_integer((json_int_t)m->buckets));
+	json_object_set_new(o, "per_process_bytes_on_demand",
+			    json_integer((json_int_t)m->per_process_on_demand));
+	json_object_set_new(o, "on_demand_full_bytes", json_integer((json_int_t)m->on_demand_full));
+	json_object_set_new(o, "preallocated_bytes", json_integer((json_int_t)m->preallocated));
+	return o;
+}
+
 static json_t *json_report(const struct probe_report *rep)
 {
 	const struct kernel_facts *f = &rep->kernel;
@@ -280,6 +380,7 @@ static json_t *json_report(const struct probe_report *rep)
 	json_object_set_new(root, "batch_map_ops", json_tristate(rep->batch_map_ops));
 	json_object_set_new(root, "ring_buffer", json_tristate(rep->ring_buffer));
 	json_object_set_new(root, "percpu_hash", json_tristate(rep->percpu_hash));
+	json_object_set_new(root, "counts_map_memory", json_memory(&rep->memory));
 	json_object_set_new(root, "attach_modes", json_modes(rep));
 	json_object_set_new(root, "auto_choice",
 			    rep->auto_choice == ATTACH_AUTO
@@ -301,7 +402,7 @@ static int print_json(const struct probe_report *rep, FILE *out)
 	return r < 0 ? -EIO : 0;
 }
 
-int probe_run(bool json, int log_level)
+int probe_run(bool json, int log_level, uint32_t max_processes)
 {
 	struct probe_report rep;
 	int r = 0;
@@ -309,7 +410,7 @@ int probe_run(bool json, int log_level)
 	/* libbpf's own chatter only with --log-level debug */
 	log_set_max_level(log_level >= 0 ? log_level : LOG_WARNING);
 	loader_log_libbpf();
-	r = probe_report_make(&rep);
+	r = probe_report_make(max_processes, &rep);
 	if (r < 0) {
 		fprintf(stderr, "Cannot read what this kernel offers: %s\n", strerror(-r));
 		return 1;

@@ -4,11 +4,13 @@
 #define RAWTPD_PROBE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /*
- * Print the report (text, or JSON with json) to stdout: 0 even when no mode works, 1 only when
- * no report could be made. log_level < 0 keeps libbpf quiet (LOG_DEBUG shows its output).
+ * Print the report, with an estimate of the counts map's kernel memory at max_processes (text,
+ * or JSON with json) to stdout: 0 even when no mode works, 1 only when no report could be made.
+ * log_level < 0 keeps libbpf quiet (LOG_DEBUG shows its output).
  */
-int probe_run(bool json, int log_level);
+int probe_run(bool json, int log_level, uint32_t max_processes);
 
 #endif
