@@ -287,7 +287,7 @@ def check_status(t, d):
             "map_capacity", "map_entries", "map_fill_ratio", "map_update_failures",
             "processes_seen", "processes_exited", "last_aggregation_timestamp",
             "last_aggregation_duration_seconds", "bpf_stats_enabled", "bpf_program_runs",
-            "bpf_program_run_seconds", "series_dropped"}
+            "bpf_program_run_seconds", "series_dropped", "bpf_map_memory_bytes"}
     t.check(want <= set(st), f"status has every documented field (missing {want - set(st)})")
     t.check(st.get("kernel_release") == os.uname().release, "kernel_release is uname -r")
     t.check(st.get("interval_seconds") == 0.2, "interval_seconds is the --interval")
@@ -333,7 +333,7 @@ def check_self_metrics(t, d, st):
     names = {n for n, _, _ in s}
     want = {"rawtpd_build_info", "rawtpd_attach_info", "rawtpd_bpf_map_entries",
             "rawtpd_bpf_map_capacity", "rawtpd_bpf_map_update_failures_total",
-            "rawtpd_bpf_program_runs_total", "rawtpd_bpf_program_run_seconds_total",
+            "rawtpd_bpf_map_memory_bytes", "rawtpd_bpf_program_runs_total", "rawtpd_bpf_program_run_seconds_total",
             "rawtpd_series_dropped", "rawtpd_last_aggregation_timestamp_seconds",
             "rawtpd_aggregation_duration_seconds", "rawtpd_context_switches_total",
             "rawtpd_cpu_seconds_total", "rawtpd_processes_exited_total",
