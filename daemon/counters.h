@@ -23,16 +23,6 @@ static inline void counters_add(struct counters *to, const struct counters *c)
 	to->runtime_ns += c->runtime_ns;
 }
 
-/* a - b, where no field of b is larger than a's */
-static inline struct counters counters_sub(const struct counters *a, const struct counters *b)
-{
-	return (struct counters){
-		.voluntary = a->voluntary - b->voluntary,
-		.involuntary = a->involuntary - b->involuntary,
-		.runtime_ns = a->runtime_ns - b->runtime_ns,
-	};
-}
-
 static inline uint64_t counters_u64_delta(uint64_t a, uint64_t b)
 {
 	return a > b ? a - b : 0;

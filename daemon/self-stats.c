@@ -9,11 +9,7 @@
 #include "self-stats.h"
 #include "util.h"
 
-static inline void closedirp(DIR **d)
-{
-	if (*d)
-		closedir(*d);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 static FILE *open_at(const char *proc_root, const char *name)
 {

@@ -66,7 +66,7 @@ static size_t by_comm(const struct agg_state *st, const struct config *cfg,
 
 		memcpy(s[n].comm, p->comm, sizeof(s[n].comm));
 		/* what it counted under earlier names is in those names' groups */
-		s[n].c = counters_sub(&p->c, &p->named_base);
+		s[n].c = counters_delta(&p->c, &p->named_base);
 	}
 	for (size_t i = 0; i < st->n_groups; i++, n++) {
 		memcpy(s[n].comm, st->groups[i].comm, sizeof(s[n].comm));
