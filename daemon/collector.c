@@ -240,7 +240,7 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 		return r;
 	}
 
-	kernel_facts_read(o->sys_root, &facts);
+	kernel_facts_read("", &o->btf, &facts);
 	r = attach_as_configured(c, o, &facts, ret_error);
 	if (r < 0) {
 		free(c);

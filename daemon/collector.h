@@ -15,16 +15,17 @@
 
 #include "aggregate.h"
 #include "config.h"
+#include "kernel.h"
 #include "snapshot.h"
 
 struct collector;
 
 struct collector_options {
-	enum attach_mode mode;	 /* ATTACH_AUTO tries each mode in order */
-	uint32_t max_processes;	 /* capacity of the per-process map */
-	const char *proc_root;	 /* "/proc" unless testing */
-	const char *sys_root;	 /* prefix of the paths kernel_facts_read() looks at; NULL: "" */
-	const char *fdinfo_root; /* "/proc/self/fdinfo" unless testing */
+	enum attach_mode mode;	     /* ATTACH_AUTO tries each mode in order */
+	uint32_t max_processes;	     /* capacity of the per-process map */
+	const char *proc_root;	     /* "/proc" unless testing */
+	struct kernel_btf_given btf; /* --btf or [bpf] btf, if given */
+	const char *fdinfo_root;     /* "/proc/self/fdinfo" unless testing */
 };
 
 /*

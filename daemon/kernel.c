@@ -222,12 +222,6 @@ int kernel_caps_check(const struct kernel_caps *c, char **ret_message)
 	return -EPERM;
 }
 
-/* The file --btf or [bpf] btf named, if any: kernel_btf_set(). */
-static struct {
-	const char *path;
-	enum kernel_btf_source source;
-} btf_given;
-
 static const char *const btf_source_names[_KERNEL_BTF_SOURCE_MAX] = {
 	[KERNEL_BTF_NONE] = "none",	     [KERNEL_BTF_KERNEL] = "kernel",
 	[KERNEL_BTF_FLAG] = "flag",	     [KERNEL_BTF_CONFIG] = "config",
@@ -237,12 +231,6 @@ static const char *const btf_source_names[_KERNEL_BTF_SOURCE_MAX] = {
 const char *kernel_btf_source_to_string(enum kernel_btf_source s)
 {
 	return s >= 0 && s < _KERNEL_BTF_SOURCE_MAX ? btf_source_names[s] : "?";
-}
-
-void kernel_btf_set(const char *path, enum kernel_btf_source source)
-{
-	btf_given.path = path && path[0] ? path : NULL;
-	btf_given.source = source;
 }
 
 const char *kernel_btf_dir(void)
@@ -262,13 +250,13 @@ static void set_btf(struct kernel_facts *f, const char *path, enum kernel_btf_so
  * Where the BTF for CO-RE is: the file the user named, the kernel's own, RELEASE.btf in
  * kernel_btf_dir(), then the first place libbpf would find it.
  */
-static void find_btf(const char *root, struct kernel_facts *f)
+static void find_btf(const char *root, const struct kernel_btf_given *given, struct kernel_facts *f)
 {
 	char path[PATH_MAX];
 
 	f->btf_sysfs = exists(root, btf_locations[0]);
-	if (btf_given.path) {
-		set_btf(f, btf_given.path, btf_given.source);
+	if (given && given->path && given->path[0]) {
+		set_btf(f, given->path, given->source);
 		return;
 	}
 	if (f->btf_sysfs) {
@@ -390,13 +378,14 @@ static void find_symbols(const char *root, struct kernel_facts *f)
 	snprintf(f->rename_target, sizeof(f->rename_target), "%s", syms[1]);
 }
 
-int kernel_facts_read(const char *root, struct kernel_facts *ret)
+int kernel_facts_read(const char *root, const struct kernel_btf_given *btf,
+		      struct kernel_facts *ret)
 {
 	struct kernel_facts f = {};
 
 	root = root ?: "";
 	read_release(root, f.release, sizeof(f.release));
-	find_btf(root, &f);
+	find_btf(root, btf, &f);
 	read_btf(root, &f);
 	find_tracefs(root, &f);
 	f.kprobe_pmu = exists(root, KPROBE_PMU "/type");

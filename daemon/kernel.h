@@ -51,12 +51,11 @@ enum kernel_btf_source {
 /* "none", "kernel", "flag", "config", "search path". */
 const char *kernel_btf_source_to_string(enum kernel_btf_source s);
 
-/*
- * The BTF file the user named (--btf: KERNEL_BTF_FLAG, [bpf] btf: KERNEL_BTF_CONFIG) for every
- * later kernel_facts_read(); NULL: none, the kernel's own or the search. Set it at start-up,
- * before the facts are read; path must stay valid while facts are read.
- */
-void kernel_btf_set(const char *path, enum kernel_btf_source source);
+/* The BTF file the user named: --btf (KERNEL_BTF_FLAG) or [bpf] btf (KERNEL_BTF_CONFIG). */
+struct kernel_btf_given {
+	const char *path; /* NULL or "": none; then the kernel's own, or the search */
+	enum kernel_btf_source source;
+};
 
 /*
  * The directory searched for RELEASE.btf when the kernel has no /sys/kernel/btf/vmlinux:
@@ -96,10 +95,12 @@ struct kernel_facts {
  * Read the facts. root prefixes every path ("" for this system; a fixture directory in tests);
  * capabilities and the release come from the running process and uname() when root is "".
  * This parses the kernel's BTF (megabytes, freed before it returns): read the facts once and
- * hand them on. libbpf's messages go wherever libbpf_set_print() has sent them.
+ * hand them on. btf (may be NULL) is the file the user named, which wins over the others.
+ * libbpf's messages go wherever libbpf_set_print() has sent them.
  * Returns 0, or -errno if nothing could be read at all.
  */
-int kernel_facts_read(const char *root, struct kernel_facts *ret);
+int kernel_facts_read(const char *root, const struct kernel_btf_given *btf,
+		      struct kernel_facts *ret);
 
 /*
  * Whether kernel.bpf_stats_enabled is on (the programs' run count and time are kept), read

@@ -31,8 +31,8 @@ static void malloc_keep_heap(void)
  */
 static int probe_with_btf(const struct options *o)
 {
+	struct kernel_btf_given btf;
 	struct config c;
-	uint32_t max_processes;
 	int status;
 
 	if (config_load(o->config_path, o, &c, NULL) < 0) {
@@ -40,13 +40,12 @@ static int probe_with_btf(const struct options *o)
 		if (o->set & OPT_SET_MAX_PROCESSES)
 			c.max_processes = o->flags.max_processes;
 	}
-	max_processes = c.max_processes;
-	kernel_btf_set(c.btf, o->set & OPT_SET_BTF ? KERNEL_BTF_FLAG : KERNEL_BTF_CONFIG);
+	btf = (struct kernel_btf_given){c.btf,
+					o->set & OPT_SET_BTF ? KERNEL_BTF_FLAG : KERNEL_BTF_CONFIG};
 	if (!c.btf && o->set & OPT_SET_BTF)
-		kernel_btf_set(o->flags.btf, KERNEL_BTF_FLAG);
+		btf.path = o->flags.btf;
 	status = probe_run(o->json, o->set & OPT_SET_LOG_LEVEL ? o->flags.log_level : -1,
-			   max_processes);
-	kernel_btf_set(NULL, KERNEL_BTF_NONE);
+			   c.max_processes, &btf);
 	config_done(&c);
 	return status;
 }

@@ -158,13 +158,14 @@ static void estimate_memory(const struct kernel_facts *f, uint32_t max_processes
 	*ret = m;
 }
 
-static int probe_report_make(uint32_t max_processes, struct probe_report *ret)
+static int probe_report_make(uint32_t max_processes, const struct kernel_btf_given *btf,
+			     struct probe_report *ret)
 {
 	struct probe_report rep = {};
 	bool unpriv;
 	int r;
 
-	r = kernel_facts_read("", &rep.kernel);
+	r = kernel_facts_read("", btf, &rep.kernel);
 	if (r < 0)
 		return r;
 	unpriv = unprivileged(&rep.kernel);
@@ -402,7 +403,7 @@ static int print_json(const struct probe_report *rep, FILE *out)
 	return r < 0 ? -EIO : 0;
 }
 
-int probe_run(bool json, int log_level, uint32_t max_processes)
+int probe_run(bool json, int log_level, uint32_t max_processes, const struct kernel_btf_given *btf)
 {
 	struct probe_report rep;
 	int r = 0;
@@ -410,7 +411,7 @@ int probe_run(bool json, int log_level, uint32_t max_processes)
 	/* libbpf's own chatter only with --log-level debug */
 	log_set_max_level(log_level >= 0 ? log_level : LOG_WARNING);
 	loader_log_libbpf();
-	r = probe_report_make(max_processes, &rep);
+	r = probe_report_make(max_processes, btf, &rep);
 	if (r < 0) {
 		fprintf(stderr, "Cannot read what this kernel offers: %s\n", strerror(-r));
 		return 1;

@@ -278,13 +278,13 @@ static int attach(struct service *s)
 	struct collector_options co = {
 		.mode = s->cfg.attach,
 		.max_processes = s->cfg.max_processes,
+		.btf = {s->cfg.btf,
+			s->opts->set & OPT_SET_BTF ? KERNEL_BTF_FLAG : KERNEL_BTF_CONFIG},
 	};
 	_cleanup_free_ char *err = NULL;
 	struct kernel_caps caps;
 	int r;
 
-	kernel_btf_set(s->cfg.btf,
-		       s->opts->set & OPT_SET_BTF ? KERNEL_BTF_FLAG : KERNEL_BTF_CONFIG);
 	/* Say which capability is missing before the kernel says only "Operation not permitted". */
 	kernel_caps_read(&caps);
 	r = kernel_caps_check(&caps, &err);
@@ -293,7 +293,6 @@ static int attach(struct service *s)
 		return r;
 	}
 	r = collector_open(&co, &s->collector, &err);
-	kernel_btf_set(NULL, KERNEL_BTF_NONE); /* s->cfg.btf goes with the next reload */
 	if (r < 0) {
 		log_error("%s", err ?: strerror(-r));
 		return r;

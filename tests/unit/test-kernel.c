@@ -396,7 +396,7 @@ static void test_facts_fixture(void)
 	write_file(root, "/sys/kernel/tracing", NULL);
 	write_file(root, "/sys/bus/event_source/devices/kprobe/type", "6\n");
 
-	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK(kernel_facts_read(root, NULL, &f) == 0);
 	CHECK_STREQ(f.release, "5.10.0-33-amd64");
 	CHECK_STREQ(f.btf_path, "/boot/vmlinux-5.10.0-33-amd64");
 	CHECK(!f.btf_sysfs);
@@ -416,7 +416,7 @@ static void test_facts_fixture(void)
 	CHECK(f.bpf_stats_enabled == -ENOENT);
 	write_file(root, "/proc/sys/kernel/perf_event_paranoid", "3\n");
 	write_file(root, "/proc/sys/kernel/bpf_stats_enabled", "1\n");
-	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK(kernel_facts_read(root, NULL, &f) == 0);
 	CHECK(f.perf_event_paranoid == 3);
 	CHECK(f.bpf_stats_enabled == 1);
 	write_file(root, "/proc/sys/kernel/bpf_stats_enabled", "0\n");
@@ -428,7 +428,7 @@ static void test_facts_fixture(void)
 	write_file(root, "/sys/kernel/tracing/events/sched/sched_switch/id", "316\n");
 	write_file(root, "/sys/kernel/tracing/kprobe_events", "");
 	write_file(root, "/sys/kernel/btf/vmlinux", "");
-	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK(kernel_facts_read(root, NULL, &f) == 0);
 	CHECK_STREQ(f.btf_path, "/sys/kernel/btf/vmlinux");
 	CHECK(f.btf_sysfs);
 	CHECK_STREQ(f.tracefs, "/sys/kernel/tracing");
@@ -487,21 +487,21 @@ static void test_facts_btf(void)
 	if (!fixture_new(root, "6.1.0-28-amd64\n"))
 		return;
 	/* no BTF anywhere */
-	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK(kernel_facts_read(root, NULL, &f) == 0);
 	CHECK_STREQ(f.btf_path, "");
 	CHECK(f.sched_switch_prev_state == -ENOENT && f.map_mem_alloc == -ENOENT);
 
 	/* Linux 6.1: prev_state last, bpf_mem_alloc */
 	write_file(root, "/sys/kernel/btf/vmlinux", "");
 	CHECK(write_btf(root, "/sys/kernel/btf/vmlinux", 5, true) == 0);
-	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK(kernel_facts_read(root, NULL, &f) == 0);
 	CHECK(f.btf_sysfs);
 	CHECK(f.sched_switch_prev_state == 1);
 	CHECK(f.map_mem_alloc == 1);
 
 	/* Linux 5.10: neither */
 	CHECK(write_btf(root, "/sys/kernel/btf/vmlinux", 4, false) == 0);
-	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK(kernel_facts_read(root, NULL, &f) == 0);
 	CHECK(f.sched_switch_prev_state == 0);
 	CHECK(f.map_mem_alloc == 0);
 	CHECK(f.btf_source == KERNEL_BTF_KERNEL);
@@ -522,7 +522,7 @@ static void test_facts_custom_btf(void)
 	write_file(root, path, "");
 	/* minimized: neither type is in it, the release (5.4) tells */
 	CHECK(write_btf(root, path, -1, true) == 0);
-	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK(kernel_facts_read(root, NULL, &f) == 0);
 	CHECK_STREQ(f.btf_path, path);
 	CHECK(f.btf_source == KERNEL_BTF_SEARCH && !f.btf_sysfs && !f.btf_error);
 	CHECK(f.sched_switch_prev_state == 0);
@@ -532,8 +532,8 @@ static void test_facts_custom_btf(void)
 	/* --btf wins over the search; a full file's own types tell */
 	write_file(root, "/tmp/full.btf", "");
 	CHECK(write_btf(root, "/tmp/full.btf", 5, false) == 0);
-	kernel_btf_set("/tmp/full.btf", KERNEL_BTF_FLAG);
-	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK(kernel_facts_read(root, &(struct kernel_btf_given){"/tmp/full.btf", KERNEL_BTF_FLAG},
+				&f) == 0);
 	CHECK_STREQ(f.btf_path, "/tmp/full.btf");
 	CHECK(f.btf_source == KERNEL_BTF_FLAG);
 	CHECK(f.sched_switch_prev_state == 1);
@@ -550,8 +550,9 @@ static void test_facts_custom_btf(void)
 	}
 
 	/* a [bpf] btf file that is not there */
-	kernel_btf_set("/tmp/missing.btf", KERNEL_BTF_CONFIG);
-	CHECK(kernel_facts_read(root, &f) == 0);
+	CHECK(kernel_facts_read(root,
+				&(struct kernel_btf_given){"/tmp/missing.btf", KERNEL_BTF_CONFIG},
+				&f) == 0);
 	CHECK(f.btf_source == KERNEL_BTF_CONFIG && f.btf_error == -ENOENT);
 	{
 		char *msg = NULL;
@@ -560,7 +561,6 @@ static void test_facts_custom_btf(void)
 		CHECK_CONTAINS(msg, "the BTF file /tmp/missing.btf ([bpf] btf) cannot be read");
 		free(msg);
 	}
-	kernel_btf_set(NULL, KERNEL_BTF_NONE);
 	fixture_remove(root);
 }
 
