@@ -89,7 +89,8 @@ int self_stats_read(const char *proc_root, struct snapshot_info *info)
 	r = read_stat(proc_root, info, &start);
 	if (r < 0)
 		ret = r;
-	r = read_start_time(proc_root, start, info);
+	/* the start time never changes: /proc/stat is read only while info has none */
+	r = info->self_start_time > 0 ? 0 : read_start_time(proc_root, start, info);
 	if (r < 0 && ret == 0)
 		ret = r;
 	r = count_fds(proc_root, info);

@@ -7,8 +7,9 @@
 
 /*
  * Fill the self_* fields of *info from proc_root ("/proc" but in tests): CPU time, RSS and
- * virtual size from self/stat, the start time from that and stat's btime, the open descriptors
- * from self/fd, and the descriptor limit. A figure that cannot be read is left as it was.
+ * virtual size from self/stat, the start time from that and stat's btime (only while
+ * info->self_start_time is 0: it never changes), the open descriptors from self/fd, and the
+ * descriptor limit. A figure that cannot be read is left as it was.
  * Returns 0, or the negative errno of the first file that could not be read.
  */
 int self_stats_read(const char *proc_root, struct snapshot_info *info);

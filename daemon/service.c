@@ -391,6 +391,7 @@ int service_run(const struct options *o)
 	}
 	log_set_max_level(s.cfg.log_level);
 	start_facts(&s.facts);
+	self_stats_read("/proc", &s.facts); /* the start time, once; the rest every snapshot */
 	log_struct_errno(LOG_INFO, 0, RAWTPD_MESSAGE_STARTED, "rawtpd %s starting on Linux %s",
 			 RAWTPD_VERSION, s.facts.kernel_release);
 
