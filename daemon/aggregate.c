@@ -148,16 +148,11 @@ static void name_new(struct proc *p, const struct sample_entry *e)
 	escape_comm(e->comm, sizeof(e->comm), p->comm, sizeof(p->comm));
 }
 
-void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, const char *raw,
-			size_t len)
+/* p's name from raw (len bytes; NULL: keep the one it has), read from /proc from now on. */
+static void proc_set_comm(struct agg_state *s, struct proc *p, const char *raw, size_t len)
 {
-	struct proc key = {.tgid = tgid, .start_ns = start_ns}, *p;
-
-	p = s->n_procs ? bsearch(&key, s->procs, s->n_procs, sizeof(*p), proc_cmp) : NULL;
 	char comm[COMM_TEXT_MAX];
 
-	if (!p)
-		return;
 	p->comm_from_proc = true;
 	if (!raw)
 		return;
@@ -170,6 +165,16 @@ void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, c
 	if (group_add(s, p->comm, &so_far, false) == 0)
 		p->named_base = p->c;
 	memcpy(p->comm, comm, sizeof(comm));
+}
+
+void aggregate_set_comm(struct agg_state *s, uint32_t tgid, uint64_t start_ns, const char *raw,
+			size_t len)
+{
+	struct proc key = {.tgid = tgid, .start_ns = start_ns}, *p;
+
+	p = s->n_procs ? bsearch(&key, s->procs, s->n_procs, sizeof(*p), proc_cmp) : NULL;
+	if (p)
+		proc_set_comm(s, p, raw, len);
 }
 
 /* The renames the BPF side saw, in order; after too many at once, every name is read again. */
@@ -190,16 +195,16 @@ void aggregate_read_names(struct agg_state *s, const struct agg_names *n)
 	if (n->renames_tracked && !s->renames_lost)
 		return;
 	for (size_t i = 0; i < s->n_procs; i++) {
-		const struct proc *p = &s->procs[i];
+		struct proc *p = &s->procs[i];
 		char comm[COMM_RAW_LEN];
 		size_t len;
 
 		if (p->comm_from_proc)
 			continue;
 		if (n->read_comm(n->userdata, p->tgid, comm, &len) == 0)
-			aggregate_set_comm(s, p->tgid, p->start_ns, comm, len);
+			proc_set_comm(s, p, comm, len);
 		else /* gone, or unreadable: keep the name the BPF side saw */
-			aggregate_set_comm(s, p->tgid, p->start_ns, NULL, 0);
+			proc_set_comm(s, p, NULL, 0);
 	}
 	s->renames_lost = false;
 }
