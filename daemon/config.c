@@ -254,12 +254,13 @@ static const char *regex_refusal(const char *p)
 
 static int set_regex(char **text, regex_t *re, bool *has, const char *value, char **ret_why)
 {
+	const char *refusal = regex_refusal(value);
 	regex_t n;
 	char *s;
 	int e;
 
-	if (regex_refusal(value))
-		return why(ret_why, "'%s': %s", value, regex_refusal(value));
+	if (refusal)
+		return why(ret_why, "'%s': %s", value, refusal);
 	e = regcomp(&n, value, REG_EXTENDED | REG_NOSUB);
 	if (e) {
 		char buf[256];

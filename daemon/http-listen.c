@@ -11,9 +11,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "config.h"
 #include "http-listen.h"
 #include "log.h"
+#include "parse.h"
 #include "util.h"
 
 #define HTTP_PEM_MAX (1024 * 1024)
