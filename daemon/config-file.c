@@ -66,10 +66,7 @@ fail(struct parse_ctx *p, int r, const char *fmt, ...)
 
 static bool section_known(const char *s)
 {
-	for (size_t i = 0; i < ELEMENTSOF(sections); i++)
-		if (strcmp(s, sections[i]) == 0)
-			return true;
-	return false;
+	return parse_name_index(sections, ELEMENTSOF(sections), s, strlen(s)) >= 0;
 }
 
 /* The next physical line, NUL-terminated, or NULL at the end, on a read error or a NUL byte. */

@@ -236,10 +236,8 @@ int http_query_add(struct http_query *hq, const char *key, size_t key_len, const
 	uint32_t n;
 	int i;
 
-	for (i = 0; i < _QP_MAX; i++)
-		if (strlen(query_names[i]) == key_len && memcmp(key, query_names[i], key_len) == 0)
-			break;
-	if (i == _QP_MAX)
+	i = parse_name_index(query_names, _QP_MAX, key, key_len);
+	if (i < 0)
 		return bad(ret_reason,
 			   "unknown parameter; the known ones are top, sort, pid and comm");
 	if (hq->seen & (1u << i))
@@ -256,14 +254,11 @@ int http_query_add(struct http_query *hq, const char *key, size_t key_len, const
 		q.top = n;
 		break;
 	case QP_SORT:
-		for (n = 0; n < ELEMENTSOF(sort_names); n++)
-			if (strlen(sort_names[n]) == value_len &&
-			    memcmp(value, sort_names[n], value_len) == 0)
-				break;
-		if (n == ELEMENTSOF(sort_names))
+		i = parse_name_index(sort_names, ELEMENTSOF(sort_names), value, value_len);
+		if (i < 0)
 			return bad(ret_reason,
 				   "must be one of cpu, switches, voluntary, involuntary, pid");
-		q.sort = (enum json_sort)n;
+		q.sort = (enum json_sort)i;
 		break;
 	case QP_PID:
 		if (!parse_number(value, value_len, 1, HTTP_PID_MAX, &n))

@@ -25,12 +25,17 @@ const char *attach_mode_to_string(enum attach_mode m)
 	return (unsigned)m < _ATTACH_MODE_MAX ? attach_names[m] : "?";
 }
 
+int parse_name_index(const char *const *names, size_t n, const char *s, size_t len)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (names[i] && strlen(names[i]) == len && memcmp(s, names[i], len) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
 int attach_mode_from_string(const char *s)
 {
-	for (int i = 0; s && i < _ATTACH_MODE_MAX; i++)
-		if (strcmp(s, attach_names[i]) == 0)
-			return i;
-	return -EINVAL;
+	return parse_name_index(attach_names, _ATTACH_MODE_MAX, s, s ? strlen(s) : 0);
 }
 
 const char *group_by_to_string(enum group_by g)
@@ -40,10 +45,7 @@ const char *group_by_to_string(enum group_by g)
 
 int group_by_from_string(const char *s)
 {
-	for (size_t i = 0; s && i < ELEMENTSOF(group_by_names); i++)
-		if (strcmp(s, group_by_names[i]) == 0)
-			return (int)i;
-	return -EINVAL;
+	return parse_name_index(group_by_names, ELEMENTSOF(group_by_names), s, s ? strlen(s) : 0);
 }
 
 int parse_unsigned(const char *s, size_t n, uint64_t max, uint64_t *ret)

@@ -26,6 +26,9 @@ enum group_by {
 
 /* Names used in the config file, flags, logs and metrics ("auto", "tp_btf", ...). */
 const char *attach_mode_to_string(enum attach_mode m);
+/* The index of the len bytes at s in names[0..n) (NULL entries match nothing), or -EINVAL. */
+int parse_name_index(const char *const *names, size_t n, const char *s, size_t len);
+
 int attach_mode_from_string(const char *s); /* the mode, or -EINVAL */
 const char *group_by_to_string(enum group_by g);
 int group_by_from_string(const char *s); /* the grouping, or -EINVAL */
