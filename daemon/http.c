@@ -90,11 +90,17 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct M
 	return ret;
 }
 
-static struct MHD_Response *with_type(struct MHD_Response *r, const char *content_type)
+/* r with the header added; NULL (r destroyed) when r is NULL or the header cannot be added. */
+static struct MHD_Response *with_header(struct MHD_Response *r, const char *name, const char *value)
 {
-	if (r && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES)
+	if (r && MHD_add_response_header(r, name, value) != MHD_YES)
 		r = (MHD_destroy_response(r), NULL);
 	return r;
+}
+
+static struct MHD_Response *with_type(struct MHD_Response *r, const char *content_type)
+{
+	return with_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
 }
 
 /* A response for a static string. */
@@ -252,11 +258,9 @@ static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct snapshot *
 
 	r = blob_response(s, use_gz ? gz : plain,
 			  om ? RENDER_OPENMETRICS_CONTENT_TYPE : RENDER_PROM_CONTENT_TYPE);
-	if (r && (MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding, Accept") !=
-			  MHD_YES ||
-		  (use_gz && MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip") !=
-				     MHD_YES)))
-		r = (MHD_destroy_response(r), NULL);
+	r = with_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding, Accept");
+	if (use_gz)
+		r = with_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
 	return queue(c, MHD_HTTP_OK, r, method, url,
 		     om ? (use_gz ? "openmetrics gzip" : "openmetrics")
 			: (use_gz ? "text gzip" : "text"));
@@ -358,10 +362,9 @@ static enum route route_of(const char *url)
 /* 405, for a method other than GET and HEAD. */
 static enum MHD_Result refuse_method(struct MHD_Connection *c, const char *method, const char *url)
 {
-	struct MHD_Response *r = static_response("Method Not Allowed\n", CT_TEXT);
+	struct MHD_Response *r = with_header(static_response("Method Not Allowed\n", CT_TEXT),
+					     MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 
-	if (r && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)
-		r = (MHD_destroy_response(r), NULL);
 	return queue(c, MHD_HTTP_METHOD_NOT_ALLOWED, r, method, url, NULL);
 }
 
