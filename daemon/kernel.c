@@ -398,6 +398,11 @@ int kernel_facts_read(const char *root, const struct kernel_btf_given *btf,
 	return 0;
 }
 
+const char *kernel_kprobe_target(const struct kernel_facts *f)
+{
+	return f && f->kprobe_target[0] ? f->kprobe_target : KPROBE_FUNC;
+}
+
 const char *kernel_hook(enum attach_mode m, const struct kernel_facts *f, char *buf, size_t size)
 {
 	switch (m) {
@@ -408,8 +413,7 @@ const char *kernel_hook(enum attach_mode m, const struct kernel_facts *f, char *
 	case ATTACH_TRACEPOINT:
 		return "tracepoint sched:sched_switch";
 	case ATTACH_KPROBE:
-		snprintf(buf, size, "kprobe on %s",
-			 f && f->kprobe_target[0] ? f->kprobe_target : KPROBE_FUNC);
+		snprintf(buf, size, "kprobe on %s", kernel_kprobe_target(f));
 		return buf;
 	default:
 		return "?";
@@ -456,7 +460,8 @@ static char *format_message(enum attach_mode m, const struct kernel_facts *f, in
 	return msg;
 }
 
-#define MOUNT_TRACEFS "mount -t tracefs tracefs /sys/kernel/tracing"
+#define MOUNT_TRACEFS	  "mount -t tracefs tracefs /sys/kernel/tracing"
+#define TRACEFS_UNMOUNTED "tracefs is not mounted at /sys/kernel/tracing"
 
 /* No BTF anywhere: the three ways to get a file for this release, and where to put it. */
 static char *no_btf_message(enum attach_mode m, const struct kernel_facts *f, int err)
@@ -509,7 +514,7 @@ int kernel_precheck(enum attach_mode m, const struct kernel_facts *f, char **ret
 			f->btf_path, kernel_btf_source_to_string(f->btf_source));
 	else if (m == ATTACH_TRACEPOINT && !f->tracefs[0] && f->tracefs_dir)
 		msg = format_message(m, f, r, MOUNT_TRACEFS ", or use --attach auto",
-				     "tracefs is not mounted at /sys/kernel/tracing");
+				     TRACEFS_UNMOUNTED);
 	else if (m == ATTACH_TRACEPOINT && !f->tracefs[0])
 		msg = format_message(m, f, r, NULL,
 				     "the kernel has no tracefs (/sys/kernel/tracing is missing: "
@@ -603,7 +608,7 @@ static char *attach_message(enum attach_mode m, const struct kernel_facts *f, in
 	case ATTACH_TRACEPOINT:
 		if (err == -ENOENT && !f->tracefs[0] && f->tracefs_dir)
 			return format_message(m, f, err, MOUNT_TRACEFS ", or use --attach auto",
-					      "tracefs is not mounted at /sys/kernel/tracing");
+					      TRACEFS_UNMOUNTED);
 		if (err == -ENOENT)
 			return format_message(m, f, err, NULL,
 					      "the kernel has no tracepoint sched:sched_switch");
@@ -616,7 +621,7 @@ static char *attach_message(enum attach_mode m, const struct kernel_facts *f, in
 			return format_message(m, f, err, NULL,
 					      "the kernel cannot probe %s (no such symbol, or it "
 					      "is on the kprobe blacklist)",
-					      f->kprobe_target[0] ? f->kprobe_target : KPROBE_FUNC);
+					      kernel_kprobe_target(f));
 		break;
 	default:
 		if (err == -ENOENT || err == -EINVAL || err == -EOPNOTSUPP)

@@ -118,6 +118,9 @@ int kernel_find_symbol(FILE *kallsyms, const char *base, char *ret, size_t size)
 /* "raw tracepoint sched_switch", "kprobe on finish_task_switch.isra.0", ... */
 const char *kernel_hook(enum attach_mode m, const struct kernel_facts *f, char *buf, size_t size);
 
+/* The symbol the kprobe mode probes: finish_task_switch's name in this kernel, else that name. */
+const char *kernel_kprobe_target(const struct kernel_facts *f);
+
 /*
  * Whether the facts already show mode m cannot work: 0 if nothing stands in its way, else the
  * negative errno the attempt would meet, with *ret_message (malloc'd) naming the mode, the hook,

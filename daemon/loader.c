@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "loader.h"
@@ -176,8 +175,7 @@ int loader_attach(enum attach_mode m, const struct kernel_facts *f, uint32_t max
 		goto fail;
 
 	step = KERNEL_STEP_ATTACH;
-	l->link = attach_program(want, m,
-				 f->kprobe_target[0] ? f->kprobe_target : "finish_task_switch");
+	l->link = attach_program(want, m, kernel_kprobe_target(f));
 	if (!l->link) {
 		r = -errno;
 		goto fail;
