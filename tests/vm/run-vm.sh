@@ -210,7 +210,7 @@ print_console() {
 # gone, 123 for a hang (what it saw is in $work/hang), 124 at the timeout.
 hang_re="soft lockup|hard LOCKUP|rcu: INFO|rcu_[a-z]* (kthread|detected)|self-detected stall|timer wakeup didn't happen|Kernel panic|Oops|BUG: |general protection fault"
 watch_guest() {
-	local pid=$1 t0=$SECONDS last=$SECONDS seen='' now beat console lines limit
+	local pid=$1 t0=$SECONDS last=$SECONDS seen='' now beat console limit
 	local stall=${RAWTPD_VM_STALL:-60} boot_stall=${RAWTPD_VM_BOOT_STALL:-150}
 	while kill -0 "$pid" 2>/dev/null; do
 		sleep 2
@@ -218,9 +218,8 @@ watch_guest() {
 		if [ $((now - t0)) -ge "$timeout_s" ]; then
 			return 124
 		fi
-		if lines=$(tr -d '\r' <"$result/console.log" 2>/dev/null | grep -E -m 5 "$hang_re"); then
-			printf '%s\n' "$lines" >"$work/hang"
-			# A second look, for the lines that follow the first (the stuck task, RIP).
+		if tr -d '\r' <"$result/console.log" 2>/dev/null | grep -Eq "$hang_re"; then
+			# A moment for the lines that follow the first (the stuck task, RIP).
 			sleep 2
 			tr -d '\r' <"$result/console.log" | grep -E -A 12 -m 1 "$hang_re" |
 				head -n 30 >"$work/hang"
