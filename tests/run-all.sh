@@ -37,6 +37,8 @@ install_deps() {
 		build-essential clang llvm bpftool libbpf-dev libmicrohttpd-dev libsystemd-dev \
 		libjansson-dev libinih-dev libdeflate-dev zlib1g-dev libcrypt-dev meson ninja-build pkg-config \
 		python3 prometheus curl valgrind clang-format scdoc >/dev/null
+	# the VM guests' switch load (attach loop, per-event cost) and test-hang-watch's pgrep
+	apt-get install -y -qq --no-install-recommends stress-ng procps >/dev/null
 }
 
 # Classic tracepoints need tracefs; a systemd host has it mounted, a container may not.
