@@ -9,7 +9,7 @@
 #include "self-stats.h"
 #include "util.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir)
 
 static FILE *open_at(const char *proc_root, const char *name)
 {
