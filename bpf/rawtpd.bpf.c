@@ -65,6 +65,36 @@ struct {
 	__type(value, struct rawtpd_tid);
 } tid_runtime SEC(".maps");
 
+/*
+ * Thread data path (Linux 6.5+: local storage allocates with bpf_mem_alloc, safe under the
+ * runqueue lock). Not created on the process path. Each thread's base (struct rawtpd_thread),
+ * freed by the kernel with the thread; the processes whose threads have exited; how many
+ * threads have a base, bounded by max_threads (user space sets it from [bpf] max_processes).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct rawtpd_thread);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 32768); /* resized from [bpf] max_processes before load */
+	__type(key, struct rawtpd_key);
+	__type(value, struct rawtpd_exit);
+} exits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} tracked SEC(".maps");
+
+const volatile __s64 max_threads = 32768;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, RAWTPD_STAT_MAX);
@@ -143,6 +173,7 @@ enum hook {
 	HOOK_TP_BTF, /* BTF-typed arguments: plain loads */
 	HOOK_RAW_TP,
 	HOOK_KPROBE, /* finish_task_switch(prev): no preempt flag, no prev_state */
+	HOOK_TRACEPOINT, /* thread data path: the classic tracepoint, ctx[0] its reported state */
 };
 
 /*
@@ -294,6 +325,177 @@ int BPF_KPROBE(rawtpd_kprobe, struct task_struct *prev)
 	struct task_struct *next = (struct task_struct *)bpf_get_current_task();
 
 	return account_switch(prev, next, NULL, false, HOOK_KPROBE);
+}
+
+/*
+ * The thread data path. The hot path only makes sure prev has a base, and at a dead thread's
+ * last switch adds what it counted to its process's "exits" entry; what live threads counted is
+ * read off the hot path, by the task iterator below. All three hooks have prev as a typed
+ * pointer (the raw and classic tracepoints fire with prev still current).
+ */
+#define TASK_DEAD_STATE 0x80 /* TASK_DEAD: do_task_dead() before the last __schedule() */
+
+static __always_inline __u64 since(__u64 now, __u64 base)
+{
+	return now > base ? now - base : 0;
+}
+
+/* t's base when first seen leaving a CPU, its switch now being (in)voluntary. */
+static __always_inline void thread_base(struct task_struct *t, bool involuntary,
+					struct rawtpd_thread *b)
+{
+	__u64 sum = t->se.sum_exec_runtime, start = t->se.prev_sum_exec_runtime;
+
+	*b = (struct rawtpd_thread){};
+	if (t->start_time >= new_after_ns)
+		return; /* born after attaching: all it ever did counts */
+	/* this switch counts, and so does the slice it ends for a fair task (as in
+	 * account_switch() for a switch-in that was not seen) */
+	b->base_voluntary = t->nvcsw - (!involuntary && t->nvcsw);
+	b->base_involuntary = t->nivcsw - (involuntary && t->nivcsw);
+	b->base_runtime_ns = sum;
+	if (t->prio >= MAX_RT_PRIO && start <= sum)
+		b->base_runtime_ns = start;
+}
+
+/* What t counted since its base. */
+static __always_inline void thread_counts(struct task_struct *t, const struct rawtpd_thread *b,
+					  struct rawtpd_exit *v)
+{
+	v->voluntary = since(t->nvcsw, b->base_voluntary);
+	v->involuntary = since(t->nivcsw, b->base_involuntary);
+	v->runtime_ns = since(t->se.sum_exec_runtime, b->base_runtime_ns);
+}
+
+/* Count a thread given a base (n 1) or folded (-1); 1 when taking one more is over the bound. */
+static __always_inline int tracked_add(__s64 n)
+{
+	__u32 zero = 0;
+	__s64 *v = bpf_map_lookup_elem(&tracked, &zero);
+
+	if (!v)
+		return 0;
+	if (n > 0 && *v >= max_threads)
+		return 1;
+	__sync_fetch_and_add(v, n);
+	return 0;
+}
+
+/* A dead thread's last switch: what it counted goes to its process's entry in "exits". */
+static __always_inline void thread_fold(struct task_struct *t, const struct rawtpd_thread *b)
+{
+	struct rawtpd_key key = {};
+	struct rawtpd_exit d = {}, *e;
+	bool ended = t->signal->live.counter == 0;
+
+	key.tgid = t->tgid;
+	key.start_ns = t->group_leader->start_time;
+	thread_counts(t, b, &d);
+	e = bpf_map_lookup_elem(&exits, &key);
+	if (!e) {
+		d.ended = ended;
+		bpf_probe_read_kernel_str(d.comm, sizeof(d.comm), t->group_leader->comm);
+		if (bpf_map_update_elem(&exits, &key, &d, BPF_NOEXIST) == 0)
+			return;
+		e = bpf_map_lookup_elem(&exits, &key); /* another thread made it meanwhile */
+		if (!e) {
+			stat_inc(RAWTPD_STAT_MAP_FULL);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&e->voluntary, d.voluntary);
+	__sync_fetch_and_add(&e->involuntary, d.involuntary);
+	__sync_fetch_and_add(&e->runtime_ns, d.runtime_ns);
+	if (ended)
+		e->ended = 1;
+}
+
+/* prev leaves the CPU; involuntary is only asked for when prev is seen for the first time. */
+static __always_inline int thread_switch(struct task_struct *prev, unsigned long long *ctx,
+					 bool preempt, const int hook)
+{
+	struct rawtpd_thread *b, first;
+	bool involuntary;
+
+	if (prev->pid == 0)
+		return 0;
+	b = bpf_task_storage_get(&threads, prev, 0, 0);
+	if (b && !(prev->__state & TASK_DEAD_STATE))
+		return 0;
+	if (!b) {
+		if (hook == HOOK_TRACEPOINT)
+			involuntary = tp_guess_involuntary(prev, ctx[0]);
+		else
+			involuntary = guess_involuntary(prev, ctx, preempt, hook);
+		thread_base(prev, involuntary, &first);
+		if (prev->__state & TASK_DEAD_STATE) {
+			/* its first switch since attaching is its last */
+			thread_fold(prev, &first);
+			return 0;
+		}
+		if (tracked_add(1)) { /* as many threads as [bpf] max_processes allows */
+			stat_inc(RAWTPD_STAT_MAP_FULL);
+			return 0;
+		}
+		b = bpf_task_storage_get(&threads, prev, &first, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!b) {
+			tracked_add(-1);
+			stat_inc(RAWTPD_STAT_MAP_FULL);
+		}
+		return 0;
+	}
+	/* dead, and seen before: its last switch, counted by the kernel already */
+	if (b->folded)
+		return 0;
+	b->folded = 1;
+	thread_fold(prev, b);
+	tracked_add(-1);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(rawtpd_thread_tp_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return thread_switch(prev, ctx, preempt, HOOK_TP_BTF);
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(rawtpd_thread_raw_tp, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return thread_switch(bpf_get_current_task_btf(), ctx, preempt, HOOK_TP_BTF);
+}
+
+SEC("tracepoint/sched/sched_switch")
+int rawtpd_thread_tracepoint(struct trace_event_raw_sched_switch *ctx)
+{
+	unsigned long long state = ctx->prev_state;
+
+	return thread_switch(bpf_get_current_task_btf(), &state, false, HOOK_TRACEPOINT);
+}
+
+/*
+ * Every thread that has a base and has not been folded: what it counted, with its process's
+ * key and name. User space reads the "exits" entries first, then this: a thread folded in
+ * between is in neither (for one read), never in both.
+ */
+SEC("iter/task")
+int rawtpd_threads_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *t = ctx->task;
+	struct rawtpd_thread_rec r = {};
+	struct rawtpd_thread *b;
+
+	if (!t)
+		return 0;
+	b = bpf_task_storage_get(&threads, t, 0, 0);
+	if (!b || b->folded)
+		return 0;
+	r.key.tgid = t->tgid;
+	r.key.start_ns = t->group_leader->start_time;
+	thread_counts(t, b, &r.v);
+	bpf_probe_read_kernel_str(r.v.comm, sizeof(r.v.comm), t->group_leader->comm);
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
 }
 
 /*

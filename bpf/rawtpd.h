@@ -51,6 +51,36 @@ struct rawtpd_tid {
 	__u64 nvcsw;
 };
 
+/*
+ * Thread data path (see daemon/DESIGN.md, "Data paths"): each thread's task local storage, set
+ * once, when rawtpd first sees the thread leave a CPU. What the thread counted since rawtpd
+ * attached is the kernel's own figure now (nvcsw, nivcsw, se.sum_exec_runtime) less this base;
+ * the base is zero for a thread born after attaching.
+ */
+struct rawtpd_thread {
+	__u64 base_voluntary;
+	__u64 base_involuntary;
+	__u64 base_runtime_ns;
+	__u32 folded; /* its last switch has been added to its process's "exits" entry */
+	__u32 pad;
+};
+
+/* Thread data path: what a process's exited threads counted, and whether its last one is gone. */
+struct rawtpd_exit {
+	__u64 voluntary;
+	__u64 involuntary;
+	__u64 runtime_ns;
+	char comm[RAWTPD_COMM_LEN]; /* the group leader's */
+	__u32 ended;		    /* the process has no thread left: it exited */
+	__u32 pad;
+};
+
+/* Thread data path: one live thread, as the task iterator writes it (ended is 0). */
+struct rawtpd_thread_rec {
+	struct rawtpd_key key;
+	struct rawtpd_exit v;
+};
+
 /* Indexes of the per-CPU "stats" array. */
 enum rawtpd_stat {
 	RAWTPD_STAT_MAP_FULL = 0, /* an entry could not be created: the map is at capacity */

@@ -265,8 +265,16 @@ static int fold_add(struct merge *m, const char *comm, struct counters c, bool e
 }
 
 /* A process gone from the map without being deleted: fold what was last seen of it. */
-static int merge_vanished(struct merge *m, const struct proc *old)
+static int merge_vanished(const struct sample *sample, struct merge *m, const struct proc *old)
 {
+	if (sample->exits_reported && old->missing < AGG_MISSING_MAX) {
+		struct proc p = *old;
+
+		p.missing++;
+		p.delta = (struct counters){};
+		m->procs[m->n_procs++] = p;
+		return 0;
+	}
 	counters_add(&m->exited, &old->c);
 	m->processes_exited++;
 	return fold_add(m, old->comm, counters_delta(&old->c, &old->named_base), true);
@@ -284,7 +292,8 @@ static int merge_entry(const struct agg_state *s, const struct sample *sample, s
 	bool superseded = next && next->tgid == cur->tgid;
 	/* folded last time, and back for a last switch recorded after the deletion */
 	bool again = !old && recently_dead(s, cur->tgid, cur->start_ns);
-	bool alive = !superseded && !again && is_live(sample, cur->tgid);
+	bool alive = !superseded && !again &&
+		     (sample->exits_reported ? !cur->exited : is_live(sample, cur->tgid));
 	struct counters fold;
 	struct proc p;
 	int r;
@@ -296,6 +305,7 @@ static int merge_entry(const struct agg_state *s, const struct sample *sample, s
 		name_new(&p, cur);
 	}
 
+	p.missing = 0;
 	if (alive) {
 		p.delta = old ? counters_delta(&cur->c, &old->c) : cur->c;
 		counters_add(&p.c, &p.delta);
@@ -333,13 +343,19 @@ static int sorted_entries(const struct sample *sample, struct sample_entry **ret
 /* Merge the state's processes with the sample's entries, both sorted by key, into m. */
 static int merge_sample(const struct agg_state *s, const struct sample *sample, struct merge *m)
 {
-	_cleanup_free_ struct sample_entry *e = NULL;
+	_cleanup_free_ struct sample_entry *owned = NULL;
+	const struct sample_entry *e;
 	size_t ne = sample->n_entries, i = 0, j = 0;
 	int r;
 
-	r = sorted_entries(sample, &e);
-	if (r < 0)
-		return r;
+	if (sample->sorted) {
+		e = sample->entries;
+	} else {
+		r = sorted_entries(sample, &owned);
+		if (r < 0)
+			return r;
+		e = owned;
+	}
 	m->procs = malloc((ne + s->n_procs + 1) * sizeof(*m->procs));
 	m->dead = malloc((ne + s->n_procs + 1) * sizeof(*m->dead));
 	if (!m->procs || !m->dead)
@@ -367,7 +383,7 @@ static int merge_sample(const struct agg_state *s, const struct sample *sample, 
 		if (cur)
 			r = merge_entry(s, sample, m, old, cur, j < ne ? &e[j] : NULL);
 		else
-			r = merge_vanished(m, old);
+			r = merge_vanished(sample, m, old);
 		if (r < 0)
 			return r;
 	}
@@ -392,6 +408,7 @@ static void merge_commit(struct agg_state *s, const struct sample *sample, struc
 				? (double)(sample->mono_ns - s->mono_ns) / NSEC_PER_SEC
 				: 0.0;
 	s->mono_ns = sample->mono_ns;
+	s->map_entries = sample->map_entries;
 	if (sample->map_update_failures > s->map_update_failures)
 		s->map_update_failures = sample->map_update_failures;
 	s->updates++;
@@ -439,7 +456,7 @@ enum agg_map_event aggregate_map_episode(struct agg_state *s, uint32_t capacity)
 		if (!s->map_full)
 			e = AGG_MAP_FULL;
 		s->map_full = true;
-	} else if (s->map_full && s->n_procs < capacity) {
+	} else if (s->map_full && s->map_entries < capacity) {
 		e = AGG_MAP_ROOM;
 		s->map_full = false;
 	}

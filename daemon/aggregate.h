@@ -24,6 +24,8 @@ struct sample_entry {
 	uint64_t start_ns;
 	struct counters c;
 	char comm[COMM_RAW_LEN]; /* raw bytes, NUL-terminated; may be empty */
+	bool exited;		 /* exits_reported: the process has no thread left */
+	bool from_exits;	 /* the collector's own: the entry came from the exits map */
 };
 
 /* A process that changed its name (the BPF side saw prctl, a /proc comm write or exec). */
@@ -44,7 +46,17 @@ struct sample {
 	bool renames_lost; /* too many renames at once: some may be missing, names need a re-read */
 	uint64_t mono_ns;  /* CLOCK_MONOTONIC when the map was read */
 	uint64_t map_update_failures; /* the BPF side's running count */
+	/*
+	 * The thread data path: live is not used, an entry's exited says when its process ended.
+	 * A process missing from such a sample (its threads between their exit and their last
+	 * switch) is kept as it was for up to AGG_MISSING_MAX samples before it counts as exited.
+	 */
+	bool exits_reported;
+	uint64_t map_entries; /* what the map's capacity bounds, in use (processes, or threads) */
+	bool sorted; /* entries are sorted by key, no key twice: aggregate need not sort a copy */
 };
+
+#define AGG_MISSING_MAX 2
 
 struct proc {
 	uint32_t tgid;
@@ -56,6 +68,7 @@ struct proc {
 	/* what it counted under earlier names: that stays with those names (group_by = comm),
 	 * so a rename never makes a name's counters go down */
 	struct counters named_base;
+	uint8_t missing; /* samples in a row without it (exits_reported only) */
 };
 
 struct comm_group {
@@ -85,6 +98,7 @@ struct agg_state {
 	bool renames_lost; /* the last sample lost renames: every name is to be read again */
 	bool map_full;	   /* in a map-full episode (aggregate_map_episode()) */
 	uint64_t map_failures_seen; /* map_update_failures at the last aggregate_map_episode() */
+	uint64_t map_entries;	    /* of the last sample */
 };
 
 void aggregate_init(struct agg_state *s);

@@ -33,6 +33,8 @@ struct collector {
 	struct loader *loader;
 	int prog_fd; /* the loader's sched_switch program, -1 without one */
 	enum attach_mode mode;
+	enum data_path path;
+	const char *path_why;
 
 	/* What is read, and where: everything below works on map fds alone. */
 	struct collector_maps maps;
@@ -56,7 +58,12 @@ struct collector {
 	uint32_t chunk;
 	struct rawtpd_key *keys;
 	struct rawtpd_value *values;
+	/* thread path: the exits map's values, chunk of them; the iterator's read buffer */
+	struct rawtpd_exit *exit_values;
+	char *iter_buf;
 };
+
+#define ITER_BUF_BYTES (64u << 10)
 
 /* Size of the per-CPU values of one read chunk: 6553 entries on 1 CPU, 51 on 128 (floor 64). */
 #define READ_CHUNK_BYTES (256u << 10)
@@ -80,6 +87,8 @@ static int collector_alloc(const char *proc_root, const char *fdinfo_root, struc
 	snprintf(c->proc_root, sizeof(c->proc_root), "%s", proc_root ?: "/proc");
 	snprintf(c->fdinfo_root, sizeof(c->fdinfo_root), "%s", fdinfo_root ?: "/proc/self/fdinfo");
 	c->prog_fd = -1;
+	c->path = DATA_PATH_PROCESS;
+	c->path_why = "";
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus <= 0) {
 		r = c->ncpus ?: -EINVAL;
@@ -111,6 +120,9 @@ static int collector_set_maps(struct collector *c, const struct collector_maps *
 
 	r = map_size(m->counts, sizeof(struct rawtpd_key), sizeof(struct rawtpd_value),
 		     &c->capacity);
+	if (r >= 0 && m->exits >= 0)
+		r = map_size(m->exits, sizeof(struct rawtpd_key), sizeof(struct rawtpd_exit),
+			     &c->capacity);
 	if (r >= 0 && m->renames >= 0)
 		r = map_size(m->renames, sizeof(struct rawtpd_key), sizeof(struct rawtpd_comm),
 			     &c->renames_size);
@@ -130,6 +142,13 @@ static int collector_set_maps(struct collector *c, const struct collector_maps *
 	c->values = calloc((size_t)c->chunk * c->ncpus, sizeof(*c->values));
 	if (!c->keys || !c->values)
 		return -ENOMEM;
+	if (m->exits >= 0) {
+		c->path = DATA_PATH_THREAD;
+		c->exit_values = calloc(c->chunk, sizeof(*c->exit_values));
+		c->iter_buf = malloc(ITER_BUF_BYTES);
+		if (!c->exit_values || !c->iter_buf)
+			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -157,6 +176,7 @@ int collector_new(const struct collector_maps *m, const char *proc_root, struct 
 		return r;
 	c->mode = ATTACH_AUTO;
 	add_mem_map(c, "counts", m->counts);
+	add_mem_map(c, "exits", m->exits);
 	add_mem_map(c, "renames", m->renames);
 	add_mem_map(c, "stats", m->stats);
 	qsort(c->mem, c->n_mem, sizeof(c->mem[0]), mem_cmp);
@@ -167,6 +187,19 @@ int collector_new(const struct collector_maps *m, const char *proc_root, struct 
 	}
 	*ret = c;
 	return 0;
+}
+
+/* Attach mode m on the data path o asks for (auto: the thread path where m and f allow it). */
+static int attach_one(struct collector *c, enum attach_mode m, const struct collector_options *o,
+		      const struct kernel_facts *f, char **ret_error)
+{
+	int r = loader_attach(m, o->data_path, f, o->max_processes, &c->loader, ret_error);
+
+	if (r == 0) {
+		c->path = loader_data_path(c->loader);
+		c->path_why = loader_data_path_reason(c->loader);
+	}
+	return r;
 }
 
 /*
@@ -180,14 +213,14 @@ static int attach_as_configured(struct collector *c, const struct collector_opti
 	int r = -EINVAL;
 
 	if (o->mode != ATTACH_AUTO) {
-		r = loader_attach(o->mode, f, o->max_processes, &c->loader, &err);
+		r = attach_one(c, o->mode, o, f, &err);
 	} else {
 		for (size_t i = 0; i < ELEMENTSOF(kernel_auto_order); i++) {
 			enum attach_mode m = kernel_auto_order[i];
 
 			free(err);
 			err = NULL;
-			r = loader_attach(m, f, o->max_processes, &c->loader, &err);
+			r = attach_one(c, m, o, f, &err);
 			if (r == 0)
 				break;
 			log_info("Passing over attach mode %s: %s", attach_mode_to_string(m),
@@ -253,6 +286,9 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 	c->prog_fd = fds.prog;
 	maps = (struct collector_maps){
 		.counts = fds.counts,
+		.exits = fds.exits,
+		.iter = fds.iter,
+		.tracked = fds.tracked,
 		.renames = fds.renames,
 		.stats = fds.stats,
 	};
@@ -272,6 +308,8 @@ struct collector *collector_close(struct collector *c)
 	loader_detach(c->loader);
 	free(c->keys);
 	free(c->values);
+	free(c->exit_values);
+	free(c->iter_buf);
 	free(c);
 	return NULL;
 }
@@ -279,6 +317,16 @@ struct collector *collector_close(struct collector *c)
 const char *collector_attach_mode(const struct collector *c)
 {
 	return attach_mode_to_string(c->mode);
+}
+
+const char *collector_data_path(const struct collector *c)
+{
+	return data_path_to_string(c->path);
+}
+
+const char *collector_data_path_reason(const struct collector *c)
+{
+	return c->path_why;
 }
 
 uint32_t collector_capacity(const struct collector *c)
@@ -514,6 +562,184 @@ static int read_counts(struct collector *c, struct entries *es)
 	return read_iter(c, es);
 }
 
+/* The thread path. */
+
+/* Append one process (thread path): its key, its counters, its name and whether it ended. */
+static int add_one(struct entries *es, const struct rawtpd_key *k, const struct rawtpd_exit *v)
+{
+	struct sample_entry *e;
+
+	if (es->n == es->cap) {
+		size_t cap = es->cap ? 2 * es->cap : 1024;
+		struct sample_entry *t = realloc(es->e, cap * sizeof(*t));
+
+		if (!t)
+			return -ENOMEM;
+		es->e = t;
+		es->cap = cap;
+	}
+	e = &es->e[es->n++];
+	*e = (struct sample_entry){.tgid = k->tgid,
+				   .start_ns = k->start_ns,
+				   .c = {.voluntary = v->voluntary,
+					 .involuntary = v->involuntary,
+					 .runtime_ns = v->runtime_ns},
+				   .exited = v->ended != 0,
+				   .from_exits = true};
+	memcpy(e->comm, v->comm, sizeof(e->comm));
+	e->comm[sizeof(e->comm) - 1] = 0;
+	return 0;
+}
+
+/* Every entry of the exits map into es: in batches where the kernel has them, else key by key. */
+static int read_exits(struct collector *c, struct entries *es)
+{
+	int fd = c->maps.exits;
+	struct rawtpd_key k, next;
+	void *prev = NULL;
+	__u64 batch = 0;
+	bool first = true;
+	int r;
+
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	while (c->batch_ok && es->n < c->capacity) {
+		__u32 count = c->chunk;
+
+		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, c->keys,
+					 c->exit_values, &count, &opts);
+		first = false;
+		if (r < 0 && errno != ENOENT) {
+			r = -errno;
+			if (r != -EINVAL && r != -ENOTSUP && r != -EOPNOTSUPP)
+				return r;
+			log_debug("Batch map reads are not supported here (%s), reading key by key",
+				  strerror(-r));
+			c->batch_ok = false;
+			es->n = 0;
+			break;
+		}
+		MARK_DEFINED(c->keys, count * sizeof(*c->keys));
+		MARK_DEFINED(c->exit_values, count * sizeof(*c->exit_values));
+		for (__u32 i = 0; i < count; i++)
+			if (add_one(es, &c->keys[i], &c->exit_values[i]) < 0)
+				return -ENOMEM;
+		if (r < 0) /* ENOENT: that was the last batch */
+			return 0;
+	}
+	while (es->n < c->capacity) {
+		if (bpf_map_get_next_key(fd, prev, &next) < 0) {
+			if (errno == ENOENT)
+				break;
+			return -errno;
+		}
+		if (bpf_map_lookup_elem(fd, &next, c->exit_values) == 0) {
+			MARK_DEFINED(c->exit_values, sizeof(*c->exit_values));
+			if (add_one(es, &next, c->exit_values) < 0)
+				return -ENOMEM;
+		} else if (errno != ENOENT) {
+			return -errno;
+		}
+		k = next;
+		prev = &k;
+	}
+	return 0;
+}
+
+/* Run the task iterator once: every live thread with a base, one record each, into es. */
+static int read_threads(struct collector *c, struct entries *es)
+{
+	_cleanup_close_ int fd = -1;
+	size_t have = 0;
+
+	if (c->maps.iter < 0) /* collector_new() on an exits map alone */
+		return 0;
+	fd = bpf_iter_create(c->maps.iter);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t l = read(fd, c->iter_buf + have, ITER_BUF_BYTES - have);
+		size_t i = 0;
+
+		if (l < 0 && errno == EINTR)
+			continue;
+		if (l < 0)
+			return -errno;
+		if (l == 0)
+			break;
+		MARK_DEFINED(c->iter_buf + have, (size_t)l);
+		have += (size_t)l;
+		for (; i + sizeof(struct rawtpd_thread_rec) <= have;
+		     i += sizeof(struct rawtpd_thread_rec)) {
+			struct rawtpd_thread_rec rec;
+
+			memcpy(&rec, c->iter_buf + i, sizeof(rec));
+			rec.v.ended = 0;
+			if (add_one(es, &rec.key, &rec.v) < 0)
+				return -ENOMEM;
+			es->e[es->n - 1].from_exits = false;
+		}
+		memmove(c->iter_buf, c->iter_buf + i, have - i);
+		have -= i;
+	}
+	return 0;
+}
+
+/*
+ * For equal keys, the exits entry first; then by whether it ended (an ended one first).
+ */
+static int thread_entry_cmp(const void *a, const void *b)
+{
+	const struct sample_entry *x = a, *y = b;
+
+	if (x->tgid != y->tgid)
+		return x->tgid < y->tgid ? -1 : 1;
+	if (x->start_ns != y->start_ns)
+		return x->start_ns < y->start_ns ? -1 : 1;
+	if (x->from_exits != y->from_exits)
+		return x->from_exits ? -1 : 1;
+	return 0;
+}
+
+/*
+ * One entry per process: its exits entry plus its live threads. Once the exits entry says the
+ * process ended, a live thread still listed (past its exit, before its last switch) is left
+ * out: its last switch adds it to the exits map again, and aggregation folds that as a late
+ * switch of a process already counted.
+ */
+static void combine(struct entries *es)
+{
+	size_t n = 0;
+
+	qsort(es->e, es->n, sizeof(*es->e), thread_entry_cmp);
+	for (size_t i = 0; i < es->n; i++) {
+		struct sample_entry *cur = &es->e[i];
+		struct sample_entry *last = n ? &es->e[n - 1] : NULL;
+
+		if (last && last->tgid == cur->tgid && last->start_ns == cur->start_ns) {
+			if (!last->exited)
+				counters_add(&last->c, &cur->c);
+			if (!last->comm[0])
+				memcpy(last->comm, cur->comm, sizeof(last->comm));
+			continue;
+		}
+		es->e[n++] = *cur;
+	}
+	es->n = n;
+}
+
+/* The thread path's sample: the exits map, then the threads (daemon/DESIGN.md, "Data paths"). */
+static int read_thread_path(struct collector *c, struct entries *es)
+{
+	int r = read_exits(c, es);
+
+	if (r >= 0)
+		r = read_threads(c, es);
+	if (r < 0)
+		return r;
+	combine(es);
+	return 0;
+}
+
 /* The BPF side's count of entries it could not create (the map was full), over all CPUs. */
 static uint64_t read_map_full(const struct collector *c)
 {
@@ -535,25 +761,38 @@ int collector_read(struct collector *c, struct sample *ret)
 	_cleanup_free_ struct sample_rename *renames = NULL;
 	size_t n_renames = 0, n_live = 0;
 	uint32_t *live = NULL;
-	uint64_t mono, failures;
+	uint64_t mono, failures, map_entries;
 	bool renames_lost;
 	int r;
 
-	r = read_counts(c, &es);
+	r = c->path == DATA_PATH_THREAD ? read_thread_path(c, &es) : read_counts(c, &es);
 	if (r < 0)
 		return r;
 	mono = now_nsec(CLOCK_MONOTONIC);
 	failures = read_map_full(c);
+
+	map_entries = es.n;
+	if (c->path == DATA_PATH_THREAD) {
+		__u32 zero = 0;
+		__s64 v = 0;
+
+		/* what max_processes bounds there: the threads given a base */
+		if (c->maps.tracked >= 0 && bpf_map_lookup_elem(c->maps.tracked, &zero, &v) == 0)
+			map_entries = v > 0 ? (uint64_t)v : 0;
+	}
 
 	r = read_renames(c, &es, &renames, &n_renames);
 	if (r < 0)
 		return r;
 	renames_lost = r > 0;
 
-	/* After the map: a process in the sample that is missing here has exited. */
-	r = read_live(c->proc_root, &live, &n_live);
-	if (r < 0)
-		return r;
+	/* After the map: a process in the sample that is missing here has exited. The thread
+	 * path needs no list: its entries say when a process ended. */
+	if (c->path != DATA_PATH_THREAD) {
+		r = read_live(c->proc_root, &live, &n_live);
+		if (r < 0)
+			return r;
+	}
 
 	*ret = (struct sample){
 		.n_entries = es.n,
@@ -565,6 +804,9 @@ int collector_read(struct collector *c, struct sample *ret)
 		.renames_lost = renames_lost,
 		.mono_ns = mono,
 		.map_update_failures = failures,
+		.map_entries = map_entries,
+		.exits_reported = c->path == DATA_PATH_THREAD,
+		.sorted = c->path == DATA_PATH_THREAD,
 	};
 	return 0;
 }
@@ -579,7 +821,7 @@ void collector_sample_done(struct sample *s)
 
 int collector_delete(struct collector *c, const struct agg_key *keys, size_t n)
 {
-	int fd = c->maps.counts, failed = 0;
+	int fd = c->maps.exits >= 0 ? c->maps.exits : c->maps.counts, failed = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		struct rawtpd_key k = {.tgid = keys[i].tgid, .start_ns = keys[i].start_ns};

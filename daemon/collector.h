@@ -22,6 +22,7 @@ struct collector;
 
 struct collector_options {
 	enum attach_mode mode;	     /* ATTACH_AUTO tries each mode in order */
+	enum data_path data_path;    /* DATA_PATH_AUTO: thread where the mode and kernel allow */
 	uint32_t max_processes;	     /* capacity of the per-process map */
 	const char *proc_root;	     /* "/proc" unless testing */
 	struct kernel_btf_given btf; /* --btf or [bpf] btf, if given */
@@ -37,6 +38,9 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 /* The maps a collector reads, by fd, and how to read them. */
 struct collector_maps {
 	int counts;	     /* per-CPU hash, struct rawtpd_key -> struct rawtpd_value */
+	int exits;	     /* thread path: hash, struct rawtpd_key -> struct rawtpd_exit; else -1 */
+	int iter;	     /* thread path: the task iterator's link (struct rawtpd_thread_rec) */
+	int tracked;	     /* thread path: array of one __s64, the threads given a base; or -1 */
 	int renames;	     /* hash, struct rawtpd_key -> struct rawtpd_comm; -1: none kept */
 	int stats;	     /* per-CPU array of RAWTPD_STAT_MAX __u64; -1: none kept */
 	uint32_t read_chunk; /* entries per batch read; 0: as many as 256 KiB of values hold */
@@ -56,6 +60,9 @@ struct collector *collector_close(struct collector *c);
 
 /* The mode that was attached ("tp_btf", ...). */
 const char *collector_attach_mode(const struct collector *c);
+/* The data path ("thread", "process") and why it was taken (static text). */
+const char *collector_data_path(const struct collector *c);
+const char *collector_data_path_reason(const struct collector *c);
 uint32_t collector_capacity(const struct collector *c);
 
 /*

@@ -438,7 +438,8 @@ static int parse_regex(const struct config_item *i, void *base, const char *valu
 			 (bool *)((char *)base + f->has), value, ret_why);
 }
 
-_Static_assert(sizeof(enum attach_mode) == sizeof(int) && sizeof(enum group_by) == sizeof(int),
+_Static_assert(sizeof(enum attach_mode) == sizeof(int) && sizeof(enum group_by) == sizeof(int) &&
+		       sizeof(enum data_path) == sizeof(int),
 	       "parse_name() stores enums as int");
 
 #define KEY(s, k, name) .section = s, .key = k, .offset = offsetof(struct config, name)
@@ -463,6 +464,12 @@ const struct config_item config_items[] = {
 					      "auto, tp_btf, raw_tp, tracepoint, kprobe"},
 	 .help = "auto, tp_btf, raw_tp, tracepoint or kprobe\n"
 		 "(default auto)"},
+	{KEY("bpf", "data_path", data_path), .flag = "data-path", .arg = "PATH",
+	 .parse = parse_name, .set = OPT_SET_DATA_PATH,
+	 .info = &(const struct config_names){data_path_from_string, "a data path",
+					      "auto, thread, process"},
+	 .help = "auto, thread or process: where the BPF side keeps\n"
+		 "the counts (default auto: thread where it can)"},
 	{KEY("daemon", "interval", interval_usec), .flag = "interval", .short_flag = 'i',
 	 .arg = "DURATION", .parse = parse_interval, .set = OPT_SET_INTERVAL,
 	 .help = "aggregation period, " INTERVAL_RANGE " (default 1s)"},

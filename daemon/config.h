@@ -29,6 +29,7 @@ struct config {
 	int log_level;		/* syslog level; default LOG_INFO */
 	/* [bpf] */
 	enum attach_mode attach; /* default auto */
+	enum data_path data_path; /* default auto */
 	uint32_t max_processes;	 /* BPF map capacity; default 32768; 64 .. 4194304 */
 	char *btf; /* BTF file for CO-RE; NULL (default): the kernel's, then a search */
 	/* [http] */
@@ -71,6 +72,7 @@ enum {
 	OPT_SET_INCLUDE_COMM = 1u << 7,
 	OPT_SET_EXCLUDE_COMM = 1u << 8,
 	OPT_SET_BTF = 1u << 9,
+	OPT_SET_DATA_PATH = 1u << 10,
 };
 
 /* Fill *c with the built-in defaults. */

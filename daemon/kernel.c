@@ -285,6 +285,27 @@ static bool release_at_least(const char *release, unsigned major, unsigned minor
 	return a > major || (a == major && b >= minor);
 }
 
+/* Whether struct sname in btf has a member mname: 1, 0, or -ENOENT without the struct. */
+static int btf_has_member(const struct btf *btf, const char *sname, const char *mname)
+{
+	const struct btf_type *t;
+	const struct btf_member *m;
+	int id;
+
+	id = btf__find_by_name_kind(btf, sname, BTF_KIND_STRUCT);
+	if (id <= 0)
+		return -ENOENT;
+	t = btf__type_by_id(btf, id);
+	m = btf_members(t);
+	for (unsigned i = 0; i < btf_vlen(t); i++, m++) {
+		const char *n = btf__name_by_offset(btf, m->name_off);
+
+		if (n && strcmp(n, mname) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* Whether sched_switch's tracepoint passes prev_state: 1, 0, or -ENOENT if btf lacks it. */
 static int btf_prev_state(const struct btf *btf)
 {
@@ -314,7 +335,7 @@ static void read_btf(const char *root, struct kernel_facts *f)
 	char p[PATH_MAX];
 	struct btf *btf;
 
-	f->sched_switch_prev_state = f->map_mem_alloc = -ENOENT;
+	f->sched_switch_prev_state = f->map_mem_alloc = f->local_storage_mem_alloc = -ENOENT;
 	if (!f->btf_path[0])
 		return;
 	snprintf(p, sizeof(p), "%s%s", root, f->btf_path);
@@ -329,6 +350,7 @@ static void read_btf(const char *root, struct kernel_facts *f)
 	f->map_mem_alloc = btf__find_by_name_kind(btf, "bpf_mem_alloc", BTF_KIND_STRUCT) > 0;
 	if (!f->map_mem_alloc && !full)
 		f->map_mem_alloc = release_at_least(f->release, 6, 1);
+	f->local_storage_mem_alloc = btf_has_member(btf, "bpf_local_storage_map", "selem_ma");
 	btf__free(btf);
 }
 
@@ -653,4 +675,43 @@ enum attach_mode kernel_auto_pick(const int result[_ATTACH_MODE_MAX])
 		if (result[kernel_auto_order[i]] == 0)
 			return kernel_auto_order[i];
 	return ATTACH_AUTO;
+}
+
+int kernel_thread_path_check(enum attach_mode m, const struct kernel_facts *f,
+			     const char **ret_why)
+{
+	const char *why = NULL;
+
+	if (m == ATTACH_KPROBE)
+		why = "the kprobe on finish_task_switch runs after the switch, with prev no longer "
+		      "the current task";
+	else if (!f->btf_sysfs || f->btf_source != KERNEL_BTF_KERNEL)
+		why = "it needs the kernel's own BTF (/sys/kernel/btf/vmlinux) for typed task "
+		      "pointers";
+	else if (f->local_storage_mem_alloc <= 0)
+		why = "task local storage here allocates with the runqueue lock held (before "
+		      "Linux 6.5: struct bpf_local_storage_map has no selem_ma)";
+	if (why) {
+		*ret_why = why;
+		return -EOPNOTSUPP;
+	}
+	*ret_why = "task local storage per thread, read by a task iterator";
+	return 0;
+}
+
+int kernel_data_path_pick(enum data_path want, enum attach_mode m, const struct kernel_facts *f,
+			  enum data_path *ret, const char **ret_why)
+{
+	int r;
+
+	if (want == DATA_PATH_PROCESS) {
+		*ret = DATA_PATH_PROCESS;
+		*ret_why = "[bpf] data_path = process";
+		return 0;
+	}
+	r = kernel_thread_path_check(m, f, ret_why);
+	if (r < 0 && want == DATA_PATH_THREAD)
+		return r;
+	*ret = r < 0 ? DATA_PATH_PROCESS : DATA_PATH_THREAD;
+	return 0;
 }

@@ -88,6 +88,9 @@ struct kernel_facts {
 	 */
 	int sched_switch_prev_state; /* sched_switch passes prev_state (Linux 5.18+) */
 	int map_mem_alloc;	     /* BPF maps allocate from any context (bpf_mem_alloc, 6.1+) */
+	/* task local storage allocates with bpf_mem_alloc (struct bpf_local_storage_map has
+	 * selem_ma, Linux 6.5+), so the thread data path may create it under the rq lock */
+	int local_storage_mem_alloc;
 	struct kernel_caps caps;
 };
 
@@ -127,6 +130,22 @@ const char *kernel_kprobe_target(const struct kernel_facts *f);
  * the cause and what to do.
  */
 int kernel_precheck(enum attach_mode m, const struct kernel_facts *f, char **ret_message);
+
+/*
+ * Whether the thread data path can run with mode m (not ATTACH_AUTO): 0, or -EOPNOTSUPP with
+ * *ret_why (static) saying what is missing. It needs a mode whose hook has prev as the current
+ * task (not the kprobe), the kernel's own BTF (typed task pointers) and task local storage that
+ * allocates from any context.
+ */
+int kernel_thread_path_check(enum attach_mode m, const struct kernel_facts *f,
+			     const char **ret_why);
+
+/*
+ * The data path to use with mode m given the wish (auto: thread where it can run): *ret gets
+ * it and *ret_why (static) why. -EOPNOTSUPP when thread was asked for and cannot run.
+ */
+int kernel_data_path_pick(enum data_path want, enum attach_mode m, const struct kernel_facts *f,
+			  enum data_path *ret, const char **ret_why);
 
 enum kernel_step {
 	KERNEL_STEP_OPEN,

@@ -15,8 +15,11 @@ struct loader {
 	struct rawtpd_bpf *skel;
 	struct bpf_link *link;
 	struct bpf_link *rename_link; /* NULL where the mode has no rename hook */
+	struct bpf_link *iter_link;   /* the thread path's task iterator, else NULL */
 	struct bpf_program *prog;     /* the sched_switch program */
 	enum attach_mode mode;
+	enum data_path path;
+	char path_why[512];
 };
 
 /* libbpf speaks through our logger, at debug: users see its dumps only when they ask. */
@@ -40,8 +43,20 @@ void loader_log_libbpf(void)
 	libbpf_set_print(libbpf_print);
 }
 
-static struct bpf_program *mode_program(struct rawtpd_bpf *skel, enum attach_mode m)
+static struct bpf_program *mode_program(struct rawtpd_bpf *skel, enum attach_mode m,
+					enum data_path path)
 {
+	if (path == DATA_PATH_THREAD)
+		switch (m) {
+		case ATTACH_TP_BTF:
+			return skel->progs.rawtpd_thread_tp_btf;
+		case ATTACH_RAW_TP:
+			return skel->progs.rawtpd_thread_raw_tp;
+		case ATTACH_TRACEPOINT:
+			return skel->progs.rawtpd_thread_tracepoint;
+		default:
+			return NULL;
+		}
 	switch (m) {
 	case ATTACH_TP_BTF:
 		return skel->progs.rawtpd_tp_btf;
@@ -97,24 +112,37 @@ static uint32_t tid_map_size(enum attach_mode m, uint32_t max_processes)
  * kernel, and the map sizes. *ret_want is the sched_switch program, *ret_rename the rename hook
  * (NULL where this kernel has none for the mode).
  */
-static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, const struct kernel_facts *f,
-			uint32_t max_processes, struct bpf_program **ret_want,
-			struct bpf_program **ret_rename)
+static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_path path,
+			const struct kernel_facts *f, uint32_t max_processes,
+			struct bpf_program **ret_want, struct bpf_program **ret_rename)
 {
-	struct bpf_program *p, *want, *rename;
+	struct bpf_program *p, *want, *rename, *iter = NULL;
+	bool thread = path == DATA_PATH_THREAD;
 	int r;
 
-	want = mode_program(skel, m);
+	want = mode_program(skel, m, path);
 	if (!want)
 		return -EINVAL;
 	rename = mode_rename_program(skel, m, f);
+	if (thread)
+		iter = skel->progs.rawtpd_threads_iter;
 	bpf_object__for_each_program(p, skel->obj)
-		bpf_program__set_autoload(p, p == want || p == rename);
+		bpf_program__set_autoload(p, p == want || p == rename || p == iter);
+	/* each path's maps only: the thread path's need kernels the other runs without */
+	bpf_map__set_autocreate(skel->maps.threads, thread);
+	bpf_map__set_autocreate(skel->maps.exits, thread);
+	bpf_map__set_autocreate(skel->maps.tracked, thread);
+	bpf_map__set_autocreate(skel->maps.oncpu, !thread);
+	bpf_map__set_autocreate(skel->maps.tid_runtime, !thread);
+	skel->rodata->max_threads = max_processes;
 	/* unknown: assume a current kernel (a wrong guess fails the load, not the counts) */
 	skel->rodata->prev_state_arg = f->sched_switch_prev_state != 0;
 	skel->rodata->new_after_ns = now_nsec(CLOCK_MONOTONIC);
 
-	r = bpf_map__set_max_entries(skel->maps.counts, max_processes);
+	/* the thread path reads no per-process per-CPU hash: one entry keeps the fds uniform */
+	r = bpf_map__set_max_entries(skel->maps.counts, thread ? 1 : max_processes);
+	if (r >= 0)
+		r = bpf_map__set_max_entries(skel->maps.exits, max_processes);
 	/*
 	 * Where the kernel can allocate map memory from any context (bpf_mem_alloc, Linux 6.1),
 	 * create entries as processes appear instead of preallocating max_processes of them on
@@ -148,8 +176,8 @@ static struct rawtpd_bpf *open_object(const struct kernel_facts *f)
 	return rawtpd_bpf__open_opts(&opts);
 }
 
-int loader_attach(enum attach_mode m, const struct kernel_facts *f, uint32_t max_processes,
-		  struct loader **ret, char **ret_error)
+static int attach_path(enum attach_mode m, enum data_path path, const struct kernel_facts *f,
+		       uint32_t max_processes, struct loader **ret, char **ret_error)
 {
 	struct rawtpd_bpf *skel = NULL;
 	struct bpf_program *want, *rename;
@@ -157,15 +185,11 @@ int loader_attach(enum attach_mode m, const struct kernel_facts *f, uint32_t max
 	struct loader *l;
 	int r;
 
-	r = kernel_precheck(m, f, ret_error);
-	if (r < 0)
-		return r;
-
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
 	skel = open_object(f);
-	r = skel ? prepare_mode(skel, m, f, max_processes, &want, &rename) : -errno;
+	r = skel ? prepare_mode(skel, m, path, f, max_processes, &want, &rename) : -errno;
 	if (r < 0)
 		goto fail;
 
@@ -175,14 +199,24 @@ int loader_attach(enum attach_mode m, const struct kernel_facts *f, uint32_t max
 		goto fail;
 
 	step = KERNEL_STEP_ATTACH;
+	if (path == DATA_PATH_THREAD) {
+		/* the reader first: a thread given a base is read from the first interval on */
+		l->iter_link = bpf_program__attach_iter(skel->progs.rawtpd_threads_iter, NULL);
+		if (!l->iter_link) {
+			r = -errno;
+			goto fail;
+		}
+	}
 	l->link = attach_program(want, m, kernel_kprobe_target(f));
 	if (!l->link) {
 		r = -errno;
+		bpf_link__destroy(l->iter_link);
 		goto fail;
 	}
 	l->skel = skel;
 	l->prog = want;
 	l->mode = m;
+	l->path = path;
 	if (rename) {
 		/* Optional: without it, names are read from /proc once per process. */
 		l->rename_link = attach_program(rename, m, f->rename_target);
@@ -207,6 +241,7 @@ struct loader *loader_detach(struct loader *l)
 		return NULL;
 	bpf_link__destroy(l->rename_link);
 	bpf_link__destroy(l->link);
+	bpf_link__destroy(l->iter_link);
 	rawtpd_bpf__destroy(l->skel);
 	free(l);
 	return NULL;
@@ -216,6 +251,9 @@ void loader_fds(const struct loader *l, struct loader_fds *ret)
 {
 	*ret = (struct loader_fds){
 		.counts = bpf_map__fd(l->skel->maps.counts),
+		.exits = l->path == DATA_PATH_THREAD ? bpf_map__fd(l->skel->maps.exits) : -1,
+		.tracked = l->path == DATA_PATH_THREAD ? bpf_map__fd(l->skel->maps.tracked) : -1,
+		.iter = l->iter_link ? bpf_link__fd(l->iter_link) : -1,
 		.renames = l->rename_link ? bpf_map__fd(l->skel->maps.renames) : -1,
 		.stats = bpf_map__fd(l->skel->maps.stats),
 		.prog = bpf_program__fd(l->prog),
@@ -229,7 +267,7 @@ size_t loader_maps(const struct loader *l, struct loader_map *ret, size_t max)
 
 	bpf_object__for_each_map(m, l->skel->obj)
 	{
-		if (bpf_map__is_internal(m))
+		if (bpf_map__is_internal(m) || bpf_map__fd(m) < 0) /* internal, or not created */
 			continue;
 		if (n < max)
 			ret[n] =
@@ -242,4 +280,55 @@ size_t loader_maps(const struct loader *l, struct loader_map *ret, size_t max)
 enum attach_mode loader_mode(const struct loader *l)
 {
 	return l->mode;
+}
+
+int loader_attach(enum attach_mode m, enum data_path want, const struct kernel_facts *f,
+		  uint32_t max_processes, struct loader **ret, char **ret_error)
+{
+	_cleanup_free_ char *err = NULL;
+	enum data_path path;
+	const char *why;
+	int r;
+
+	r = kernel_precheck(m, f, ret_error);
+	if (r < 0)
+		return r;
+	r = kernel_data_path_pick(want, m, f, &path, &why);
+	if (r < 0) {
+		if (ret_error && asprintf(ret_error, "data path thread cannot run in attach mode %s: %s",
+					  attach_mode_to_string(m), why) < 0)
+			*ret_error = NULL;
+		return r;
+	}
+	r = attach_path(m, path, f, max_processes, ret, &err);
+	if (r < 0 && want == DATA_PATH_AUTO && path == DATA_PATH_THREAD) {
+		log_info("The thread data path did not load in mode %s (%s); taking the process "
+			 "path", attach_mode_to_string(m), err ?: strerror(-r));
+		r = attach_path(m, DATA_PATH_PROCESS, f, max_processes, ret, ret_error);
+		if (r == 0)
+			snprintf((*ret)->path_why, sizeof((*ret)->path_why),
+				 "the thread path did not load: %s", err ?: strerror(-r));
+		return r;
+	}
+	if (r < 0) {
+		if (ret_error)
+			*ret_error = TAKE_PTR(err);
+		return r;
+	}
+	if (want == DATA_PATH_AUTO && path == DATA_PATH_PROCESS)
+		snprintf((*ret)->path_why, sizeof((*ret)->path_why), "the thread path cannot run: %s",
+			 why);
+	else
+		snprintf((*ret)->path_why, sizeof((*ret)->path_why), "%s", why);
+	return 0;
+}
+
+const char *loader_data_path_reason(const struct loader *l)
+{
+	return l->path_why;
+}
+
+enum data_path loader_data_path(const struct loader *l)
+{
+	return l->path;
 }

@@ -20,21 +20,26 @@ struct loader;
 void loader_log_libbpf(void);
 
 /*
- * Load and attach mode m (not ATTACH_AUTO) as the facts say this kernel offers it, with room
- * for max_processes in the per-process map. Its rename hook is attached where the kernel has
+ * Load and attach mode m (not ATTACH_AUTO) on data path path (DATA_PATH_AUTO: the thread path
+ * where kernel_data_path_pick() says it can run, the process path if it then fails) as the facts
+ * say this kernel offers it, with room for max_processes in the per-process map (the thread
+ * path: for max_processes threads, and as many processes with exited threads). Its rename hook is attached where the kernel has
  * one, and missing it is no failure. On failure returns a negative errno and *ret_error (when
  * ret_error is not NULL) gets a malloc'd message naming the mode, the hook, the kernel's error
  * and what to do.
  */
-int loader_attach(enum attach_mode m, const struct kernel_facts *f, uint32_t max_processes,
-		  struct loader **ret, char **ret_error);
+int loader_attach(enum attach_mode m, enum data_path path, const struct kernel_facts *f,
+		  uint32_t max_processes, struct loader **ret, char **ret_error);
 
 /* Detach and free. Accepts NULL, returns NULL. */
 struct loader *loader_detach(struct loader *l);
 
 /* What is attached, by fd: valid until loader_detach(). */
 struct loader_fds {
-	int counts;  /* per-CPU hash of the processes' counters */
+	int counts;  /* per-CPU hash of the processes' counters (process path) */
+	int exits;   /* hash of what exited threads counted, per process (thread path), else -1 */
+	int iter;    /* the thread path's task iterator link, else -1 */
+	int tracked; /* the thread path's count of threads given a base, else -1 */
 	int renames; /* hash of the renames noted since the last read; -1: no rename hook */
 	int stats;   /* per-CPU array of RAWTPD_STAT_* */
 	int prog;    /* the sched_switch program */
@@ -54,5 +59,8 @@ struct loader_map {
 size_t loader_maps(const struct loader *l, struct loader_map *ret, size_t max);
 
 enum attach_mode loader_mode(const struct loader *l);
+enum data_path loader_data_path(const struct loader *l);
+/* Why that data path: the rule that chose it, or why the thread path could not load. */
+const char *loader_data_path_reason(const struct loader *l);
 
 #endif

@@ -15,6 +15,12 @@ static const char *const attach_names[_ATTACH_MODE_MAX] = {
 	[ATTACH_KPROBE] = "kprobe",
 };
 
+static const char *const data_path_names[_DATA_PATH_MAX] = {
+	[DATA_PATH_AUTO] = "auto",
+	[DATA_PATH_THREAD] = "thread",
+	[DATA_PATH_PROCESS] = "process",
+};
+
 static const char *const group_by_names[] = {
 	[GROUP_BY_PID] = "pid",
 	[GROUP_BY_COMM] = "comm",
@@ -36,6 +42,16 @@ int parse_name_index(const char *const *names, size_t n, const char *s, size_t l
 int attach_mode_from_string(const char *s)
 {
 	return parse_name_index(attach_names, _ATTACH_MODE_MAX, s, s ? strlen(s) : 0);
+}
+
+const char *data_path_to_string(enum data_path p)
+{
+	return (unsigned)p < _DATA_PATH_MAX ? data_path_names[p] : "?";
+}
+
+int data_path_from_string(const char *s)
+{
+	return parse_name_index(data_path_names, _DATA_PATH_MAX, s, s ? strlen(s) : 0);
 }
 
 const char *group_by_to_string(enum group_by g)

@@ -19,6 +19,14 @@ enum attach_mode {
 	_ATTACH_MODE_MAX,
 };
 
+/* Where the BPF side keeps the counts (daemon/DESIGN.md, "Data paths"). */
+enum data_path {
+	DATA_PATH_AUTO,	   /* thread where the kernel and the attach mode allow it */
+	DATA_PATH_THREAD,  /* task local storage per thread, read by a task iterator */
+	DATA_PATH_PROCESS, /* per-CPU hash per process, exits found in /proc */
+	_DATA_PATH_MAX,
+};
+
 enum group_by {
 	GROUP_BY_PID,
 	GROUP_BY_COMM,
@@ -30,6 +38,8 @@ const char *attach_mode_to_string(enum attach_mode m);
 int parse_name_index(const char *const *names, size_t n, const char *s, size_t len);
 
 int attach_mode_from_string(const char *s); /* the mode, or -EINVAL */
+const char *data_path_to_string(enum data_path p);
+int data_path_from_string(const char *s); /* the data path, or -EINVAL */
 const char *group_by_to_string(enum group_by g);
 int group_by_from_string(const char *s); /* the grouping, or -EINVAL */
 

@@ -30,6 +30,8 @@ struct probe_mode {
 	int result;   /* 0: it works, else the -errno it met */
 	bool renames; /* its rename hook attached too */
 	char *error;  /* why it does not work (malloc'd); NULL: strerror(-result) says it */
+	enum data_path path; /* where it keeps the counts (data_path = auto) */
+	char path_why[512];
 };
 
 /*
@@ -100,18 +102,19 @@ static int kprobes(const struct kernel_facts *f)
 }
 
 /* Load and attach mode m, then detach it again: 0 if it works here, else -errno. */
-static int try_mode(enum attach_mode m, const struct kernel_facts *f, bool *ret_renames,
-		    char **ret_error)
+static int try_mode(enum attach_mode m, const struct kernel_facts *f, struct probe_mode *pm)
 {
 	struct loader_fds fds;
 	struct loader *l;
 	int r;
 
-	r = loader_attach(m, f, 64, &l, ret_error);
+	r = loader_attach(m, DATA_PATH_AUTO, f, 64, &l, &pm->error);
 	if (r < 0)
 		return r;
 	loader_fds(l, &fds);
-	*ret_renames = fds.renames >= 0;
+	pm->renames = fds.renames >= 0;
+	pm->path = loader_data_path(l);
+	snprintf(pm->path_why, sizeof(pm->path_why), "%s", loader_data_path_reason(l));
 	loader_detach(l);
 	return 0;
 }
@@ -130,7 +133,7 @@ static void try_modes(struct probe_report *rep)
 		pm->mode = kernel_auto_order[i];
 		snprintf(pm->hook, sizeof(pm->hook), "%s",
 			 kernel_hook(pm->mode, &rep->kernel, hook, sizeof(hook)));
-		pm->result = try_mode(pm->mode, &rep->kernel, &pm->renames, &pm->error);
+		pm->result = try_mode(pm->mode, &rep->kernel, pm);
 		results[pm->mode] = pm->result;
 	}
 	rep->auto_choice = kernel_auto_pick(results);
@@ -285,8 +288,9 @@ static void print_text(const struct probe_report *rep, FILE *out)
 		const char *name = attach_mode_to_string(pm->mode);
 
 		if (pm->result == 0)
-			fprintf(out, "  %-11s works (%s)%s\n", name, pm->hook,
-				pm->renames ? "" : "; names read from /proc");
+			fprintf(out, "  %-11s works (%s)%s; data path %s: %s\n", name, pm->hook,
+				pm->renames ? "" : "; names read from /proc",
+				data_path_to_string(pm->path), pm->path_why);
 		else
 			fprintf(out, "  %-11s no: %s\n", name, pm->error ?: strerror(-pm->result));
 	}
@@ -330,6 +334,11 @@ static json_t *json_modes(const struct probe_report *rep)
 		json_object_set_new(o, "hook", json_string(pm->hook));
 		json_object_set_new(o, "works", json_boolean(pm->result == 0));
 		json_object_set_new(o, "renames", json_boolean(pm->result == 0 && pm->renames));
+		json_object_set_new(o, "data_path",
+				    pm->result == 0 ? json_string(data_path_to_string(pm->path))
+						    : json_null());
+		json_object_set_new(o, "data_path_reason",
+				    pm->result == 0 ? json_string(pm->path_why) : json_null());
 		json_object_set_new(o, "reason",
 				    pm->result == 0
 					    ? json_null()

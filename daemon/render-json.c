@@ -282,6 +282,8 @@ int render_json_status(const struct snapshot *s, struct blob *ret)
 	    !set(root, "libbpf_version", text(in->libbpf_version, SIZE_MAX)) ||
 	    !set(root, "kernel_release", text(in->kernel_release, sizeof(in->kernel_release))) ||
 	    !set(root, "attach_mode", text(in->attach_mode, SIZE_MAX)) ||
+	    !set(root, "data_path", text(in->data_path, SIZE_MAX)) ||
+	    !set(root, "data_path_reason", text(in->data_path_reason, SIZE_MAX)) ||
 	    !set(root, "interval_seconds", real(in->interval_s)) ||
 	    !set(root, "start_time", real(in->start_time)) ||
 	    !set(root, "uptime_seconds", real(uptime > 0 ? uptime : 0)) ||

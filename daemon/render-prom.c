@@ -189,7 +189,8 @@ static const struct family
 		 "CPU time of every process seen, exited and filtered ones included."},
 	f_exited = {"rawtpd_processes_exited", COUNTER, "Processes seen to exit."},
 	f_build = {"rawtpd_build", INFO, "Version of rawtpd and of the libbpf it runs with."},
-	f_attach = {"rawtpd_attach", INFO, "How the BPF program is attached to sched_switch."},
+	f_attach = {"rawtpd_attach", INFO,
+		    "How the BPF program is attached to sched_switch, and where it keeps counts."},
 	f_map_entries = {"rawtpd_bpf_map_entries", GAUGE, "Processes in the BPF map."},
 	f_map_capacity = {"rawtpd_bpf_map_capacity", GAUGE,
 			  "Capacity of the BPF map (max_processes)."},
@@ -313,6 +314,8 @@ static void put_self(struct out *o, const struct snapshot *s)
 	put_name(o, &f_attach);
 	put_lit(o, "{mode=\"");
 	put_label_value(o, in->attach_mode ? in->attach_mode : "", SIZE_MAX);
+	put_lit(o, "\",data_path=\"");
+	put_label_value(o, in->data_path ? in->data_path : "", SIZE_MAX);
 	put_lit(o, "\"} 1\n");
 
 	metric_u64(o, &f_map_entries, in->map_entries);

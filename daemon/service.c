@@ -222,8 +222,9 @@ static void reload(struct service *s)
 	}
 
 	if (next.attach != s->cfg.attach || next.max_processes != s->cfg.max_processes ||
-	    !streq_ptr(next.btf, s->cfg.btf))
-		log_notice("[bpf] attach, max_processes and btf take effect at the next restart");
+	    next.data_path != s->cfg.data_path || !streq_ptr(next.btf, s->cfg.btf))
+		log_notice("[bpf] attach, data_path, max_processes and btf take effect at the next "
+			   "restart");
 
 	if (s->listen_fds == 0 && !listen_equal(&next, &s->cfg)) {
 		struct http_server *h = NULL;
@@ -276,6 +277,7 @@ static int attach(struct service *s)
 {
 	struct collector_options co = {
 		.mode = s->cfg.attach,
+		.data_path = s->cfg.data_path,
 		.max_processes = s->cfg.max_processes,
 		.btf = {s->cfg.btf,
 			s->opts->set & OPT_SET_BTF ? KERNEL_BTF_FLAG : KERNEL_BTF_CONFIG},
@@ -297,6 +299,8 @@ static int attach(struct service *s)
 		return r;
 	}
 	s->facts.attach_mode = collector_attach_mode(s->collector);
+	s->facts.data_path = collector_data_path(s->collector);
+	s->facts.data_path_reason = collector_data_path_reason(s->collector);
 	s->facts.map_capacity = collector_capacity(s->collector);
 	s->names = (struct agg_names){
 		.renames_tracked = collector_tracks_renames(s->collector),
@@ -304,8 +308,10 @@ static int attach(struct service *s)
 		.userdata = s->collector,
 	};
 	log_struct_errno(LOG_NOTICE, 0, RAWTPD_MESSAGE_ATTACHED,
-			 "Attached in mode %s; counting up to %u processes every %.3fs",
-			 collector_attach_mode(s->collector), collector_capacity(s->collector),
+			 "Attached in mode %s on the %s data path (%s); counting up to %u processes "
+			 "every %.3fs",
+			 collector_attach_mode(s->collector), collector_data_path(s->collector),
+			 collector_data_path_reason(s->collector), collector_capacity(s->collector),
 			 (double)s->cfg.interval_usec / USEC_PER_SEC);
 	/*
 	 * Loading parsed the kernel's BTF and the BPF object: megabytes, freed now, that the

@@ -156,7 +156,7 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 	s->group_by = cfg->group_by;
 	s->info = *info;
 	s->info.processes_seen = st->n_procs + st->processes_exited;
-	s->info.map_entries = st->n_procs;
+	s->info.map_entries = st->map_entries;
 	s->info.map_update_failures = st->map_update_failures;
 	s->totals = aggregate_totals(st);
 	s->processes_exited = st->processes_exited;

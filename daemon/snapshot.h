@@ -61,6 +61,8 @@ struct snapshot_info {
 	const char *libbpf_version;
 	char kernel_release[65];
 	const char *attach_mode;
+	const char *data_path;	      /* "thread", "process" */
+	const char *data_path_reason; /* why */
 	double interval_s;
 	double start_time; /* daemon start, seconds since the epoch */
 	uint64_t map_capacity;

@@ -12,7 +12,10 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from rawtpd_test import RAWTPD, Checker, Daemon, require_root  # noqa: E402
 
-MAPS = ["counts", "oncpu", "renames", "stats", "tid_runtime"]
+# the maps each data path creates (the other path's are not made at all)
+PATH_MAPS = {"process": ["counts", "oncpu", "renames", "stats", "tid_runtime"],
+             "thread": ["counts", "exits", "renames", "stats", "threads", "tracked"]}
+MAPS = sorted(set(PATH_MAPS["process"]) | set(PATH_MAPS["thread"]))
 
 
 def map_names():
@@ -75,7 +78,14 @@ def main():
     t.check(est["possible_cpus"] == possible_cpus(),
             f"--probe: counts_map_memory for the {possible_cpus()} possible CPUs")
 
-    with Daemon(interval="500ms") as d:
+    for path in ("process", "thread"):
+        one_path(t, est, path)
+    t.done()
+
+
+def one_path(t, est, path):
+    maps = PATH_MAPS[path]
+    with Daemon("--data-path", path, interval="500ms") as d:
         d.wait_aggregations(2)
         names = map_names()
         # The kernel's figure and the snapshot's, when the kernel's held still across the
@@ -91,12 +101,13 @@ def main():
                 break
         got = exported(text)
         st = status.get("bpf_map_memory_bytes")
-        t.check(sorted(got) == MAPS, f"one series per map: {sorted(got)}")
-        t.check(sorted(k2) == MAPS, f"the daemon holds each map: {sorted(k2)}")
-        for m in MAPS:
+        t.check(status.get("data_path") == path, f"{path}: status says data_path {path}")
+        t.check(sorted(got) == maps, f"{path}: one series per map: {sorted(got)}")
+        t.check(sorted(k2) == maps, f"{path}: the daemon holds each map: {sorted(k2)}")
+        for m in maps:
             t.check(got.get(m, 0) > 0, f"{m}: positive ({got.get(m)})")
             t.check(st and st.get(m) == got.get(m), f"{m}: /api/v1/status says the same")
-            if exact or m != "counts":
+            if exact or m not in ("counts", "exits"):
                 t.check(got.get(m) == k2.get(m),
                         f"{m}: equals memlock in /proc/{d.proc.pid}/fdinfo ({k2.get(m)})")
             else:
@@ -107,16 +118,15 @@ def main():
         entries = status["map_entries"]
         counts = got.get("counts", 0)
         per = (counts - est["bucket_bytes"]) / entries if entries else 0
-        print(f"info  {est['possible_cpus']} possible CPUs, {entries} processes in the map, "
+        print(f"info  {path} path: {est['possible_cpus']} possible CPUs, {entries} processes in the map, "
               f"max_processes {status['map_capacity']}: " +
-              ", ".join(f"{m} {got.get(m)} B" for m in MAPS) +
+              ", ".join(f"{m} {got.get(m)} B" for m in maps) +
               f"; counts above its buckets: {per:.0f} B a process "
               f"(--probe says {est['per_process_bytes_on_demand']})")
-        if kernel_at_least(6, 4) and est["allocation"] == "on_demand":
+        if path == "process" and kernel_at_least(6, 4) and est["allocation"] == "on_demand":
             guess = est["bucket_bytes"] + entries * est["per_process_bytes_on_demand"]
             t.check(abs(counts - guess) <= 0.2 * counts,
                     f"--probe's estimate {guess} B is within 20% of the kernel's {counts} B")
-    t.done()
 
 
 if __name__ == "__main__":

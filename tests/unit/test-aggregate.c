@@ -291,7 +291,8 @@ static void map_step(struct agg_state *s, size_t n, uint64_t failures)
 			     .live = live,
 			     .n_live = n,
 			     .mono_ns = s->mono_ns + 1,
-			     .map_update_failures = failures};
+			     .map_update_failures = failures,
+			     .map_entries = n};
 	struct agg_key *dead = NULL;
 	size_t nd = 0;
 
@@ -353,8 +354,84 @@ static void test_churn_bounded(void)
 	aggregate_done(&s);
 }
 
+/* The thread data path: exits come with the entries, no /proc list; missing is not exited. */
+static int apply_thread(struct agg_state *s, struct sample_entry *e, size_t n, uint64_t mono,
+			struct agg_key **dead, size_t *n_dead)
+{
+	struct sample smp = {.entries = e,
+			     .n_entries = n,
+			     .mono_ns = mono,
+			     .exits_reported = true,
+			     .sorted = true};
+	return aggregate_update(s, &smp, dead, n_dead);
+}
+
+static void test_exits_reported(void)
+{
+	struct agg_state s;
+	struct sample_entry a[] = {E(10, 1, 5, 1, 1000, "a"), E(20, 2, 1, 0, 50, "b")};
+	struct sample_entry b[] = {E(10, 1, 7, 2, 1500, "a")}; /* b's thread between exit and
+								   last switch: in neither list */
+	struct sample_entry c[] = {E(10, 1, 1, 0, 10, "a"), E(20, 2, 3, 1, 90, "b"),
+				   E(30, 3, 1, 0, 5, "c")};
+	struct sample_entry d[] = {E(30, 3, 2, 0, 7, "c")};
+	struct agg_key *dead = NULL;
+	size_t nd = 0;
+	struct counters t;
+
+	aggregate_init(&s);
+	CHECK(apply_thread(&s, a, 2, 1, &dead, &nd) == 0);
+	CHECK_EQ_U64(s.n_procs, 2);
+	CHECK_EQ_U64(nd, 0);
+	free(dead);
+
+	/* a ended (its exits entry says so); b is missing, which alone is no exit */
+	b[0].exited = true;
+	CHECK(apply_thread(&s, b, 1, 2, &dead, &nd) == 0);
+	CHECK_EQ_U64(s.processes_exited, 1);
+	CHECK_EQ_U64(nd, 1);
+	CHECK_EQ_U64(dead[0].tgid, 10);
+	free(dead);
+	CHECK(find(&s, 10) == NULL);
+	CHECK(find(&s, 20) != NULL && find(&s, 20)->missing == 1);
+	t = aggregate_totals(&s);
+	CHECK_EQ_U64(t.voluntary, 7 + 1);
+	CHECK_EQ_U64(t.runtime_ns, 1500 + 50);
+
+	/* a's last thread came back after the deletion (a late switch); b ended, with more */
+	c[0].exited = true;
+	c[1].exited = true;
+	CHECK(apply_thread(&s, c, 3, 3, &dead, &nd) == 0);
+	CHECK_EQ_U64(s.processes_exited, 2); /* b; a is not counted twice */
+	free(dead);
+	t = aggregate_totals(&s);
+	CHECK_EQ_U64(t.voluntary, 7 + 1 + 3 + 1);
+	CHECK_EQ_U64(t.involuntary, 2 + 1 + 0);
+	CHECK_EQ_U64(t.runtime_ns, 1500 + 10 + 90 + 5);
+	CHECK_EQ_U64(s.n_procs, 1);
+
+	/* c goes missing for good: kept AGG_MISSING_MAX samples, then folded as vanished */
+	CHECK(apply_thread(&s, d, 1, 4, &dead, &nd) == 0);
+	free(dead);
+	for (uint64_t k = 0; k < AGG_MISSING_MAX; k++) {
+		CHECK(apply_thread(&s, NULL, 0, 5 + k, &dead, &nd) == 0);
+		free(dead);
+		CHECK_EQ_U64(s.n_procs, 1);
+		CHECK_EQ_U64(s.processes_exited, 2);
+	}
+	CHECK(apply_thread(&s, NULL, 0, 9, &dead, &nd) == 0);
+	free(dead);
+	CHECK_EQ_U64(s.n_procs, 0);
+	CHECK_EQ_U64(s.processes_exited, 3);
+	t = aggregate_totals(&s);
+	CHECK_EQ_U64(t.voluntary, 7 + 1 + 3 + 2);
+	CHECK_EQ_U64(t.runtime_ns, 1500 + 10 + 90 + 7);
+	aggregate_done(&s);
+}
+
 int main(void)
 {
+	test_exits_reported();
 	test_live_and_delta();
 	test_exit_folds();
 	test_pid_reuse();
