@@ -67,9 +67,10 @@ struct {
 
 /*
  * Thread data path (Linux 6.5+: local storage allocates with bpf_mem_alloc, safe under the
- * runqueue lock). Not created on the process path. Each thread's base (struct rawtpd_thread),
- * freed by the kernel with the thread; the processes whose threads have exited; how many
- * threads have a base, bounded by max_threads (user space sets it from [bpf] max_processes).
+ * runqueue lock). Not created on the process path. Each thread's figures as last added to its
+ * process (struct rawtpd_thread), freed by the kernel with the thread; the processes, shared by
+ * all CPUs; how many threads have storage, bounded by max_threads (user space sets it from
+ * [bpf] max_processes).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -83,8 +84,8 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 32768); /* resized from [bpf] max_processes before load */
 	__type(key, struct rawtpd_key);
-	__type(value, struct rawtpd_exit);
-} exits SEC(".maps");
+	__type(value, struct rawtpd_proc);
+} procs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -328,10 +329,12 @@ int BPF_KPROBE(rawtpd_kprobe, struct task_struct *prev)
 }
 
 /*
- * The thread data path. The hot path only makes sure prev has a base, and at a dead thread's
- * last switch adds what it counted to its process's "exits" entry; what live threads counted is
- * read off the hot path, by the task iterator below. All three hooks have prev as a typed
- * pointer (the raw and classic tracepoints fire with prev still current).
+ * The thread data path. Each thread's task local storage holds its kernel figures as they were
+ * when they were last added to its process (at first sight: its base, see thread_base()); at
+ * every switch-out the growth since goes to the process's entry in "procs", with atomic adds
+ * (its threads run on several CPUs). A dead thread's last switch marks the process ended when
+ * it was the last thread (signal->live is 0). All three hooks have prev as a typed pointer (the
+ * raw and classic tracepoints fire with prev still current).
  */
 #define TASK_DEAD_STATE 0x80 /* TASK_DEAD: do_task_dead() before the last __schedule() */
 
@@ -351,23 +354,14 @@ static __always_inline void thread_base(struct task_struct *t, bool involuntary,
 		return; /* born after attaching: all it ever did counts */
 	/* this switch counts, and so does the slice it ends for a fair task (as in
 	 * account_switch() for a switch-in that was not seen) */
-	b->base_voluntary = t->nvcsw - (!involuntary && t->nvcsw);
-	b->base_involuntary = t->nivcsw - (involuntary && t->nivcsw);
-	b->base_runtime_ns = sum;
+	b->voluntary = t->nvcsw - (!involuntary && t->nvcsw);
+	b->involuntary = t->nivcsw - (involuntary && t->nivcsw);
+	b->runtime_ns = sum;
 	if (t->prio >= MAX_RT_PRIO && start <= sum)
-		b->base_runtime_ns = start;
+		b->runtime_ns = start;
 }
 
-/* What t counted since its base. */
-static __always_inline void thread_counts(struct task_struct *t, const struct rawtpd_thread *b,
-					  struct rawtpd_exit *v)
-{
-	v->voluntary = since(t->nvcsw, b->base_voluntary);
-	v->involuntary = since(t->nivcsw, b->base_involuntary);
-	v->runtime_ns = since(t->se.sum_exec_runtime, b->base_runtime_ns);
-}
-
-/* Count a thread given a base (n 1) or folded (-1); 1 when taking one more is over the bound. */
+/* Count a thread given storage (n 1) or gone (-1); 1 when one more would be over the bound. */
 static __always_inline int tracked_add(__s64 n)
 {
 	__u32 zero = 0;
@@ -381,23 +375,30 @@ static __always_inline int tracked_add(__s64 n)
 	return 0;
 }
 
-/* A dead thread's last switch: what it counted goes to its process's entry in "exits". */
-static __always_inline void thread_fold(struct task_struct *t, const struct rawtpd_thread *b)
+/* Add what t counted since b to its process, and bring b up to date. */
+static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thread *b, bool dead)
 {
 	struct rawtpd_key key = {};
-	struct rawtpd_exit d = {}, *e;
-	bool ended = t->signal->live.counter == 0;
+	struct rawtpd_proc d = {}, *e;
+	__u64 vol = t->nvcsw, invol = t->nivcsw, sum = t->se.sum_exec_runtime;
+	bool ended = dead && t->signal->live.counter == 0;
+
+	d.voluntary = since(vol, b->voluntary);
+	d.involuntary = since(invol, b->involuntary);
+	d.runtime_ns = since(sum, b->runtime_ns);
+	b->voluntary = vol;
+	b->involuntary = invol;
+	b->runtime_ns = sum;
 
 	key.tgid = t->tgid;
 	key.start_ns = t->group_leader->start_time;
-	thread_counts(t, b, &d);
-	e = bpf_map_lookup_elem(&exits, &key);
+	e = bpf_map_lookup_elem(&procs, &key);
 	if (!e) {
 		d.ended = ended;
 		bpf_probe_read_kernel_str(d.comm, sizeof(d.comm), t->group_leader->comm);
-		if (bpf_map_update_elem(&exits, &key, &d, BPF_NOEXIST) == 0)
+		if (bpf_map_update_elem(&procs, &key, &d, BPF_NOEXIST) == 0)
 			return;
-		e = bpf_map_lookup_elem(&exits, &key); /* another thread made it meanwhile */
+		e = bpf_map_lookup_elem(&procs, &key); /* another thread made it meanwhile */
 		if (!e) {
 			stat_inc(RAWTPD_STAT_MAP_FULL);
 			return;
@@ -414,23 +415,21 @@ static __always_inline void thread_fold(struct task_struct *t, const struct rawt
 static __always_inline int thread_switch(struct task_struct *prev, unsigned long long *ctx,
 					 bool preempt, const int hook)
 {
+	bool dead = prev->__state & TASK_DEAD_STATE;
 	struct rawtpd_thread *b, first;
 	bool involuntary;
 
 	if (prev->pid == 0)
 		return 0;
 	b = bpf_task_storage_get(&threads, prev, 0, 0);
-	if (b && !(prev->__state & TASK_DEAD_STATE))
-		return 0;
 	if (!b) {
 		if (hook == HOOK_TRACEPOINT)
 			involuntary = tp_guess_involuntary(prev, ctx[0]);
 		else
 			involuntary = guess_involuntary(prev, ctx, preempt, hook);
 		thread_base(prev, involuntary, &first);
-		if (prev->__state & TASK_DEAD_STATE) {
-			/* its first switch since attaching is its last */
-			thread_fold(prev, &first);
+		if (dead) { /* its first switch since attaching is its last */
+			thread_add(prev, &first, true);
 			return 0;
 		}
 		if (tracked_add(1)) { /* as many threads as [bpf] max_processes allows */
@@ -441,15 +440,16 @@ static __always_inline int thread_switch(struct task_struct *prev, unsigned long
 		if (!b) {
 			tracked_add(-1);
 			stat_inc(RAWTPD_STAT_MAP_FULL);
+			return 0;
 		}
+	} else if (b->gone) {
 		return 0;
 	}
-	/* dead, and seen before: its last switch, counted by the kernel already */
-	if (b->folded)
-		return 0;
-	b->folded = 1;
-	thread_fold(prev, b);
-	tracked_add(-1);
+	if (dead) {
+		b->gone = 1;
+		tracked_add(-1);
+	}
+	thread_add(prev, b, dead);
 	return 0;
 }
 
@@ -471,31 +471,6 @@ int rawtpd_thread_tracepoint(struct trace_event_raw_sched_switch *ctx)
 	unsigned long long state = ctx->prev_state;
 
 	return thread_switch(bpf_get_current_task_btf(), &state, false, HOOK_TRACEPOINT);
-}
-
-/*
- * Every thread that has a base and has not been folded: what it counted, with its process's
- * key and name. User space reads the "exits" entries first, then this: a thread folded in
- * between is in neither (for one read), never in both.
- */
-SEC("iter/task")
-int rawtpd_threads_iter(struct bpf_iter__task *ctx)
-{
-	struct task_struct *t = ctx->task;
-	struct rawtpd_thread_rec r = {};
-	struct rawtpd_thread *b;
-
-	if (!t)
-		return 0;
-	b = bpf_task_storage_get(&threads, t, 0, 0);
-	if (!b || b->folded)
-		return 0;
-	r.key.tgid = t->tgid;
-	r.key.start_ns = t->group_leader->start_time;
-	thread_counts(t, b, &r.v);
-	bpf_probe_read_kernel_str(r.v.comm, sizeof(r.v.comm), t->group_leader->comm);
-	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
-	return 0;
 }
 
 /*

@@ -52,33 +52,27 @@ struct rawtpd_tid {
 };
 
 /*
- * Thread data path (see daemon/DESIGN.md, "Data paths"): each thread's task local storage, set
- * once, when rawtpd first sees the thread leave a CPU. What the thread counted since rawtpd
- * attached is the kernel's own figure now (nvcsw, nivcsw, se.sum_exec_runtime) less this base;
- * the base is zero for a thread born after attaching.
+ * Thread data path (see daemon/DESIGN.md, "Data paths"): each thread's task local storage, its
+ * kernel figures (nvcsw, nivcsw, se.sum_exec_runtime) as they were when last added to its
+ * process; made when rawtpd first sees the thread leave a CPU, with the thread's base then
+ * (zero for a thread born after attaching).
  */
 struct rawtpd_thread {
-	__u64 base_voluntary;
-	__u64 base_involuntary;
-	__u64 base_runtime_ns;
-	__u32 folded; /* its last switch has been added to its process's "exits" entry */
-	__u32 pad;
-};
-
-/* Thread data path: what a process's exited threads counted, and whether its last one is gone. */
-struct rawtpd_exit {
 	__u64 voluntary;
 	__u64 involuntary;
 	__u64 runtime_ns;
-	char comm[RAWTPD_COMM_LEN]; /* the group leader's */
-	__u32 ended;		    /* the process has no thread left: it exited */
+	__u32 gone; /* its last switch (it is dead) has been added */
 	__u32 pad;
 };
 
-/* Thread data path: one live thread, as the task iterator writes it (ended is 0). */
-struct rawtpd_thread_rec {
-	struct rawtpd_key key;
-	struct rawtpd_exit v;
+/* Thread data path: one process, shared by all CPUs (atomic adds), in the "procs" hash. */
+struct rawtpd_proc {
+	__u64 voluntary;
+	__u64 involuntary;
+	__u64 runtime_ns;
+	char comm[RAWTPD_COMM_LEN]; /* the group leader's, when the entry was made */
+	__u32 ended;		    /* its last thread is gone: the process exited */
+	__u32 pad;
 };
 
 /* Indexes of the per-CPU "stats" array. */

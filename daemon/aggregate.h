@@ -25,7 +25,6 @@ struct sample_entry {
 	struct counters c;
 	char comm[COMM_RAW_LEN]; /* raw bytes, NUL-terminated; may be empty */
 	bool exited;		 /* exits_reported: the process has no thread left */
-	bool from_exits;	 /* the collector's own: the entry came from the exits map */
 };
 
 /* A process that changed its name (the BPF side saw prctl, a /proc comm write or exec). */

@@ -58,12 +58,9 @@ struct collector {
 	uint32_t chunk;
 	struct rawtpd_key *keys;
 	struct rawtpd_value *values;
-	/* thread path: the exits map's values, chunk of them; the iterator's read buffer */
-	struct rawtpd_exit *exit_values;
-	char *iter_buf;
+	/* thread path: the procs map's values, chunk of them */
+	struct rawtpd_proc *proc_values;
 };
-
-#define ITER_BUF_BYTES (64u << 10)
 
 /* Size of the per-CPU values of one read chunk: 6553 entries on 1 CPU, 51 on 128 (floor 64). */
 #define READ_CHUNK_BYTES (256u << 10)
@@ -120,8 +117,8 @@ static int collector_set_maps(struct collector *c, const struct collector_maps *
 
 	r = map_size(m->counts, sizeof(struct rawtpd_key), sizeof(struct rawtpd_value),
 		     &c->capacity);
-	if (r >= 0 && m->exits >= 0)
-		r = map_size(m->exits, sizeof(struct rawtpd_key), sizeof(struct rawtpd_exit),
+	if (r >= 0 && m->procs >= 0)
+		r = map_size(m->procs, sizeof(struct rawtpd_key), sizeof(struct rawtpd_proc),
 			     &c->capacity);
 	if (r >= 0 && m->renames >= 0)
 		r = map_size(m->renames, sizeof(struct rawtpd_key), sizeof(struct rawtpd_comm),
@@ -142,11 +139,10 @@ static int collector_set_maps(struct collector *c, const struct collector_maps *
 	c->values = calloc((size_t)c->chunk * c->ncpus, sizeof(*c->values));
 	if (!c->keys || !c->values)
 		return -ENOMEM;
-	if (m->exits >= 0) {
+	if (m->procs >= 0) {
 		c->path = DATA_PATH_THREAD;
-		c->exit_values = calloc(c->chunk, sizeof(*c->exit_values));
-		c->iter_buf = malloc(ITER_BUF_BYTES);
-		if (!c->exit_values || !c->iter_buf)
+		c->proc_values = calloc(c->chunk, sizeof(*c->proc_values));
+		if (!c->proc_values)
 			return -ENOMEM;
 	}
 	return 0;
@@ -176,7 +172,7 @@ int collector_new(const struct collector_maps *m, const char *proc_root, struct 
 		return r;
 	c->mode = ATTACH_AUTO;
 	add_mem_map(c, "counts", m->counts);
-	add_mem_map(c, "exits", m->exits);
+	add_mem_map(c, "procs", m->procs);
 	add_mem_map(c, "renames", m->renames);
 	add_mem_map(c, "stats", m->stats);
 	qsort(c->mem, c->n_mem, sizeof(c->mem[0]), mem_cmp);
@@ -286,8 +282,7 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 	c->prog_fd = fds.prog;
 	maps = (struct collector_maps){
 		.counts = fds.counts,
-		.exits = fds.exits,
-		.iter = fds.iter,
+		.procs = fds.procs,
 		.tracked = fds.tracked,
 		.renames = fds.renames,
 		.stats = fds.stats,
@@ -308,8 +303,7 @@ struct collector *collector_close(struct collector *c)
 	loader_detach(c->loader);
 	free(c->keys);
 	free(c->values);
-	free(c->exit_values);
-	free(c->iter_buf);
+	free(c->proc_values);
 	free(c);
 	return NULL;
 }
@@ -565,7 +559,7 @@ static int read_counts(struct collector *c, struct entries *es)
 /* The thread path. */
 
 /* Append one process (thread path): its key, its counters, its name and whether it ended. */
-static int add_one(struct entries *es, const struct rawtpd_key *k, const struct rawtpd_exit *v)
+static int add_one(struct entries *es, const struct rawtpd_key *k, const struct rawtpd_proc *v)
 {
 	struct sample_entry *e;
 
@@ -584,17 +578,27 @@ static int add_one(struct entries *es, const struct rawtpd_key *k, const struct 
 				   .c = {.voluntary = v->voluntary,
 					 .involuntary = v->involuntary,
 					 .runtime_ns = v->runtime_ns},
-				   .exited = v->ended != 0,
-				   .from_exits = true};
+				   .exited = v->ended != 0};
 	memcpy(e->comm, v->comm, sizeof(e->comm));
 	e->comm[sizeof(e->comm) - 1] = 0;
 	return 0;
 }
 
-/* Every entry of the exits map into es: in batches where the kernel has them, else key by key. */
-static int read_exits(struct collector *c, struct entries *es)
+static int entry_cmp(const void *a, const void *b)
 {
-	int fd = c->maps.exits;
+	const struct sample_entry *x = a, *y = b;
+
+	if (x->tgid != y->tgid)
+		return x->tgid < y->tgid ? -1 : 1;
+	if (x->start_ns != y->start_ns)
+		return x->start_ns < y->start_ns ? -1 : 1;
+	return 0;
+}
+
+/* Every entry of the procs map into es: in batches where the kernel has them, else key by key. */
+static int read_procs(struct collector *c, struct entries *es)
+{
+	int fd = c->maps.procs;
 	struct rawtpd_key k, next;
 	void *prev = NULL;
 	__u64 batch = 0;
@@ -606,7 +610,7 @@ static int read_exits(struct collector *c, struct entries *es)
 		__u32 count = c->chunk;
 
 		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, c->keys,
-					 c->exit_values, &count, &opts);
+					 c->proc_values, &count, &opts);
 		first = false;
 		if (r < 0 && errno != ENOENT) {
 			r = -errno;
@@ -619,9 +623,9 @@ static int read_exits(struct collector *c, struct entries *es)
 			break;
 		}
 		MARK_DEFINED(c->keys, count * sizeof(*c->keys));
-		MARK_DEFINED(c->exit_values, count * sizeof(*c->exit_values));
+		MARK_DEFINED(c->proc_values, count * sizeof(*c->proc_values));
 		for (__u32 i = 0; i < count; i++)
-			if (add_one(es, &c->keys[i], &c->exit_values[i]) < 0)
+			if (add_one(es, &c->keys[i], &c->proc_values[i]) < 0)
 				return -ENOMEM;
 		if (r < 0) /* ENOENT: that was the last batch */
 			return 0;
@@ -632,9 +636,9 @@ static int read_exits(struct collector *c, struct entries *es)
 				break;
 			return -errno;
 		}
-		if (bpf_map_lookup_elem(fd, &next, c->exit_values) == 0) {
-			MARK_DEFINED(c->exit_values, sizeof(*c->exit_values));
-			if (add_one(es, &next, c->exit_values) < 0)
+		if (bpf_map_lookup_elem(fd, &next, c->proc_values) == 0) {
+			MARK_DEFINED(c->proc_values, sizeof(*c->proc_values));
+			if (add_one(es, &next, c->proc_values) < 0)
 				return -ENOMEM;
 		} else if (errno != ENOENT) {
 			return -errno;
@@ -645,98 +649,14 @@ static int read_exits(struct collector *c, struct entries *es)
 	return 0;
 }
 
-/* Run the task iterator once: every live thread with a base, one record each, into es. */
-static int read_threads(struct collector *c, struct entries *es)
-{
-	_cleanup_close_ int fd = -1;
-	size_t have = 0;
-
-	if (c->maps.iter < 0) /* collector_new() on an exits map alone */
-		return 0;
-	fd = bpf_iter_create(c->maps.iter);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t l = read(fd, c->iter_buf + have, ITER_BUF_BYTES - have);
-		size_t i = 0;
-
-		if (l < 0 && errno == EINTR)
-			continue;
-		if (l < 0)
-			return -errno;
-		if (l == 0)
-			break;
-		MARK_DEFINED(c->iter_buf + have, (size_t)l);
-		have += (size_t)l;
-		for (; i + sizeof(struct rawtpd_thread_rec) <= have;
-		     i += sizeof(struct rawtpd_thread_rec)) {
-			struct rawtpd_thread_rec rec;
-
-			memcpy(&rec, c->iter_buf + i, sizeof(rec));
-			rec.v.ended = 0;
-			if (add_one(es, &rec.key, &rec.v) < 0)
-				return -ENOMEM;
-			es->e[es->n - 1].from_exits = false;
-		}
-		memmove(c->iter_buf, c->iter_buf + i, have - i);
-		have -= i;
-	}
-	return 0;
-}
-
-/*
- * For equal keys, the exits entry first; then by whether it ended (an ended one first).
- */
-static int thread_entry_cmp(const void *a, const void *b)
-{
-	const struct sample_entry *x = a, *y = b;
-
-	if (x->tgid != y->tgid)
-		return x->tgid < y->tgid ? -1 : 1;
-	if (x->start_ns != y->start_ns)
-		return x->start_ns < y->start_ns ? -1 : 1;
-	if (x->from_exits != y->from_exits)
-		return x->from_exits ? -1 : 1;
-	return 0;
-}
-
-/*
- * One entry per process: its exits entry plus its live threads. Once the exits entry says the
- * process ended, a live thread still listed (past its exit, before its last switch) is left
- * out: its last switch adds it to the exits map again, and aggregation folds that as a late
- * switch of a process already counted.
- */
-static void combine(struct entries *es)
-{
-	size_t n = 0;
-
-	qsort(es->e, es->n, sizeof(*es->e), thread_entry_cmp);
-	for (size_t i = 0; i < es->n; i++) {
-		struct sample_entry *cur = &es->e[i];
-		struct sample_entry *last = n ? &es->e[n - 1] : NULL;
-
-		if (last && last->tgid == cur->tgid && last->start_ns == cur->start_ns) {
-			if (!last->exited)
-				counters_add(&last->c, &cur->c);
-			if (!last->comm[0])
-				memcpy(last->comm, cur->comm, sizeof(last->comm));
-			continue;
-		}
-		es->e[n++] = *cur;
-	}
-	es->n = n;
-}
-
-/* The thread path's sample: the exits map, then the threads (daemon/DESIGN.md, "Data paths"). */
+/* The thread path's sample: the procs map, sorted (daemon/DESIGN.md, "Data paths"). */
 static int read_thread_path(struct collector *c, struct entries *es)
 {
-	int r = read_exits(c, es);
+	int r = read_procs(c, es);
 
-	if (r >= 0)
-		r = read_threads(c, es);
 	if (r < 0)
 		return r;
-	combine(es);
+	qsort(es->e, es->n, sizeof(*es->e), entry_cmp);
 	return 0;
 }
 
@@ -821,7 +741,7 @@ void collector_sample_done(struct sample *s)
 
 int collector_delete(struct collector *c, const struct agg_key *keys, size_t n)
 {
-	int fd = c->maps.exits >= 0 ? c->maps.exits : c->maps.counts, failed = 0;
+	int fd = c->maps.procs >= 0 ? c->maps.procs : c->maps.counts, failed = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		struct rawtpd_key k = {.tgid = keys[i].tgid, .start_ns = keys[i].start_ns};

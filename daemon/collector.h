@@ -38,8 +38,7 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 /* The maps a collector reads, by fd, and how to read them. */
 struct collector_maps {
 	int counts;	     /* per-CPU hash, struct rawtpd_key -> struct rawtpd_value */
-	int exits;	     /* thread path: hash, struct rawtpd_key -> struct rawtpd_exit; else -1 */
-	int iter;	     /* thread path: the task iterator's link (struct rawtpd_thread_rec) */
+	int procs;	     /* thread path: hash, struct rawtpd_key -> struct rawtpd_proc; else -1 */
 	int tracked;	     /* thread path: array of one __s64, the threads given a base; or -1 */
 	int renames;	     /* hash, struct rawtpd_key -> struct rawtpd_comm; -1: none kept */
 	int stats;	     /* per-CPU array of RAWTPD_STAT_MAX __u64; -1: none kept */

@@ -695,7 +695,7 @@ int kernel_thread_path_check(enum attach_mode m, const struct kernel_facts *f,
 		*ret_why = why;
 		return -EOPNOTSUPP;
 	}
-	*ret_why = "task local storage per thread, read by a task iterator";
+	*ret_why = "task local storage per thread, one hash of processes shared by the CPUs";
 	return 0;
 }
 

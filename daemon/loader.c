@@ -15,7 +15,6 @@ struct loader {
 	struct rawtpd_bpf *skel;
 	struct bpf_link *link;
 	struct bpf_link *rename_link; /* NULL where the mode has no rename hook */
-	struct bpf_link *iter_link;   /* the thread path's task iterator, else NULL */
 	struct bpf_program *prog;     /* the sched_switch program */
 	enum attach_mode mode;
 	enum data_path path;
@@ -116,7 +115,7 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_p
 			const struct kernel_facts *f, uint32_t max_processes,
 			struct bpf_program **ret_want, struct bpf_program **ret_rename)
 {
-	struct bpf_program *p, *want, *rename, *iter = NULL;
+	struct bpf_program *p, *want, *rename;
 	bool thread = path == DATA_PATH_THREAD;
 	int r;
 
@@ -124,13 +123,11 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_p
 	if (!want)
 		return -EINVAL;
 	rename = mode_rename_program(skel, m, f);
-	if (thread)
-		iter = skel->progs.rawtpd_threads_iter;
 	bpf_object__for_each_program(p, skel->obj)
-		bpf_program__set_autoload(p, p == want || p == rename || p == iter);
+		bpf_program__set_autoload(p, p == want || p == rename);
 	/* each path's maps only: the thread path's need kernels the other runs without */
 	bpf_map__set_autocreate(skel->maps.threads, thread);
-	bpf_map__set_autocreate(skel->maps.exits, thread);
+	bpf_map__set_autocreate(skel->maps.procs, thread);
 	bpf_map__set_autocreate(skel->maps.tracked, thread);
 	bpf_map__set_autocreate(skel->maps.oncpu, !thread);
 	bpf_map__set_autocreate(skel->maps.tid_runtime, !thread);
@@ -142,7 +139,7 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_p
 	/* the thread path reads no per-process per-CPU hash: one entry keeps the fds uniform */
 	r = bpf_map__set_max_entries(skel->maps.counts, thread ? 1 : max_processes);
 	if (r >= 0)
-		r = bpf_map__set_max_entries(skel->maps.exits, max_processes);
+		r = bpf_map__set_max_entries(skel->maps.procs, max_processes);
 	/*
 	 * Where the kernel can allocate map memory from any context (bpf_mem_alloc, Linux 6.1),
 	 * create entries as processes appear instead of preallocating max_processes of them on
@@ -199,18 +196,9 @@ static int attach_path(enum attach_mode m, enum data_path path, const struct ker
 		goto fail;
 
 	step = KERNEL_STEP_ATTACH;
-	if (path == DATA_PATH_THREAD) {
-		/* the reader first: a thread given a base is read from the first interval on */
-		l->iter_link = bpf_program__attach_iter(skel->progs.rawtpd_threads_iter, NULL);
-		if (!l->iter_link) {
-			r = -errno;
-			goto fail;
-		}
-	}
 	l->link = attach_program(want, m, kernel_kprobe_target(f));
 	if (!l->link) {
 		r = -errno;
-		bpf_link__destroy(l->iter_link);
 		goto fail;
 	}
 	l->skel = skel;
@@ -241,7 +229,6 @@ struct loader *loader_detach(struct loader *l)
 		return NULL;
 	bpf_link__destroy(l->rename_link);
 	bpf_link__destroy(l->link);
-	bpf_link__destroy(l->iter_link);
 	rawtpd_bpf__destroy(l->skel);
 	free(l);
 	return NULL;
@@ -251,9 +238,8 @@ void loader_fds(const struct loader *l, struct loader_fds *ret)
 {
 	*ret = (struct loader_fds){
 		.counts = bpf_map__fd(l->skel->maps.counts),
-		.exits = l->path == DATA_PATH_THREAD ? bpf_map__fd(l->skel->maps.exits) : -1,
+		.procs = l->path == DATA_PATH_THREAD ? bpf_map__fd(l->skel->maps.procs) : -1,
 		.tracked = l->path == DATA_PATH_THREAD ? bpf_map__fd(l->skel->maps.tracked) : -1,
-		.iter = l->iter_link ? bpf_link__fd(l->iter_link) : -1,
 		.renames = l->rename_link ? bpf_map__fd(l->skel->maps.renames) : -1,
 		.stats = bpf_map__fd(l->skel->maps.stats),
 		.prog = bpf_program__fd(l->prog),

@@ -23,7 +23,7 @@ void loader_log_libbpf(void);
  * Load and attach mode m (not ATTACH_AUTO) on data path path (DATA_PATH_AUTO: the thread path
  * where kernel_data_path_pick() says it can run, the process path if it then fails) as the facts
  * say this kernel offers it, with room for max_processes in the per-process map (the thread
- * path: for max_processes threads, and as many processes with exited threads). Its rename hook is attached where the kernel has
+ * path: for max_processes threads, and as many processes). Its rename hook is attached where the kernel has
  * one, and missing it is no failure. On failure returns a negative errno and *ret_error (when
  * ret_error is not NULL) gets a malloc'd message naming the mode, the hook, the kernel's error
  * and what to do.
@@ -37,8 +37,7 @@ struct loader *loader_detach(struct loader *l);
 /* What is attached, by fd: valid until loader_detach(). */
 struct loader_fds {
 	int counts;  /* per-CPU hash of the processes' counters (process path) */
-	int exits;   /* hash of what exited threads counted, per process (thread path), else -1 */
-	int iter;    /* the thread path's task iterator link, else -1 */
+	int procs;   /* hash of the processes' counters shared by the CPUs (thread path), or -1 */
 	int tracked; /* the thread path's count of threads given a base, else -1 */
 	int renames; /* hash of the renames noted since the last read; -1: no rename hook */
 	int stats;   /* per-CPU array of RAWTPD_STAT_* */

@@ -299,6 +299,7 @@ int render_json_status(const struct snapshot *s, struct blob *ret)
 	    !set(root, "series_dropped", json_integer(in->series_dropped)) ||
 	    !set(root, "last_aggregation_timestamp", real(s->timestamp)) ||
 	    !set(root, "last_aggregation_duration_seconds", real(in->aggregation_duration_s)) ||
+	    !set(root, "last_collect_duration_seconds", real(in->collect_duration_s)) ||
 	    !set(root, "aggregations", json_integer(in->aggregations)) ||
 	    !set(root, "aggregation_failures", json_integer(in->aggregation_failures)) ||
 	    !set(root, "bpf_stats_enabled", json_boolean(in->bpf_stats_enabled)) ||

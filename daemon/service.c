@@ -35,6 +35,7 @@ struct service {
 	struct snapshot_info facts; /* what every snapshot says that is fixed at start-up */
 	uint64_t aggregations, aggregation_failures;
 	double last_cycle_s; /* read + fold + render + publish, of the last aggregation */
+	double collect_s;    /* read + fold + names, of this aggregation */
 	int listen_fds;	     /* from socket activation; 0 if none */
 };
 
@@ -124,6 +125,7 @@ static int publish(struct service *s, uint64_t t0)
 			     &info.bpf_stats_enabled);
 	info.n_map_memory = collector_map_memory(s->collector, info.map_memory);
 	info.aggregations = s->aggregations + 1;
+	info.collect_duration_s = s->collect_s;
 	info.aggregation_failures = s->aggregation_failures;
 	self_stats_read("/proc", &info);
 	/* The whole of the previous cycle, rendering included (this one's is not over yet);
@@ -155,6 +157,7 @@ static int aggregate_once(struct service *s)
 		return r;
 	aggregate_read_names(&s->agg, &s->names);
 	log_map_episode(s);
+	s->collect_s = (double)(now_nsec(CLOCK_MONOTONIC) - t0) / NSEC_PER_SEC;
 	return publish(s, t0);
 }
 

@@ -76,6 +76,7 @@ struct snapshot_info {
 	uint64_t prog_run_time_ns;
 	uint64_t series_dropped; /* series cut by max_series or the comm filters */
 	double aggregation_duration_s;
+	double collect_duration_s; /* of this snapshot's cycle: reading the maps and folding */
 	uint64_t aggregations; /* completed aggregations */
 	uint64_t aggregation_failures;
 	/* the daemon process itself (process_* family) */

@@ -327,11 +327,16 @@ class Tool:
         self.proc = None
 
 
-def rawtpd_tool(args, mode):
+def rawtpd_tool(args, mode, path=None):
+    """rawtpd in one attach mode; path: a data path forced (else auto's choice)."""
     port = free_port()
     cmd = [args.rawtpd, "--listen", f"127.0.0.1:{port}", "--interval", "1s", "--config",
            "/dev/null", "--attach", mode, "--log-level", "warning"]
-    return Tool(f"rawtpd {mode}", f"rawtpd {mode}", cmd,
+    name = "rawtpd"
+    if path:
+        cmd += ["--data-path", path]
+        name = f"rawtpd-{path}"
+    return Tool(f"{name} {mode}", f"{name} {mode}", cmd,
                 ready=lambda: http_get(f"http://127.0.0.1:{port}/-/healthy"))
 
 
@@ -373,6 +378,9 @@ def per_event(args, res):
     tools = []
     for m in modes:
         tools.append(rawtpd_tool(args, m))
+    paths = {m["mode"]: m.get("data_path") for m in probe["attach_modes"] if m["works"]}
+    if paths.get("tp_btf") == "thread":  # the other data path, for comparison
+        tools.append(rawtpd_tool(args, "tp_btf", "process"))
     if shutil.which("bpftrace"):
         tools.append(Tool("bpftrace", "bpftrace @[pid] = count() (tracepoint)",
                           ["bpftrace", "-e",

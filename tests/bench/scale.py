@@ -41,6 +41,37 @@ def meminfo_kib():
     return m["Slab"] + m.get("Percpu", 0)
 
 
+def memcg_dir():
+    """A fresh memory cgroup for the daemon, under this process's own (v1 or v2): the kernel
+    charges a BPF map's memory, task local storage elements included, to the memory cgroup
+    that created the map."""
+    with open("/proc/self/cgroup") as f:
+        lines = [line.strip().split(":", 2) for line in f]
+    for _, ctrl, path in lines:
+        if ctrl == "memory" and os.path.isdir(f"/sys/fs/cgroup/memory{path}"):
+            d = f"/sys/fs/cgroup/memory{path}/rawtpd-scale-{os.getpid()}"
+            os.makedirs(d, exist_ok=True)
+            return d, "v1"
+    for _, ctrl, path in lines:
+        if ctrl == "" and os.path.exists(f"/sys/fs/cgroup{path}/memory.stat"):
+            d = f"/sys/fs/cgroup{path}/rawtpd-scale-{os.getpid()}"
+            os.makedirs(d, exist_ok=True)
+            return d, "v2"
+    return None, None
+
+
+def memcg_kernel_bytes(d, kind):
+    if kind == "v1":
+        with open(f"{d}/memory.kmem.usage_in_bytes") as f:
+            return int(f.read())
+    with open(f"{d}/memory.stat") as f:
+        for line in f:
+            k, v = line.split()
+            if k == "kernel":
+                return int(v)
+    return 0
+
+
 def wait_for(fn, timeout, what):
     end = time.time() + timeout
     while time.time() < end:
@@ -60,35 +91,59 @@ def one(n, path, port):
             raise RuntimeError(f"bench-sleepers: {line!r}")
         time.sleep(2)
         mem0 = meminfo_kib()
-        d = subprocess.Popen([DAEMON, "--config", "/dev/null", "--listen", f"127.0.0.1:{port}",
-                              "--data-path", path, "--max-processes", str(2 * n + 20000),
-                              "--log-level", "warning"])
+        cg, kind = memcg_dir()
+        argv = [DAEMON, "--config", "/dev/null", "--listen", f"127.0.0.1:{port}",
+                "--data-path", path, "--max-processes", str(2 * n + 20000),
+                "--log-level", "warning"]
+        if cg:  # in its own memory cgroup before it makes a single map
+            argv = ["/bin/sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$@"', "sh", *argv]
+        d = subprocess.Popen(argv)
         status = f"http://127.0.0.1:{port}/api/v1/status"
         try:
-            wait_for(lambda: json.loads(get(status)).get("aggregations", 0) >= 1, 60, "rawtpd")
+            def started():
+                try:
+                    return json.loads(get(status)).get("aggregations", 0) >= 1
+                except OSError:
+                    if d.poll() is not None:
+                        raise RuntimeError(f"rawtpd exited with {d.returncode}")
+                    return False
+            wait_for(started, 60, "rawtpd")
+            time.sleep(1.5)
+            cg0 = memcg_kernel_bytes(cg, kind) if cg else 0
             sl.stdin.write("poke\n")
             sl.stdin.flush()
             sl.stdout.readline()
             st = wait_for(lambda: (lambda s: s if s["processes_live"] >= 0.98 * n else None)(
                 json.loads(get(status))), 180, "every sleeper counted")
             a0 = st["aggregations"]
-            durs = {}
+            durs, colls = {}, {}
             while len(durs) < 8:
                 s = json.loads(get(status))
                 if s["aggregations"] > a0 + 1:
                     durs[s["aggregations"]] = s["last_aggregation_duration_seconds"]
+                    colls[s["aggregations"]] = s["last_collect_duration_seconds"]
                 time.sleep(0.3)
             mem1 = meminfo_kib()
+            cg1 = memcg_kernel_bytes(cg, kind) if cg else 0
             body = get(f"http://127.0.0.1:{port}/metrics")
             return {"n": n, "path": s["data_path"], "live": s["processes_live"],
                     "cycle_ms_median": statistics.median(durs.values()) * 1e3,
                     "cycle_ms_max": max(durs.values()) * 1e3,
+                    "collect_ms_median": statistics.median(colls.values()) * 1e3,
                     "memlock": s["bpf_map_memory_bytes"],
                     "kernel_kib_added": mem1 - mem0,
+                    "memcg_kernel_bytes_per_process": (cg1 - cg0) / n if cg else None,
                     "metrics_bytes": len(body)}
         finally:
             d.terminate()
             d.wait(30)
+            if cg:
+                for _ in range(50):
+                    try:
+                        os.rmdir(cg)
+                        break
+                    except OSError:
+                        time.sleep(0.2)
     finally:
         sl.stdin.close()
         sl.terminate()
@@ -114,11 +169,13 @@ def main():
                 r = one(n, path, 19000 + len(out))
                 out.append(r)
                 mem = sum(r["memlock"].values())
-                print(f"{n:>7} {r['path']:8} live {r['live']:>7}  cycle median "
+                print(f"{n:>7} {r['path']:8} live {r['live']:>7}  read+fold median "
+                      f"{r['collect_ms_median']:7.1f} ms, whole cycle median "
                       f"{r['cycle_ms_median']:7.1f} ms (max {r['cycle_ms_max']:7.1f})  "
-                      f"memlock {mem / 1024:9.1f} KiB  kernel memory added "
-                      f"{r['kernel_kib_added']:8d} KiB ({r['kernel_kib_added'] * 1024 / n:6.0f} B "
-                      f"a process)  /metrics {r['metrics_bytes'] / 1e6:.1f} MB", flush=True)
+                      f"memlock {mem / 1024:9.1f} KiB  kernel memory charged to the daemon: "
+                      f"{r['memcg_kernel_bytes_per_process'] or 0:6.0f} B a process "
+                      f"(system-wide slab+percpu {r['kernel_kib_added'] * 1024 / n:6.0f} B)  "
+                      f"/metrics {r['metrics_bytes'] / 1e6:.1f} MB", flush=True)
         print(json.dumps(out, indent=1))
     finally:
         with open("/proc/sys/kernel/pid_max", "w") as f:

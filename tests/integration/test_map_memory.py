@@ -14,7 +14,7 @@ from rawtpd_test import RAWTPD, Checker, Daemon, require_root  # noqa: E402
 
 # the maps each data path creates (the other path's are not made at all)
 PATH_MAPS = {"process": ["counts", "oncpu", "renames", "stats", "tid_runtime"],
-             "thread": ["counts", "exits", "renames", "stats", "threads", "tracked"]}
+             "thread": ["counts", "procs", "renames", "stats", "threads", "tracked"]}
 MAPS = sorted(set(PATH_MAPS["process"]) | set(PATH_MAPS["thread"]))
 
 
@@ -107,7 +107,7 @@ def one_path(t, est, path):
         for m in maps:
             t.check(got.get(m, 0) > 0, f"{m}: positive ({got.get(m)})")
             t.check(st and st.get(m) == got.get(m), f"{m}: /api/v1/status says the same")
-            if exact or m not in ("counts", "exits"):
+            if exact or m not in ("counts", "procs"):
                 t.check(got.get(m) == k2.get(m),
                         f"{m}: equals memlock in /proc/{d.proc.pid}/fdinfo ({k2.get(m)})")
             else:

@@ -66,7 +66,7 @@ static void fill_info(struct snapshot_info *in)
 		.kernel_release = "6.1.0-test-amd64",
 		.attach_mode = "tp_btf",
 		.data_path = "thread",
-		.data_path_reason = "task local storage per thread, read by a task iterator",
+		.data_path_reason = "task local storage per thread, one hash of processes shared by the CPUs",
 		.interval_s = 1.0,
 		.start_time = 1764000000.25,
 		.map_capacity = 32768,
