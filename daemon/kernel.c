@@ -306,6 +306,41 @@ static int btf_has_member(const struct btf *btf, const char *sname, const char *
 	return 0;
 }
 
+/* The offset of struct sname's member mname in bytes, or -ENOENT. */
+static int btf_member_offset(const struct btf *btf, const char *sname, const char *mname)
+{
+	const struct btf_type *t;
+	const struct btf_member *m;
+	int id;
+
+	id = btf__find_by_name_kind(btf, sname, BTF_KIND_STRUCT);
+	if (id <= 0)
+		return -ENOENT;
+	t = btf__type_by_id(btf, id);
+	m = btf_members(t);
+	for (unsigned i = 0; i < btf_vlen(t); i++, m++) {
+		const char *n = btf__name_by_offset(btf, m->name_off);
+
+		if (n && strcmp(n, mname) == 0)
+			return (int)(btf_member_bit_offset(t, i) / 8);
+	}
+	return -ENOENT;
+}
+
+/* Where task local storage puts a value, and its per-task header, for --probe's estimate. */
+static void btf_local_storage_sizes(const struct btf *btf, struct kernel_facts *f)
+{
+	int sdata = btf_member_offset(btf, "bpf_local_storage_elem", "sdata");
+	int data = btf_member_offset(btf, "bpf_local_storage_data", "data");
+	int id = btf__find_by_name_kind(btf, "bpf_local_storage", BTF_KIND_STRUCT);
+	long long size = id > 0 ? btf__resolve_size(btf, id) : -1;
+
+	if (sdata >= 0 && data >= 0)
+		f->local_storage_data_offset = (unsigned)(sdata + data);
+	if (size > 0)
+		f->local_storage_bytes = (unsigned)size;
+}
+
 /* Whether sched_switch's tracepoint passes prev_state: 1, 0, or -ENOENT if btf lacks it. */
 static int btf_prev_state(const struct btf *btf)
 {
@@ -351,6 +386,7 @@ static void read_btf(const char *root, struct kernel_facts *f)
 	if (!f->map_mem_alloc && !full)
 		f->map_mem_alloc = release_at_least(f->release, 6, 1);
 	f->local_storage_mem_alloc = btf_has_member(btf, "bpf_local_storage_map", "selem_ma");
+	btf_local_storage_sizes(btf, f);
 	btf__free(btf);
 }
 

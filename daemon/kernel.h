@@ -91,6 +91,10 @@ struct kernel_facts {
 	/* task local storage allocates with bpf_mem_alloc (struct bpf_local_storage_map has
 	 * selem_ma, Linux 6.5+), so the thread data path may create it under the rq lock */
 	int local_storage_mem_alloc;
+	/* from the BTF, 0 when it does not say: where a local storage element's value starts
+	 * (offsetof(struct bpf_local_storage_elem, sdata.data)), and a task's storage header
+	 * (sizeof(struct bpf_local_storage)) */
+	unsigned local_storage_data_offset, local_storage_bytes;
 	struct kernel_caps caps;
 };
 

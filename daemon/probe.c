@@ -55,6 +55,26 @@ struct probe_memory {
 	uint64_t preallocated;	 /* preallocated: from the start, whatever runs */
 };
 
+/*
+ * What the thread data path will cost, which does not depend on the CPUs. bpf_mem_alloc gives
+ * each object its size plus an 8-byte list node, rounded up to a kmalloc size class. A thread
+ * has a storage element (the value, struct rawtpd_thread, after the element's header) and its
+ * task's storage header (shared with any other task storage map on that task); a process has
+ * a procs hash element (struct htab_elem, the key, struct rawtpd_proc). The defaults are Linux
+ * 6.18's, for a BTF that does not say.
+ */
+#define LLIST_NODE_BYTES	  8u
+#define LOCAL_STORAGE_DATA_OFFSET 72u
+#define LOCAL_STORAGE_BYTES	  176u
+#define THREAD_VALUE_BYTES	  32u /* struct rawtpd_thread */
+#define PROC_ELEM_BYTES		  (48u + 16u + 48u) /* struct htab_elem, key, struct rawtpd_proc */
+struct probe_thread_memory {
+	uint64_t per_thread; /* each thread with storage */
+	uint64_t per_process;
+	uint64_t buckets; /* of the procs hash */
+	uint64_t full;	  /* max_processes single-threaded processes */
+};
+
 /* Each yes/no below is 1, 0, or negative when it cannot be told. */
 struct probe_report {
 	struct kernel_facts kernel;
@@ -63,6 +83,7 @@ struct probe_report {
 	int ring_buffer;
 	int percpu_hash;
 	struct probe_memory memory;
+	struct probe_thread_memory thread_memory;
 	struct probe_mode modes[ELEMENTSOF(kernel_auto_order)]; /* in the order auto tries them */
 	enum attach_mode auto_choice;				/* ATTACH_AUTO: none works */
 };
@@ -161,6 +182,35 @@ static void estimate_memory(const struct kernel_facts *f, uint32_t max_processes
 	*ret = m;
 }
 
+/* The kmalloc size class n falls in: 8 .. 96, 128, 192, then powers of two. */
+static uint64_t size_class(uint64_t n)
+{
+	uint64_t c = 8;
+
+	if (n > 64 && n <= 96)
+		return 96;
+	if (n > 128 && n <= 192)
+		return 192;
+	while (c < n)
+		c *= 2;
+	return c;
+}
+
+static void estimate_thread_memory(const struct kernel_facts *f, uint32_t max_processes,
+				   struct probe_thread_memory *ret)
+{
+	uint64_t off = f->local_storage_data_offset ?: LOCAL_STORAGE_DATA_OFFSET;
+	uint64_t hdr = f->local_storage_bytes ?: LOCAL_STORAGE_BYTES, buckets = 1;
+
+	while (buckets < max_processes)
+		buckets *= 2;
+	ret->per_thread = size_class(off + THREAD_VALUE_BYTES + LLIST_NODE_BYTES) +
+			  size_class(hdr + LLIST_NODE_BYTES);
+	ret->per_process = size_class(PROC_ELEM_BYTES + LLIST_NODE_BYTES);
+	ret->buckets = buckets * HTAB_BUCKET_BYTES;
+	ret->full = ret->buckets + (uint64_t)max_processes * (ret->per_thread + ret->per_process);
+}
+
 static int probe_report_make(uint32_t max_processes, const struct kernel_btf_given *btf,
 			     struct probe_report *ret)
 {
@@ -178,6 +228,7 @@ static int probe_report_make(uint32_t max_processes, const struct kernel_btf_giv
 	rep.percpu_hash =
 		unpriv ? -EPERM : libbpf_probe_bpf_map_type(BPF_MAP_TYPE_PERCPU_HASH, NULL);
 	estimate_memory(&rep.kernel, max_processes, &rep.memory);
+	estimate_thread_memory(&rep.kernel, max_processes, &rep.thread_memory);
 	try_modes(&rep);
 	*ret = rep;
 	return 0;
@@ -278,10 +329,22 @@ static void print_memory(const struct probe_memory *m, FILE *out)
 	fprintf(out, "  preallocated:    %s from the start\n", bytes_text(m->preallocated, c));
 }
 
+static void print_thread_memory(const struct probe_thread_memory *m, FILE *out)
+{
+	char a[32], b[32];
+
+	fprintf(out, "thread data path memory (any number of CPUs):\n");
+	fprintf(out, "  %" PRIu64 " B a single-threaded process, %" PRIu64 " B each further thread, "
+		     "+ %s; %s when full\n",
+		m->per_thread + m->per_process, m->per_thread, bytes_text(m->buckets, a),
+		bytes_text(m->full, b));
+}
+
 static void print_text(const struct probe_report *rep, FILE *out)
 {
 	print_kernel(rep, out);
 	print_memory(&rep->memory, out);
+	print_thread_memory(&rep->thread_memory, out);
 	fprintf(out, "attach modes (in the order auto tries them):\n");
 	for (size_t i = 0; i < ELEMENTSOF(rep->modes); i++) {
 		const struct probe_mode *pm = &rep->modes[i];
@@ -368,6 +431,18 @@ static json_t *json_memory(const struct probe_memory *m)
 	return o;
 }
 
+static json_t *json_thread_memory(const struct probe_thread_memory *m)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "per_thread_bytes", json_integer((json_int_t)m->per_thread));
+	json_object_set_new(o, "per_process_bytes",
+			    json_integer((json_int_t)(m->per_thread + m->per_process)));
+	json_object_set_new(o, "bucket_bytes", json_integer((json_int_t)m->buckets));
+	json_object_set_new(o, "full_bytes", json_integer((json_int_t)m->full));
+	return o;
+}
+
 static json_t *json_report(const struct probe_report *rep)
 {
 	const struct kernel_facts *f = &rep->kernel;
@@ -391,6 +466,7 @@ static json_t *json_report(const struct probe_report *rep)
 	json_object_set_new(root, "ring_buffer", json_tristate(rep->ring_buffer));
 	json_object_set_new(root, "percpu_hash", json_tristate(rep->percpu_hash));
 	json_object_set_new(root, "counts_map_memory", json_memory(&rep->memory));
+	json_object_set_new(root, "thread_path_memory", json_thread_memory(&rep->thread_memory));
 	json_object_set_new(root, "attach_modes", json_modes(rep));
 	json_object_set_new(root, "auto_choice",
 			    rep->auto_choice == ATTACH_AUTO

@@ -564,8 +564,52 @@ static void test_facts_custom_btf(void)
 	fixture_remove(root);
 }
 
+/* The data path each mode gets, from the facts alone. */
+static void test_data_path(void)
+{
+	struct kernel_facts f = good_facts();
+	enum data_path p;
+	const char *why;
+
+	f.btf_source = KERNEL_BTF_KERNEL;
+	f.local_storage_mem_alloc = 1;
+	for (enum attach_mode m = ATTACH_TP_BTF; m <= ATTACH_TRACEPOINT; m++) {
+		CHECK(kernel_thread_path_check(m, &f, &why) == 0);
+		CHECK(kernel_data_path_pick(DATA_PATH_AUTO, m, &f, &p, &why) == 0);
+		CHECK(p == DATA_PATH_THREAD);
+		CHECK(kernel_data_path_pick(DATA_PATH_PROCESS, m, &f, &p, &why) == 0);
+		CHECK(p == DATA_PATH_PROCESS);
+	}
+	/* the kprobe: prev is not current */
+	CHECK(kernel_thread_path_check(ATTACH_KPROBE, &f, &why) == -EOPNOTSUPP);
+	CHECK_CONTAINS(why, "finish_task_switch");
+	CHECK(kernel_data_path_pick(DATA_PATH_AUTO, ATTACH_KPROBE, &f, &p, &why) == 0);
+	CHECK(p == DATA_PATH_PROCESS);
+	CHECK(kernel_data_path_pick(DATA_PATH_THREAD, ATTACH_KPROBE, &f, &p, &why) == -EOPNOTSUPP);
+
+	/* before 6.5: storage would be allocated under the runqueue lock */
+	f.local_storage_mem_alloc = 0;
+	CHECK(kernel_data_path_pick(DATA_PATH_AUTO, ATTACH_TP_BTF, &f, &p, &why) == 0);
+	CHECK(p == DATA_PATH_PROCESS);
+	CHECK_CONTAINS(why, "6.5");
+	CHECK(kernel_data_path_pick(DATA_PATH_THREAD, ATTACH_RAW_TP, &f, &p, &why) == -EOPNOTSUPP);
+
+	/* a BTF file, not the kernel's own: no typed task pointers */
+	f.local_storage_mem_alloc = 1;
+	f.btf_source = KERNEL_BTF_FLAG;
+	f.btf_sysfs = false;
+	CHECK(kernel_thread_path_check(ATTACH_RAW_TP, &f, &why) == -EOPNOTSUPP);
+	CHECK_CONTAINS(why, "/sys/kernel/btf/vmlinux");
+	CHECK(data_path_from_string("thread") == DATA_PATH_THREAD);
+	CHECK(data_path_from_string("process") == DATA_PATH_PROCESS);
+	CHECK(data_path_from_string("auto") == DATA_PATH_AUTO);
+	CHECK(data_path_from_string("Thread") == -EINVAL);
+	CHECK_STREQ(data_path_to_string(DATA_PATH_THREAD), "thread");
+}
+
 int main(void)
 {
+	test_data_path();
 	/* the fixtures' unparsable BTF files would have libbpf warn on stderr */
 	libbpf_set_print(NULL);
 	test_auto_pick();

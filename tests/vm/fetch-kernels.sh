@@ -6,20 +6,22 @@
 #   bookworm: linux-image-amd64 (6.1), from the host's own apt sources
 #   bullseye: linux-image-5.10.0-*-amd64, from a private apt directory under CACHE_DIR that names
 #             the bullseye suite at the host's Debian mirror (the host's apt state is not touched)
+#   trixie:   linux-image-6.12.*-amd64 (Debian 13), the same way
 #
-# RAWTPD_VM_MIRROR overrides the Debian mirror for bullseye (default: the host's own, from
-# /etc/apt/sources.list.d/*.sources or sources.list). RAWTPD_VM_SUITES="bookworm bullseye" picks.
+# RAWTPD_VM_MIRROR overrides the Debian mirror for bullseye and trixie (default: the host's own,
+# from /etc/apt/sources.list.d/*.sources or sources.list). RAWTPD_VM_SUITES="bookworm bullseye
+# trixie" (the default) picks.
 # CACHE_DIR defaults to $RAWTPD_VM_CACHE, else <build dir>/vm-cache, where the build dir is
 # $RAWTPD_BUILD_DIR, $MESON_BUILD_ROOT or <repository>/build. Idempotent: a kernel already
 # unpacked is not downloaded again (set RAWTPD_VM_REFRESH=1 to look for newer packages).
 #
 # Layout of CACHE_DIR:
 #   debs/                      the downloaded .deb files
-#   apt-bullseye/              the private apt configuration, state and cache
+#   apt-bullseye/, apt-trixie/ the private apt configurations, states and caches
 #   kernels/<release>/vmlinuz  the kernel image
 #   kernels/<release>/config   its build configuration
 #   kernels/<release>/lib/modules/<release>/...   its modules, as shipped (.ko, .ko.xz, ...)
-#   bookworm, bullseye         symbolic links to kernels/<release>
+#   bookworm, bullseye, trixie symbolic links to kernels/<release>
 #
 # On success it prints one line per kernel, "<suite> <kernel dir>", on stdout; a kernel dir is
 # what run-vm.sh takes. Progress goes to stderr. Exit status 1, with a message naming the kernel
@@ -107,6 +109,11 @@ unpack_kernel() {
 	dpkg-deb -x "$deb" "$tmp" || { rm -rf "$tmp"; die "cannot unpack $deb"; }
 	rel=$(find "$tmp/boot" -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' 2>/dev/null | head -n1)
 	rel=${rel#vmlinuz-}
+	# Debian 13 ships modules under /usr/lib (merged /usr); the layout below keeps lib/modules
+	if [ -n "$rel" ] && [ ! -d "$tmp/lib/modules/$rel" ] && [ -d "$tmp/usr/lib/modules/$rel" ]; then
+		mkdir -p "$tmp/lib/modules"
+		mv "$tmp/usr/lib/modules/$rel" "$tmp/lib/modules/$rel"
+	fi
 	if [ -z "$rel" ] || [ ! -d "$tmp/lib/modules/$rel" ]; then
 		rm -rf "$tmp"
 		die "$deb holds no boot/vmlinuz-* with lib/modules: not a kernel image package"
@@ -179,14 +186,18 @@ fetch_bookworm() {
 	fetch_one bookworm "$pkg"
 }
 
-fetch_bullseye() {
-	cached_ok bullseye && return 0
-	local priv=$cache/apt-bullseye mirror pkg keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+# A suite the host's apt does not name (bullseye, trixie), from a private apt directory under
+# CACHE_DIR that names it at the host's Debian mirror; its linux-image-amd64 must point at a
+# kernel whose package name starts with PREFIX.
+fetch_private() {
+	local suite=$1 prefix=$2
+	cached_ok "$suite" && return 0
+	local priv=$cache/apt-$suite mirror pkg keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 	mkdir -p "$priv/state/lists/partial" "$priv/cache/archives/partial" "$priv/etc/preferences.d"
 	: >"$priv/state/status"
 	mirror=${RAWTPD_VM_MIRROR:-$(debian_mirror)}
-	[ -r "$keyring" ] || die "bullseye: $keyring missing: apt-get install debian-archive-keyring"
-	printf 'deb [signed-by=%s] %s bullseye main\n' "$keyring" "$mirror" >"$priv/etc/sources.list"
+	[ -r "$keyring" ] || die "$suite: $keyring missing: apt-get install debian-archive-keyring"
+	printf 'deb [signed-by=%s] %s %s main\n' "$keyring" "$mirror" "$suite" >"$priv/etc/sources.list"
 	local -a opts=(
 		-o "Dir::State=$priv/state"
 		-o "Dir::State::status=$priv/state/status"
@@ -201,27 +212,31 @@ fetch_bullseye() {
 		-o "Acquire::Retries=2"
 		-o "Acquire::http::Timeout=30"
 	)
-	if ! pkg=$(resolve_image bullseye "${opts[@]}") || [ -n "${RAWTPD_VM_REFRESH:-}" ]; then
-		log "bullseye: apt-get update in $priv (mirror $mirror)"
+	if ! pkg=$(resolve_image "$suite" "${opts[@]}") || [ -n "${RAWTPD_VM_REFRESH:-}" ]; then
+		log "$suite: apt-get update in $priv (mirror $mirror)"
 		apt-get "${opts[@]}" -q --error-on=any update >&2 ||
-			die "bullseye: apt-get update from $mirror bullseye failed: is the mirror reachable?"
-		pkg=$(resolve_image bullseye "${opts[@]}") ||
-			die "bullseye: no linux-image-5.10.0-*-amd64 found behind linux-image-amd64 at $mirror"
+			die "$suite: apt-get update from $mirror $suite failed: is the mirror reachable?"
+		pkg=$(resolve_image "$suite" "${opts[@]}") ||
+			die "$suite: no ${prefix}*-amd64 found behind linux-image-amd64 at $mirror"
 	fi
 	case $pkg in
-	linux-image-5.10.*) ;;
-	*) die "bullseye: linux-image-amd64 points at $pkg, not a 5.10 kernel" ;;
+	"$prefix"*) ;;
+	*) die "$suite: linux-image-amd64 points at $pkg, not a ${prefix#linux-image-} kernel" ;;
 	esac
-	fetch_one bullseye "$pkg" "${opts[@]}"
+	fetch_one "$suite" "$pkg" "${opts[@]}"
 }
 
 ensure_tools
 # One fetch at a time per cache: tests may start in parallel.
 exec 9>"$cache/.lock"
 flock -w 900 9 || die "$cache is locked by another fetch-kernels.sh for 15 minutes"
-case ${RAWTPD_VM_SUITES:-bookworm bullseye} in
+suites=${RAWTPD_VM_SUITES:-bookworm bullseye trixie}
+case $suites in
 *bookworm*) fetch_bookworm ;;
 esac
-case ${RAWTPD_VM_SUITES:-bookworm bullseye} in
-*bullseye*) fetch_bullseye ;;
+case $suites in
+*bullseye*) fetch_private bullseye linux-image-5.10. ;;
+esac
+case $suites in
+*trixie*) fetch_private trixie linux-image-6.12. ;;
 esac
