@@ -64,4 +64,19 @@ static __always_inline bool compat_task_dequeue_delayed(struct task_struct *t)
 	return BPF_CORE_READ(se, sched_delayed);
 }
 
+/*
+ * sched_info.run_delay (CONFIG_SCHED_INFO, which schedstats and delay accounting select):
+ * time spent runnable on a runqueue, waiting for a CPU, added when the task next arrives on
+ * one (sched_info_arrive(), in prepare_task_switch(): after sched_switch fires, before
+ * finish_task_switch() runs). Without the field, no wait is counted.
+ */
+static __always_inline __u64 compat_run_delay(struct task_struct *t, const bool direct)
+{
+	if (!bpf_core_field_exists(t->sched_info))
+		return 0;
+	if (direct)
+		return t->sched_info.run_delay;
+	return BPF_CORE_READ(t, sched_info.run_delay);
+}
+
 #endif

@@ -54,9 +54,9 @@ struct {
 /*
  * tracepoint mode: each thread's se.sum_exec_runtime and nvcsw when it last left a CPU, which
  * are also what they are when the thread next comes in (they only change while it runs, and
- * __schedule() bumps nvcsw or nivcsw before the tracepoint fires). Entries go when their
- * thread's last switch reports it exited; LRU, so a missed one cannot fill the map. Sized to one
- * entry in the other modes.
+ * __schedule() bumps nvcsw or nivcsw before the tracepoint fires); tracepoint and kprobe
+ * modes: its sched_info.run_delay then. Entries go when their thread's last switch reports it
+ * exited; LRU, so a missed one cannot fill the map. Sized to one entry in the other modes.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -104,6 +104,7 @@ struct {
 } stats SEC(".maps");
 
 #define MAX_RT_PRIO 100 /* prio of the first fair (SCHED_NORMAL) level */
+#define TASK_DEAD_STATE 0x80 /* TASK_DEAD: do_task_dead() before the last __schedule() */
 
 /*
  * Field access: "direct" hooks (tp_btf) get BTF-typed task pointers and read them with plain
@@ -128,12 +129,12 @@ static __always_inline void stat_inc(__u32 idx)
 }
 
 /*
- * Count one switch-out of prev (not the idle task), which ran ran_ns since it came in, as the
- * kernel counted it (involuntary: it bumped nivcsw). The one place where counting happens:
- * every hook ends here.
+ * Count one switch-out of prev (not the idle task), which ran ran_ns since it came in and had
+ * waited delay_ns for a CPU before, as the kernel counted it (involuntary: it bumped nivcsw).
+ * The one place where counting happens on the process path: every hook ends here.
  */
-static __always_inline int count_switch(struct task_struct *prev, __u64 ran_ns, bool involuntary,
-					const bool direct)
+static __always_inline int count_switch(struct task_struct *prev, __u64 ran_ns, __u64 delay_ns,
+					bool involuntary, const bool direct)
 {
 	struct rawtpd_value *v, init = {};
 	struct rawtpd_key key = {};
@@ -148,6 +149,7 @@ static __always_inline int count_switch(struct task_struct *prev, __u64 ran_ns, 
 		else
 			init.voluntary = 1;
 		init.runtime_ns = ran_ns;
+		init.run_delay_ns = delay_ns;
 		if (direct)
 			bpf_probe_read_kernel_str(init.comm, sizeof(init.comm),
 						  prev->group_leader->comm);
@@ -167,6 +169,7 @@ static __always_inline int count_switch(struct task_struct *prev, __u64 ran_ns, 
 	else
 		v->voluntary++;
 	v->runtime_ns += ran_ns;
+	v->run_delay_ns += delay_ns;
 	return 0;
 }
 
@@ -200,11 +203,41 @@ static __always_inline bool guess_involuntary(struct task_struct *prev, unsigned
 }
 
 /*
+ * The kprobe's wait: prev's sched_info.run_delay grew since its previous switch-out by the wait
+ * before the slice that just ended (tid_runtime keeps the figure). A thread first seen now
+ * counts all its waits if it was born after attaching, else none of the one before this slice.
+ */
+static __always_inline __u64 kprobe_delay(struct task_struct *prev, __u32 prev_pid)
+{
+	__u64 rd = compat_run_delay(prev, false), delay = 0;
+	struct rawtpd_tid *last = bpf_map_lookup_elem(&tid_runtime, &prev_pid);
+
+	if (last) {
+		if (rd >= last->run_delay)
+			delay = rd - last->run_delay;
+		if (compat_task_state(prev) & TASK_DEAD_STATE)
+			bpf_map_delete_elem(&tid_runtime, &prev_pid);
+		else
+			last->run_delay = rd;
+	} else {
+		struct rawtpd_tid now = {.run_delay = rd};
+
+		if (BPF_CORE_READ(prev, start_time) >= new_after_ns)
+			delay = rd;
+		if (!(compat_task_state(prev) & TASK_DEAD_STATE))
+			bpf_map_update_elem(&tid_runtime, &prev_pid, &now, BPF_NOEXIST);
+	}
+	return delay;
+}
+
+/*
  * Account one context switch seen by a hook that has both tasks: prev leaves the CPU, next
- * takes it. Both figures are the kernel's own, taken from what they were when prev came in on
+ * takes it. The figures are the kernel's own, taken from what they were when prev came in on
  * this CPU (the per-CPU stash): CPU time is the growth of se.sum_exec_runtime, brought up to
- * date before the switch; and __schedule() has already bumped prev's nvcsw or its nivcsw, so
- * an unchanged nvcsw is an involuntary switch, exactly as /proc counts it.
+ * date before the switch; __schedule() has already bumped prev's nvcsw or its nivcsw, so
+ * an unchanged nvcsw is an involuntary switch, exactly as /proc counts it; and the wait is the
+ * growth of sched_info.run_delay, which at the raw tracepoint does not yet hold next's wait and
+ * holds prev's. The kprobe runs after next's wait was added: its waits come from tid_runtime.
  */
 static __always_inline int account_switch(struct task_struct *prev, struct task_struct *next,
 					  unsigned long long *ctx, bool preempt, const int hook)
@@ -212,7 +245,7 @@ static __always_inline int account_switch(struct task_struct *prev, struct task_
 	const bool direct = hook == HOOK_TP_BTF;
 	struct rawtpd_oncpu *oc;
 	__u32 zero = 0, prev_pid;
-	__u64 prev_sum, prev_nvcsw, ran = 0;
+	__u64 prev_sum, prev_nvcsw, ran = 0, delay = 0;
 	bool involuntary = false;
 
 	oc = bpf_map_lookup_elem(&oncpu, &zero);
@@ -223,9 +256,13 @@ static __always_inline int account_switch(struct task_struct *prev, struct task_
 	prev_sum = TASK_FIELD(direct, prev, se.sum_exec_runtime);
 	prev_nvcsw = TASK_FIELD(direct, prev, nvcsw);
 	if (oc->valid && oc->pid == prev_pid) {
+		__u64 rd = compat_run_delay(prev, direct);
+
 		if (prev_sum >= oc->sum_exec_runtime)
 			ran = prev_sum - oc->sum_exec_runtime;
 		involuntary = prev_nvcsw == oc->nvcsw;
+		if (rd >= oc->run_delay)
+			delay = rd - oc->run_delay;
 	} else if (prev_pid) {
 		/*
 		 * prev came in unseen: the first switch after attaching, or a kernel that does
@@ -243,11 +280,14 @@ static __always_inline int account_switch(struct task_struct *prev, struct task_
 	oc->pid = TASK_FIELD(direct, next, pid);
 	oc->sum_exec_runtime = TASK_FIELD(direct, next, se.sum_exec_runtime);
 	oc->nvcsw = TASK_FIELD(direct, next, nvcsw);
+	oc->run_delay = compat_run_delay(next, direct);
 	oc->valid = 1;
 
 	if (prev_pid == 0) /* the idle task is not a process */
 		return 0;
-	return count_switch(prev, ran, involuntary, direct);
+	if (hook == HOOK_KPROBE)
+		delay = kprobe_delay(prev, prev_pid);
+	return count_switch(prev, ran, delay, involuntary, direct);
 }
 
 SEC("tp_btf/sched_switch")
@@ -288,16 +328,19 @@ int rawtpd_tracepoint(struct trace_event_raw_sched_switch *ctx)
 	bool exited = reported & COMPAT_TASK_REPORT_EXIT;
 	__u32 prev_pid = ctx->prev_pid;
 	bool involuntary;
-	__u64 ran = 0;
+	__u64 ran = 0, delay = 0;
 
 	if (prev_pid == 0)
 		return 0;
 	now.sum_exec_runtime = BPF_CORE_READ(prev, se.sum_exec_runtime);
 	now.nvcsw = BPF_CORE_READ(prev, nvcsw);
+	now.run_delay = compat_run_delay(prev, false);
 	last = bpf_map_lookup_elem(&tid_runtime, &prev_pid);
 	if (last) {
 		if (now.sum_exec_runtime >= last->sum_exec_runtime)
 			ran = now.sum_exec_runtime - last->sum_exec_runtime;
+		if (now.run_delay >= last->run_delay)
+			delay = now.run_delay - last->run_delay;
 		involuntary = now.nvcsw == last->nvcsw;
 		if (exited)
 			bpf_map_delete_elem(&tid_runtime, &prev_pid);
@@ -308,6 +351,7 @@ int rawtpd_tracepoint(struct trace_event_raw_sched_switch *ctx)
 			/* born after we attached, with nvcsw 0 (copy_mm()): this is its first
 			 * switch, and all it ever ran */
 			ran = now.sum_exec_runtime;
+			delay = now.run_delay;
 			involuntary = now.nvcsw == 0;
 		} else {
 			/* ran before we attached: its first slice since is not known */
@@ -316,7 +360,7 @@ int rawtpd_tracepoint(struct trace_event_raw_sched_switch *ctx)
 		if (!exited)
 			bpf_map_update_elem(&tid_runtime, &prev_pid, &now, BPF_NOEXIST);
 	}
-	return count_switch(prev, ran, involuntary, false);
+	return count_switch(prev, ran, delay, involuntary, false);
 }
 
 /* kprobe on finish_task_switch(prev): the switch is done, current is next. */
@@ -336,7 +380,6 @@ int BPF_KPROBE(rawtpd_kprobe, struct task_struct *prev)
  * it was the last thread (signal->live is 0). All three hooks have prev as a typed pointer (the
  * raw and classic tracepoints fire with prev still current).
  */
-#define TASK_DEAD_STATE 0x80 /* TASK_DEAD: do_task_dead() before the last __schedule() */
 
 static __always_inline __u64 since(__u64 now, __u64 base)
 {
@@ -359,6 +402,8 @@ static __always_inline void thread_base(struct task_struct *t, bool involuntary,
 	b->runtime_ns = sum;
 	if (t->prio >= MAX_RT_PRIO && start <= sum)
 		b->runtime_ns = start;
+	/* the wait before this slice is already in it, and cannot be told apart */
+	b->run_delay_ns = compat_run_delay(t, true);
 }
 
 /* Count a thread given storage (n 1) or gone (-1); 1 when one more would be over the bound. */
@@ -381,14 +426,17 @@ static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thre
 	struct rawtpd_key key = {};
 	struct rawtpd_proc d = {}, *e;
 	__u64 vol = t->nvcsw, invol = t->nivcsw, sum = t->se.sum_exec_runtime;
+	__u64 rd = compat_run_delay(t, true);
 	bool ended = dead && t->signal->live.counter == 0;
 
 	d.voluntary = since(vol, b->voluntary);
 	d.involuntary = since(invol, b->involuntary);
 	d.runtime_ns = since(sum, b->runtime_ns);
+	d.run_delay_ns = since(rd, b->run_delay_ns);
 	b->voluntary = vol;
 	b->involuntary = invol;
 	b->runtime_ns = sum;
+	b->run_delay_ns = rd;
 
 	key.tgid = t->tgid;
 	key.start_ns = t->group_leader->start_time;
@@ -407,6 +455,8 @@ static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thre
 	__sync_fetch_and_add(&e->voluntary, d.voluntary);
 	__sync_fetch_and_add(&e->involuntary, d.involuntary);
 	__sync_fetch_and_add(&e->runtime_ns, d.runtime_ns);
+	if (d.run_delay_ns)
+		__sync_fetch_and_add(&e->run_delay_ns, d.run_delay_ns);
 	if (ended)
 		e->ended = 1;
 }

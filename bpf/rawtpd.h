@@ -24,6 +24,7 @@ struct rawtpd_value {
 	__u64 voluntary;
 	__u64 involuntary;
 	__u64 runtime_ns;
+	__u64 run_delay_ns; /* time runnable, waiting for a CPU (sched_info.run_delay's growth) */
 	/* group leader's comm when this CPU created the entry; zero on the other CPUs */
 	char comm[RAWTPD_COMM_LEN];
 };
@@ -41,14 +42,19 @@ struct rawtpd_comm {
 struct rawtpd_oncpu {
 	__u64 sum_exec_runtime;
 	__u64 nvcsw;
+	__u64 run_delay; /* sched_info.run_delay: not yet counting the wait it just ended */
 	__u32 pid;
 	__u32 valid;
 };
 
-/* tracepoint mode, per thread: its se.sum_exec_runtime and nvcsw at its last switch-out. */
+/*
+ * tracepoint and kprobe modes, per thread: its se.sum_exec_runtime, nvcsw and
+ * sched_info.run_delay at its last switch-out.
+ */
 struct rawtpd_tid {
 	__u64 sum_exec_runtime;
 	__u64 nvcsw;
+	__u64 run_delay;
 };
 
 /*
@@ -61,6 +67,7 @@ struct rawtpd_thread {
 	__u64 voluntary;
 	__u64 involuntary;
 	__u64 runtime_ns;
+	__u64 run_delay_ns;
 	__u32 gone; /* its last switch (it is dead) has been added */
 	__u32 pad;
 };
@@ -70,6 +77,7 @@ struct rawtpd_proc {
 	__u64 voluntary;
 	__u64 involuntary;
 	__u64 runtime_ns;
+	__u64 run_delay_ns;
 	char comm[RAWTPD_COMM_LEN]; /* the group leader's, when the entry was made */
 	__u32 ended;		    /* its last thread is gone: the process exited */
 	__u32 pad;

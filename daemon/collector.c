@@ -423,7 +423,8 @@ static int add_entries(const struct collector *c, uint32_t count, struct entries
 		for (int cpu = 0; cpu < c->ncpus; cpu++) {
 			counters_add(&e->c, &(struct counters){.voluntary = v[cpu].voluntary,
 							       .involuntary = v[cpu].involuntary,
-							       .runtime_ns = v[cpu].runtime_ns});
+							       .runtime_ns = v[cpu].runtime_ns,
+							       .run_delay_ns = v[cpu].run_delay_ns});
 			if (!e->comm[0] && v[cpu].comm[0])
 				memcpy(e->comm, v[cpu].comm, sizeof(e->comm));
 		}
@@ -577,7 +578,8 @@ static int add_one(struct entries *es, const struct rawtpd_key *k, const struct 
 				   .start_ns = k->start_ns,
 				   .c = {.voluntary = v->voluntary,
 					 .involuntary = v->involuntary,
-					 .runtime_ns = v->runtime_ns},
+					 .runtime_ns = v->runtime_ns,
+					 .run_delay_ns = v->run_delay_ns},
 				   .exited = v->ended != 0};
 	memcpy(e->comm, v->comm, sizeof(e->comm));
 	e->comm[sizeof(e->comm) - 1] = 0;
@@ -656,7 +658,8 @@ static int read_thread_path(struct collector *c, struct entries *es)
 
 	if (r < 0)
 		return r;
-	qsort(es->e, es->n, sizeof(*es->e), entry_cmp);
+	if (es->n) /* es->e is NULL before the first entry */
+		qsort(es->e, es->n, sizeof(*es->e), entry_cmp);
 	return 0;
 }
 

@@ -13,6 +13,7 @@ struct counters {
 	uint64_t voluntary;
 	uint64_t involuntary;
 	uint64_t runtime_ns;
+	uint64_t run_delay_ns; /* runnable but waiting for a CPU (the kernel's sched_info) */
 };
 
 /* *to += *c */
@@ -21,6 +22,7 @@ static inline void counters_add(struct counters *to, const struct counters *c)
 	to->voluntary += c->voluntary;
 	to->involuntary += c->involuntary;
 	to->runtime_ns += c->runtime_ns;
+	to->run_delay_ns += c->run_delay_ns;
 }
 
 static inline uint64_t counters_u64_delta(uint64_t a, uint64_t b)
@@ -35,6 +37,7 @@ static inline struct counters counters_delta(const struct counters *a, const str
 		.voluntary = counters_u64_delta(a->voluntary, b->voluntary),
 		.involuntary = counters_u64_delta(a->involuntary, b->involuntary),
 		.runtime_ns = counters_u64_delta(a->runtime_ns, b->runtime_ns),
+		.run_delay_ns = counters_u64_delta(a->run_delay_ns, b->run_delay_ns),
 	};
 }
 
@@ -50,6 +53,7 @@ static inline struct counters counters_max(const struct counters *a, const struc
 		.voluntary = counters_u64_max(a->voluntary, b->voluntary),
 		.involuntary = counters_u64_max(a->involuntary, b->involuntary),
 		.runtime_ns = counters_u64_max(a->runtime_ns, b->runtime_ns),
+		.run_delay_ns = counters_u64_max(a->run_delay_ns, b->run_delay_ns),
 	};
 }
 

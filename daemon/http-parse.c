@@ -195,6 +195,7 @@ static const char *const sort_names[] = {
 	[JSON_SORT_SWITCHES] = "switches",
 	[JSON_SORT_VOLUNTARY] = "voluntary",
 	[JSON_SORT_INVOLUNTARY] = "involuntary",
+	[JSON_SORT_WAIT] = "wait",
 };
 
 void http_query_init(struct http_query *hq)
@@ -257,7 +258,7 @@ int http_query_add(struct http_query *hq, const char *key, size_t key_len, const
 		i = parse_name_index(sort_names, ELEMENTSOF(sort_names), value, value_len);
 		if (i < 0)
 			return bad(ret_reason,
-				   "must be one of cpu, switches, voluntary, involuntary, pid");
+				   "must be one of cpu, switches, voluntary, involuntary, wait, pid");
 		q.sort = (enum json_sort)i;
 		break;
 	case QP_PID:

@@ -96,10 +96,10 @@ static struct bpf_link *attach_program(struct bpf_program *p, enum attach_mode m
 	return bpf_program__attach(p);
 }
 
-/* The tracepoint mode's per-thread stash: threads outnumber processes. */
+/* The tracepoint and kprobe modes' per-thread stash: threads outnumber processes. */
 static uint32_t tid_map_size(enum attach_mode m, uint32_t max_processes)
 {
-	if (m != ATTACH_TRACEPOINT)
+	if (m != ATTACH_TRACEPOINT && m != ATTACH_KPROBE)
 		return 1;
 	if (max_processes > UINT32_MAX / 2)
 		return UINT32_MAX;

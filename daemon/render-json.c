@@ -110,10 +110,14 @@ static void put_process(struct render_buf *b, const struct snapshot_proc *p)
 	put_switches(b, &p->c);
 	render_buf_put_lit(b, ",\"cpu_seconds\":");
 	render_buf_put_ns_seconds(b, p->c.runtime_ns, true);
+	render_buf_put_lit(b, ",\"run_queue_wait_seconds\":");
+	render_buf_put_ns_seconds(b, p->c.run_delay_ns, true);
 	render_buf_put_lit(b, ",\"rates\":{\"context_switches_per_second\":");
 	put_rate(b, p->switches_per_second);
 	render_buf_put_lit(b, ",\"cpu_utilization\":");
 	put_rate(b, p->cpu_utilization);
+	render_buf_put_lit(b, ",\"run_queue_wait_share\":");
+	put_rate(b, p->run_queue_wait_share);
 	render_buf_put_lit(b, "}}");
 }
 
@@ -128,6 +132,8 @@ static uint64_t sort_key(const struct snapshot_proc *p, enum json_sort sort)
 		return p->c.voluntary;
 	case JSON_SORT_INVOLUNTARY:
 		return p->c.involuntary;
+	case JSON_SORT_WAIT:
+		return p->c.run_delay_ns;
 	default:
 		return 0;
 	}
@@ -197,6 +203,8 @@ int render_json_processes(const struct snapshot *s, const struct json_query *q, 
 	put_switches(&b, &s->totals);
 	render_buf_put_lit(&b, ",\"cpu_seconds\":");
 	render_buf_put_ns_seconds(&b, s->totals.runtime_ns, true);
+	render_buf_put_lit(&b, ",\"run_queue_wait_seconds\":");
+	render_buf_put_ns_seconds(&b, s->totals.run_delay_ns, true);
 	render_buf_put_lit(&b, ",\"processes_exited\":");
 	render_buf_put_u64(&b, s->processes_exited);
 	/* a final newline, so that curl leaves the prompt alone */

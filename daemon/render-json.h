@@ -11,6 +11,7 @@ enum json_sort {
 	JSON_SORT_SWITCHES,
 	JSON_SORT_VOLUNTARY,
 	JSON_SORT_INVOLUNTARY,
+	JSON_SORT_WAIT, /* run-queue wait */
 };
 
 struct json_query {

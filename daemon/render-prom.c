@@ -182,7 +182,19 @@ static const struct family f_proc_cpu[] = {
 			   "CPU time of every process of a name, exited ones included."},
 };
 
+static const struct family f_proc_wait[] = {
+	[GROUP_BY_PID] = {"rawtpd_process_run_queue_wait_seconds", COUNTER,
+			  "Time a process's threads were runnable but waiting for a CPU (the "
+			  "kernel's sched_info.run_delay), exited threads included."},
+	[GROUP_BY_COMM] = {"rawtpd_process_run_queue_wait_seconds", COUNTER,
+			   "Time the threads of every process of a name were runnable but waiting "
+			   "for a CPU, exited ones included."},
+};
+
 static const struct family
+	f_wait = {"rawtpd_run_queue_wait_seconds", COUNTER,
+		  "Time every process seen was runnable but waiting for a CPU, exited and "
+		  "filtered ones included."},
 	f_switches = {"rawtpd_context_switches", COUNTER,
 		      "Context switches of every process seen, exited and filtered ones included."},
 	f_cpu = {"rawtpd_cpu_seconds", COUNTER,
@@ -263,6 +275,15 @@ static void put_series(struct out *o, const struct snapshot *s)
 		put_ns_seconds(o, s->series[i].c.runtime_ns);
 		put_lit(o, "\n");
 	}
+
+	f = &f_proc_wait[by_comm];
+	put_family(o, f);
+	for (size_t i = 0; i < s->n_series; i++) {
+		put_series_head(o, f, by_comm, &s->series[i]);
+		put_lit(o, "} ");
+		put_ns_seconds(o, s->series[i].c.run_delay_ns);
+		put_lit(o, "\n");
+	}
 }
 
 static void put_totals(struct out *o, const struct snapshot *s)
@@ -278,6 +299,7 @@ static void put_totals(struct out *o, const struct snapshot *s)
 	put_lit(o, "\n");
 
 	metric_ns(o, &f_cpu, s->totals.runtime_ns);
+	metric_ns(o, &f_wait, s->totals.run_delay_ns);
 	metric_u64(o, &f_exited, s->processes_exited);
 }
 

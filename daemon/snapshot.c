@@ -174,6 +174,7 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 		if (dt > 0) {
 			q->switches_per_second = (double)counters_switches(&p->delta) / dt;
 			q->cpu_utilization = (double)p->delta.runtime_ns / NSEC_PER_SEC / dt;
+			q->run_queue_wait_share = (double)p->delta.run_delay_ns / NSEC_PER_SEC / dt;
 		}
 	}
 	s->n_procs = st->n_procs;

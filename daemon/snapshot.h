@@ -46,6 +46,9 @@ struct snapshot_proc {
 	struct counters c;
 	double switches_per_second; /* over the last interval */
 	double cpu_utilization;	    /* CPU seconds per second over the last interval */
+	/* seconds its threads waited for a CPU, per second, over the last interval: the share
+	 * of the interval spent runnable but not running (above 1 with several threads) */
+	double run_queue_wait_share;
 };
 
 /* Kernel memory of one of the daemon's BPF maps: memlock in its fdinfo. */

@@ -78,7 +78,7 @@ static void check_query(const char *q, size_t n)
 			FUZZ_CHECK(r == 0 && hq.seen != before.seen, "accepted but not recorded");
 			FUZZ_CHECK(hq.q.top <= HTTP_TOP_MAX, "top %zu", hq.q.top);
 			FUZZ_CHECK(hq.q.pid <= HTTP_PID_MAX, "pid %u", hq.q.pid);
-			FUZZ_CHECK(hq.q.sort <= JSON_SORT_INVOLUNTARY, "sort %d", hq.q.sort);
+			FUZZ_CHECK(hq.q.sort <= JSON_SORT_WAIT, "sort %d", hq.q.sort);
 			if (hq.q.comm && hq.q.comm == value) {
 				char text[COMM_TEXT_MAX * 4];
 

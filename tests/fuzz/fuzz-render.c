@@ -31,7 +31,7 @@
 
 struct expect {
 	const struct snapshot *s;
-	size_t n_cpu, n_switches; /* per-series samples seen */
+	size_t n_cpu, n_switches, n_wait; /* per-series samples seen */
 };
 
 /* Every per-series sample must carry the series' own labels and figures, in order. */
@@ -42,7 +42,7 @@ static bool sample_cb(const struct expo_sample *e, void *userdata)
 	bool by_comm = s->group_by == GROUP_BY_COMM;
 	const struct snapshot_series *ser;
 	const char *comm = NULL, *pid = NULL, *type = NULL;
-	bool cpu = false;
+	bool cpu = false, wait = false;
 	size_t idx;
 
 	for (size_t i = 0; i < e->n_labels; i++) {
@@ -56,6 +56,9 @@ static bool sample_cb(const struct expo_sample *e, void *userdata)
 	if (!strcmp(e->name, "rawtpd_process_cpu_seconds_total")) {
 		idx = x->n_cpu++;
 		cpu = true;
+	} else if (!strcmp(e->name, "rawtpd_process_run_queue_wait_seconds_total")) {
+		idx = x->n_wait++;
+		wait = true;
 	} else if (!strcmp(e->name, "rawtpd_process_context_switches_total")) {
 		idx = x->n_switches++ / 2;
 		FUZZ_CHECK(type && !strcmp(type, (x->n_switches & 1) ? "voluntary" : "involuntary"),
@@ -71,10 +74,12 @@ static bool sample_cb(const struct expo_sample *e, void *userdata)
 			   : pid && strtoul(pid, NULL, 10) == ser->pid &&
 				     strspn(pid, "0123456789") == strlen(pid),
 		   "pid label %s for pid %u", pid ?: "(none)", ser->pid);
-	if (cpu) {
-		FUZZ_CHECK(e->value == (double)ser->c.runtime_ns / 1e9 ||
-				   fabs(e->value - (double)ser->c.runtime_ns / 1e9) < 1e-9,
-			   "cpu %.9f for %llu ns", e->value, (unsigned long long)ser->c.runtime_ns);
+	if (cpu || wait) {
+		uint64_t ns = cpu ? ser->c.runtime_ns : ser->c.run_delay_ns;
+
+		FUZZ_CHECK(e->value == (double)ns / 1e9 || fabs(e->value - (double)ns / 1e9) < 1e-9,
+			   "%s %.9f for %llu ns", cpu ? "cpu" : "wait", e->value,
+			   (unsigned long long)ns);
 	} else {
 		uint64_t want = (x->n_switches & 1) ? ser->c.voluntary : ser->c.involuntary;
 
@@ -93,9 +98,10 @@ static void check_exposition(const struct snapshot *s, const struct blob *b, boo
 	why = expo_check(b->data, b->len, om, sample_cb, &x, &line);
 	FUZZ_CHECK(!why, "%s line %zu: %s\n%.*s", om ? "OpenMetrics" : "text", line, why,
 		   (int)(b->len > 4000 ? 4000 : b->len), b->data);
-	FUZZ_CHECK(x.n_cpu == s->n_series && x.n_switches == 2 * s->n_series,
-		   "%zu cpu and %zu switch samples for %zu series", x.n_cpu, x.n_switches,
-		   s->n_series);
+	FUZZ_CHECK(x.n_cpu == s->n_series && x.n_switches == 2 * s->n_series &&
+			   x.n_wait == s->n_series,
+		   "%zu cpu, %zu switch and %zu wait samples for %zu series", x.n_cpu,
+		   x.n_switches, x.n_wait, s->n_series);
 }
 
 static void check_gzip(const struct blob *gz, const struct blob *plain)
@@ -148,6 +154,8 @@ static uint64_t sort_value(const struct snapshot_proc *p, enum json_sort sort)
 		return p->c.voluntary;
 	case JSON_SORT_INVOLUNTARY:
 		return p->c.involuntary;
+	case JSON_SORT_WAIT:
+		return p->c.run_delay_ns;
 	default:
 		return 0;
 	}
@@ -279,6 +287,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			e->c.voluntary = fuzz_u32(&in, 2) + (uint64_t)round * 65536;
 			e->c.involuntary = fuzz_u8(&in);
 			e->c.runtime_ns = (uint64_t)fuzz_u32(&in, 3) * 1000 * (round + 1);
+			/* derived, so that the corpus reads as before */
+			e->c.run_delay_ns = e->c.runtime_ns / 3 + e->c.involuntary * 1000;
 			read_comm(&in, e->comm);
 		}
 		for (uint32_t t32 = 0; t32 < N_TGIDS; t32++)
@@ -311,6 +321,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(t.voluntary >= prev_totals.voluntary &&
 				   t.involuntary >= prev_totals.involuntary &&
 				   t.runtime_ns >= prev_totals.runtime_ns &&
+				   t.run_delay_ns >= prev_totals.run_delay_ns &&
 				   s->processes_exited >= prev_exited,
 			   "a total went down in round %u", round);
 		prev_totals = t;

@@ -100,14 +100,14 @@ def signal_storm(t, mode, d):
         done.set()
         sender.join()
     time.sleep(0.3)
-    kv, ki, kns = proc_counts(p.pid)
+    kv, ki, kns, kd = proc_counts(p.pid)
     d.wait_aggregations(3)
     got = find_process(d.json("/api/v1/processes"), p.pid)
     p.stdin.close()
     p.wait()
     if not t.check(got is not None, f"{mode}: signalled sleeper is served"):
         return
-    rv = check_figures(t, f"{mode}: signalled", (kv, ki, kns), got)[0]
+    rv = check_figures(t, f"{mode}: signalled", (kv, ki, kns, kd), got)[0]
     print(f"  figures {mode}: signalled: split off by {rv - kv:+d} "
           f"({100.0 * abs(rv - kv) / max(1, kv + ki):.2f} % of {kv + ki})")
 

@@ -6,6 +6,10 @@ on stdin so its /proc figures can be read while it still exists.
   workload.py hog SECONDS  spin pinned to CPU 0 (run two: involuntary switches)
   workload.py burn SECONDS spin wherever the scheduler puts it
   workload.py name HEX     set own comm to the given bytes (prctl), then block
+  workload.py threads N    pinned to CPU 0, N threads spin 0.3 s each, then wait; "spun" is
+                           printed, and a line on stdin lets them go: each reads its own
+                           figures and exits, and "done" is followed by their sums: voluntary,
+                           involuntary, CPU ns, run-queue wait ns
 """
 import ctypes
 import os
@@ -22,9 +26,50 @@ def spin(seconds):
     return x
 
 
+def own_figures():
+    """This thread's voluntary, involuntary, se.sum_exec_runtime ns, run_delay ns."""
+    vol = invol = 0
+    with open("/proc/thread-self/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                vol = int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                invol = int(line.split()[1])
+    with open("/proc/thread-self/schedstat") as f:
+        run, delay = (int(v) for v in f.read().split()[:2])
+    return vol, invol, run, delay
+
+
+def threads(n):
+    import threading
+    os.sched_setaffinity(0, {0})
+    got = []
+    go = threading.Event()
+
+    def work():
+        spin(0.3)
+        go.wait()  # the other workloads are done by then: little to preempt the exit
+        got.append(own_figures())  # list.append is atomic under the GIL
+
+    ts = [threading.Thread(target=work) for _ in range(n)]
+    for t in ts:
+        t.start()
+    time.sleep(0.3 * n + 0.2)
+    sys.stdout.write("spun\n")
+    sys.stdout.flush()
+    sys.stdin.readline()
+    go.set()
+    for t in ts:
+        t.join()
+    return [sum(f[i] for f in got) for i in range(4)]
+
+
 def main():
     mode, arg = sys.argv[1], sys.argv[2]
-    if mode == "sleep":
+    extra = ""
+    if mode == "threads":
+        extra = " " + " ".join(str(v) for v in threads(int(arg)))
+    elif mode == "sleep":
         for _ in range(int(arg)):
             time.sleep(0.001)
     elif mode == "hog":
@@ -37,7 +82,7 @@ def main():
         PR_SET_NAME = 15
         if libc.prctl(PR_SET_NAME, ctypes.c_char_p(bytes.fromhex(arg)), 0, 0, 0) != 0:
             sys.exit("prctl failed")
-    sys.stdout.write("done\n")
+    sys.stdout.write(f"done{extra}\n")
     sys.stdout.flush()
     sys.stdin.read(1)
 

@@ -193,6 +193,7 @@ static void test_query(void)
 		{"sort=switches", NULL, NULL, 0, JSON_SORT_SWITCHES, 0, NULL},
 		{"sort=voluntary", NULL, NULL, 0, JSON_SORT_VOLUNTARY, 0, NULL},
 		{"sort=involuntary", NULL, NULL, 0, JSON_SORT_INVOLUNTARY, 0, NULL},
+		{"sort=wait", NULL, NULL, 0, JSON_SORT_WAIT, 0, NULL},
 		{"sort=pid", NULL, NULL, 0, JSON_SORT_PID, 0, NULL},
 		{"pid=1", NULL, NULL, 0, JSON_SORT_PID, 1, NULL},
 		{"pid=4194304", NULL, NULL, 0, JSON_SORT_PID, 4194304, NULL},

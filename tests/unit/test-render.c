@@ -95,16 +95,17 @@ static void fill_proc(struct snapshot_proc *p, const struct proc_def *d)
 {
 	*p = (struct snapshot_proc){.pid = d->pid};
 	escape_comm(d->raw_comm, strlen(d->raw_comm), p->comm, sizeof(p->comm));
-	p->c = (struct counters){d->voluntary, d->involuntary, d->runtime_ns};
+	p->c = (struct counters){d->voluntary, d->involuntary, d->runtime_ns, d->runtime_ns / 4};
 	p->switches_per_second = (double)(d->voluntary + d->involuntary) / 100;
 	p->cpu_utilization = d->runtime_ns == UINT64_MAX ? 1.0 : (double)d->runtime_ns / 1e11;
+	p->run_queue_wait_share = p->cpu_utilization / 4;
 }
 
 static void fill_series(struct snapshot_series *e, const struct proc_def *d)
 {
 	*e = (struct snapshot_series){.pid = d->pid};
 	escape_comm(d->raw_comm, strlen(d->raw_comm), e->comm, sizeof(e->comm));
-	e->c = (struct counters){d->voluntary, d->involuntary, d->runtime_ns};
+	e->c = (struct counters){d->voluntary, d->involuntary, d->runtime_ns, d->runtime_ns / 4};
 }
 
 /* The hand-made snapshot; arrays are static, nothing to free. */
@@ -127,7 +128,7 @@ static struct snapshot *make_snapshot(enum group_by g)
 	s.n_procs = N_PROCS;
 	s.series = ss;
 	s.n_series = nd;
-	s.totals = (struct counters){10000, 2000, 987654321987};
+	s.totals = (struct counters){10000, 2000, 987654321987, 123456789012};
 	s.processes_exited = 30;
 	return &s;
 }
@@ -609,7 +610,7 @@ static void test_many(void)
 	for (const char *p = prom.data;
 	     (p = memmem(p, prom.data + prom.len - p, "\nrawtpd_process_", 16)); p++)
 		lines++;
-	CHECK_EQ_U64(lines, 3 * n);
+	CHECK_EQ_U64(lines, 4 * n); /* two switch series, CPU, wait */
 	check_gunzip(&prom);
 	check_promtool(&prom);
 	doc = json_loadb(json.data, json.len, 0, NULL);
