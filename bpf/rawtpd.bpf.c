@@ -28,6 +28,12 @@ const volatile bool prev_state_arg = true;
  * are new, so everything in their se.sum_exec_runtime was run since rawtpd attached.
  */
 const volatile __u64 new_after_ns = 0;
+/*
+ * Bumped by user space after every read: the hot path notes a process's cgroup (v2) id once
+ * per interval (per CPU on the process path, per thread on the thread path), not at every
+ * switch.
+ */
+__u64 cgroup_gen = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -120,6 +126,14 @@ static __always_inline __u64 leader_start_ns(struct task_struct *t, const bool d
 	return BPF_CORE_READ(t, group_leader, start_time);
 }
 
+/* t's cgroup on the unified (v2) hierarchy: its kernfs node id, the directory's inode number. */
+static __always_inline __u64 task_cgroup_id(struct task_struct *t, const bool direct)
+{
+	if (direct)
+		return t->cgroups->dfl_cgrp->kn->id;
+	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+}
+
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
@@ -150,6 +164,8 @@ static __always_inline int count_switch(struct task_struct *prev, __u64 ran_ns, 
 			init.voluntary = 1;
 		init.runtime_ns = ran_ns;
 		init.run_delay_ns = delay_ns;
+		init.cgroup_id = task_cgroup_id(prev, direct);
+		init.cgroup_gen = cgroup_gen;
 		if (direct)
 			bpf_probe_read_kernel_str(init.comm, sizeof(init.comm),
 						  prev->group_leader->comm);
@@ -170,6 +186,10 @@ static __always_inline int count_switch(struct task_struct *prev, __u64 ran_ns, 
 		v->voluntary++;
 	v->runtime_ns += ran_ns;
 	v->run_delay_ns += delay_ns;
+	if (v->cgroup_gen != cgroup_gen) {
+		v->cgroup_id = task_cgroup_id(prev, direct);
+		v->cgroup_gen = cgroup_gen;
+	}
 	return 0;
 }
 
@@ -423,6 +443,7 @@ static __always_inline int tracked_add(__s64 n)
 /* Add what t counted since b to its process, and bring b up to date. */
 static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thread *b, bool dead)
 {
+	bool note_cgroup = b->cgroup_gen != (__u32)cgroup_gen;
 	struct rawtpd_key key = {};
 	struct rawtpd_proc d = {}, *e;
 	__u64 vol = t->nvcsw, invol = t->nivcsw, sum = t->se.sum_exec_runtime;
@@ -437,12 +458,14 @@ static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thre
 	b->involuntary = invol;
 	b->runtime_ns = sum;
 	b->run_delay_ns = rd;
+	b->cgroup_gen = (__u32)cgroup_gen;
 
 	key.tgid = t->tgid;
 	key.start_ns = t->group_leader->start_time;
 	e = bpf_map_lookup_elem(&procs, &key);
 	if (!e) {
 		d.ended = ended;
+		d.cgroup_id = task_cgroup_id(t, true);
 		bpf_probe_read_kernel_str(d.comm, sizeof(d.comm), t->group_leader->comm);
 		if (bpf_map_update_elem(&procs, &key, &d, BPF_NOEXIST) == 0)
 			return;
@@ -457,6 +480,8 @@ static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thre
 	__sync_fetch_and_add(&e->runtime_ns, d.runtime_ns);
 	if (d.run_delay_ns)
 		__sync_fetch_and_add(&e->run_delay_ns, d.run_delay_ns);
+	if (note_cgroup)
+		e->cgroup_id = task_cgroup_id(t, true);
 	if (ended)
 		e->ended = 1;
 }

@@ -27,6 +27,10 @@ struct rawtpd_value {
 	__u64 run_delay_ns; /* time runnable, waiting for a CPU (sched_info.run_delay's growth) */
 	/* group leader's comm when this CPU created the entry; zero on the other CPUs */
 	char comm[RAWTPD_COMM_LEN];
+	/* the cgroup (v2) a thread of it ran in when this CPU last noted it, in interval
+	 * cgroup_gen (the freshest CPU's is the process's) */
+	__u64 cgroup_id;
+	__u64 cgroup_gen;
 };
 
 /* A process's new name (task_rename: prctl(PR_SET_NAME), /proc/<pid>/comm writes, exec). */
@@ -68,8 +72,8 @@ struct rawtpd_thread {
 	__u64 involuntary;
 	__u64 runtime_ns;
 	__u64 run_delay_ns;
-	__u32 gone; /* its last switch (it is dead) has been added */
-	__u32 pad;
+	__u32 gone;	  /* its last switch (it is dead) has been added */
+	__u32 cgroup_gen; /* the interval in which it last noted its cgroup in its process */
 };
 
 /* Thread data path: one process, shared by all CPUs (atomic adds), in the "procs" hash. */
@@ -81,6 +85,7 @@ struct rawtpd_proc {
 	char comm[RAWTPD_COMM_LEN]; /* the group leader's, when the entry was made */
 	__u32 ended;		    /* its last thread is gone: the process exited */
 	__u32 pad;
+	__u64 cgroup_id; /* the cgroup (v2) its threads last ran in, noted once an interval */
 };
 
 /* Indexes of the per-CPU "stats" array. */

@@ -306,6 +306,8 @@ static int merge_entry(const struct agg_state *s, const struct sample *sample, s
 	}
 
 	p.missing = 0;
+	if (cur->cgroup_id)
+		p.cgroup_id = cur->cgroup_id;
 	if (alive) {
 		p.delta = old ? counters_delta(&cur->c, &old->c) : cur->c;
 		counters_add(&p.c, &p.delta);

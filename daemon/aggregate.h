@@ -25,6 +25,7 @@ struct sample_entry {
 	struct counters c;
 	char comm[COMM_RAW_LEN]; /* raw bytes, NUL-terminated; may be empty */
 	bool exited;		 /* exits_reported: the process has no thread left */
+	uint64_t cgroup_id;	 /* where it last ran (cgroup v2 id), 0 if unknown */
 };
 
 /* A process that changed its name (the BPF side saw prctl, a /proc comm write or exec). */
@@ -67,7 +68,8 @@ struct proc {
 	/* what it counted under earlier names: that stays with those names (group_by = comm),
 	 * so a rename never makes a name's counters go down */
 	struct counters named_base;
-	uint8_t missing; /* samples in a row without it (exits_reported only) */
+	uint8_t missing;    /* samples in a row without it (exits_reported only) */
+	uint64_t cgroup_id; /* where it last ran (cgroup v2 id), 0 if unknown */
 };
 
 struct comm_group {

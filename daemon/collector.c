@@ -418,9 +418,16 @@ static int add_entries(const struct collector *c, uint32_t count, struct entries
 		const struct rawtpd_value *v = c->values + (size_t)i * c->ncpus;
 		struct sample_entry *e = &es->e[es->n++];
 
+		uint64_t gen = 0;
+
 		*e = (struct sample_entry){.tgid = c->keys[i].tgid,
 					   .start_ns = c->keys[i].start_ns};
 		for (int cpu = 0; cpu < c->ncpus; cpu++) {
+			/* the cgroup the freshest CPU noted */
+			if (v[cpu].cgroup_gen > gen) {
+				gen = v[cpu].cgroup_gen;
+				e->cgroup_id = v[cpu].cgroup_id;
+			}
 			counters_add(&e->c, &(struct counters){.voluntary = v[cpu].voluntary,
 							       .involuntary = v[cpu].involuntary,
 							       .runtime_ns = v[cpu].runtime_ns,
@@ -580,7 +587,8 @@ static int add_one(struct entries *es, const struct rawtpd_key *k, const struct 
 					 .involuntary = v->involuntary,
 					 .runtime_ns = v->runtime_ns,
 					 .run_delay_ns = v->run_delay_ns},
-				   .exited = v->ended != 0};
+				   .exited = v->ended != 0,
+				   .cgroup_id = v->cgroup_id};
 	memcpy(e->comm, v->comm, sizeof(e->comm));
 	e->comm[sizeof(e->comm) - 1] = 0;
 	return 0;
@@ -691,6 +699,7 @@ int collector_read(struct collector *c, struct sample *ret)
 	r = c->path == DATA_PATH_THREAD ? read_thread_path(c, &es) : read_counts(c, &es);
 	if (r < 0)
 		return r;
+	loader_next_interval(c->loader);
 	mono = now_nsec(CLOCK_MONOTONIC);
 	failures = read_map_full(c);
 

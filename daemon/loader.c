@@ -318,3 +318,9 @@ enum data_path loader_data_path(const struct loader *l)
 {
 	return l->path;
 }
+
+void loader_next_interval(struct loader *l)
+{
+	if (l && l->skel->data)
+		__atomic_add_fetch(&l->skel->data->cgroup_gen, 1, __ATOMIC_RELAXED);
+}

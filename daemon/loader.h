@@ -59,6 +59,9 @@ size_t loader_maps(const struct loader *l, struct loader_map *ret, size_t max);
 
 enum attach_mode loader_mode(const struct loader *l);
 enum data_path loader_data_path(const struct loader *l);
+
+/* A new interval begins: the BPF side notes each process's cgroup again, once. */
+void loader_next_interval(struct loader *l);
 /* Why that data path: the rule that chose it, or why the thread path could not load. */
 const char *loader_data_path_reason(const struct loader *l);
 

@@ -26,11 +26,21 @@
  * s as a JSON string. escape_comm() first, so it is valid UTF-8 whatever s holds (a no-op on
  * names already escaped), then RFC 8259's quoting.
  */
+static void put_text(struct render_buf *b, const char *text, size_t n);
+
 static void put_string(struct render_buf *b, const char *s, size_t max)
 {
-	static const char hex[] = "0123456789abcdef";
-	char text[256], *p;
+	char text[256];
 	size_t n = escape_comm(s, max, text, max < sizeof(text) ? max : sizeof(text));
+
+	put_text(b, text, n);
+}
+
+/* n bytes of valid UTF-8 as a JSON string, with RFC 8259's quoting. */
+static void put_text(struct render_buf *b, const char *text, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p;
 
 	if (!render_buf_reserve(b, 2 + 6 * n))
 		return;
@@ -100,12 +110,33 @@ static void put_switches(struct render_buf *b, const struct counters *c)
 	render_buf_put_lit(b, "}");
 }
 
+/* A label as a JSON string, or null when empty or unknown. */
+static void put_label(struct render_buf *b, const char *key, const char *v)
+{
+	render_buf_put_str(b, key);
+	if (v && v[0]) /* escaped already (cgroup.h), and of any length */
+		put_text(b, v, strlen(v));
+	else
+		render_buf_put_lit(b, "null");
+}
+
+/* Where the process runs: "cgroup", "unit", "user_unit", "container_id", "pod_uid". */
+static void put_cgroup(struct render_buf *b, const struct cgroup_labels *cg)
+{
+	put_label(b, ",\"cgroup\":", cg ? cg->cgroup : NULL);
+	put_label(b, ",\"unit\":", cg ? cg->unit : NULL);
+	put_label(b, ",\"user_unit\":", cg ? cg->user_unit : NULL);
+	put_label(b, ",\"container_id\":", cg ? cg->container_id : NULL);
+	put_label(b, ",\"pod_uid\":", cg ? cg->pod_uid : NULL);
+}
+
 static void put_process(struct render_buf *b, const struct snapshot_proc *p)
 {
 	render_buf_put_lit(b, "{\"pid\":");
 	render_buf_put_u64(b, p->pid);
 	render_buf_put_lit(b, ",\"comm\":");
 	put_string(b, p->comm, sizeof(p->comm));
+	put_cgroup(b, p->cg);
 	render_buf_put_lit(b, ",\"context_switches\":");
 	put_switches(b, &p->c);
 	render_buf_put_lit(b, ",\"cpu_seconds\":");

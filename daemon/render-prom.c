@@ -71,6 +71,14 @@ static void put_label_value(struct out *o, const char *s, size_t max)
 	o->b.len += escape_label_value(text, o->b.data + o->b.len);
 }
 
+/* A label value that is valid UTF-8 already (cgroup.h's labels), of any length. */
+static void put_label_text(struct out *o, const char *text)
+{
+	if (!render_buf_reserve(&o->b, 2 * strlen(text)))
+		return;
+	o->b.len += escape_label_value(text, o->b.data + o->b.len);
+}
+
 enum kind {
 	COUNTER,
 	GAUGE,
@@ -153,7 +161,10 @@ static void metric_double(struct out *o, const struct family *f, double v)
 	put_lit(o, "\n");
 }
 
-/* The labels of one series: pid and comm, or comm alone when grouped by name. */
+/*
+ * The labels of one series: pid and comm, or comm alone when grouped by name. A process's
+ * series also carry its systemd unit, where it has one (one value per pid: no more series).
+ */
 static void put_series_labels(struct out *o, bool by_comm, const struct snapshot_series *e)
 {
 	if (!by_comm) {
@@ -164,6 +175,11 @@ static void put_series_labels(struct out *o, bool by_comm, const struct snapshot
 	put_lit(o, "comm=\"");
 	put_label_value(o, e->comm, sizeof(e->comm));
 	put_lit(o, "\"");
+	if (!by_comm && e->cg && e->cg->unit[0]) {
+		put_lit(o, ",unit=\"");
+		put_label_text(o, e->cg->unit);
+		put_lit(o, "\"");
+	}
 }
 
 static const struct family f_proc_switches[] = {

@@ -92,6 +92,7 @@ static size_t by_pid(const struct agg_state *st, const struct config *cfg,
 		if (!comm_selected(cfg, p->comm))
 			continue;
 		s[n].pid = p->tgid;
+		s[n].cgroup_id = p->cgroup_id;
 		memcpy(s[n].comm, p->comm, sizeof(p->comm));
 		s[n].c = p->c;
 		n++;

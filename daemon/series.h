@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "aggregate.h"
+#include "cgroup.h"
 #include "config.h"
 
 /* One metric series set: a process (group_by = pid) or a name (group_by = comm). */
@@ -18,6 +19,8 @@ struct snapshot_series {
 	uint32_t pid; /* 0 when grouped by comm */
 	char comm[COMM_TEXT_MAX];
 	struct counters c;
+	uint64_t cgroup_id;		/* the process's (group_by = pid), else 0 */
+	const struct cgroup_labels *cg; /* its labels (snapshot_new()), NULL if unknown */
 };
 
 /*

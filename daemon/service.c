@@ -12,6 +12,7 @@
 #include <systemd/sd-event.h>
 
 #include "aggregate.h"
+#include "cgroup.h"
 #include "collector.h"
 #include "http.h"
 #include "kernel.h"
@@ -37,6 +38,7 @@ struct service {
 	double last_cycle_s; /* read + fold + render + publish, of the last aggregation */
 	double collect_s;    /* read + fold + names, of this aggregation */
 	int listen_fds;	     /* from socket activation; 0 if none */
+	struct cgroup_cache *cgroups; /* cgroup ids to paths and units; no labels without */
 };
 
 /* What the snapshots say about the daemon and the kernel, known before attaching. */
@@ -126,6 +128,7 @@ static int publish(struct service *s, uint64_t t0)
 	info.n_map_memory = collector_map_memory(s->collector, info.map_memory);
 	info.aggregations = s->aggregations + 1;
 	info.collect_duration_s = s->collect_s;
+	info.cgroups = s->cgroups;
 	info.aggregation_failures = s->aggregation_failures;
 	self_stats_read("/proc", &info);
 	/* The whole of the previous cycle, rendering included (this one's is not over yet);
@@ -146,6 +149,24 @@ static int publish(struct service *s, uint64_t t0)
 	return 0;
 }
 
+/*
+ * Know every process's cgroup before the snapshot is made: a cgroup not seen before makes one
+ * walk of the hierarchy (cgroup.h), so that its processes are labelled at once.
+ */
+static void label_cgroups(struct service *s)
+{
+	int r;
+
+	if (!s->cgroups)
+		return;
+	for (size_t i = 0; i < s->agg.n_procs; i++)
+		(void)cgroup_cache_get(s->cgroups, s->agg.procs[i].cgroup_id);
+	r = cgroup_cache_refresh(s->cgroups);
+	if (r < 0 && r != -ENOENT)
+		log_debug("Reading the cgroup hierarchy at %s failed: %s",
+			  cgroup_cache_root(s->cgroups), strerror(-r));
+}
+
 /* One cycle: read the map, fold, settle names, publish a new snapshot. */
 static int aggregate_once(struct service *s)
 {
@@ -157,6 +178,7 @@ static int aggregate_once(struct service *s)
 		return r;
 	aggregate_read_names(&s->agg, &s->names);
 	log_map_episode(s);
+	label_cgroups(s);
 	s->collect_s = (double)(now_nsec(CLOCK_MONOTONIC) - t0) / NSEC_PER_SEC;
 	return publish(s, t0);
 }
@@ -316,6 +338,14 @@ static int attach(struct service *s)
 			 collector_attach_mode(s->collector), collector_data_path(s->collector),
 			 collector_data_path_reason(s->collector), collector_capacity(s->collector),
 			 (double)s->cfg.interval_usec / USEC_PER_SEC);
+	if (cgroup_cache_new(NULL, &s->cgroups) < 0) {
+		log_notice("No cgroup2 (unified) hierarchy is mounted: processes carry no unit or "
+			   "cgroup labels");
+		s->cgroups = cgroup_cache_free(s->cgroups);
+	} else {
+		log_info("Labelling processes from the cgroup2 hierarchy at %s",
+			 cgroup_cache_root(s->cgroups));
+	}
 	/*
 	 * Loading parsed the kernel's BTF and the BPF object: megabytes, freed now, that the
 	 * kept heap (main.c) would otherwise hold resident for the daemon's whole life.
@@ -380,6 +410,7 @@ static void service_done(struct service *s)
 	s->timer = sd_event_source_unref(s->timer);
 	s->event = sd_event_unref(s->event);
 	s->store = snapshot_store_free(s->store);
+	s->cgroups = cgroup_cache_free(s->cgroups);
 	aggregate_done(&s->agg);
 	config_done(&s->cfg);
 }

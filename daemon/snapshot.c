@@ -40,6 +40,7 @@ struct snapshot *snapshot_unref(struct snapshot *s)
 		return NULL;
 	free(s->procs);
 	free(s->series);
+	cgroup_table_unref(s->cgroups);
 	for (int b = 0; b < BODY_MAX; b++) {
 		blob_free(&s->body[b]);
 		pthread_mutex_destroy(&s->body_lock[b]);
@@ -161,6 +162,8 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 	s->totals = aggregate_totals(st);
 	s->processes_exited = st->processes_exited;
 
+	/* labels point into the cache's current table: the snapshot keeps a reference to it */
+	s->cgroups = cgroup_cache_table(info->cgroups);
 	s->procs = calloc(st->n_procs + 1, sizeof(*s->procs));
 	if (!s->procs)
 		return -ENOMEM;
@@ -171,6 +174,8 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 		q->pid = p->tgid;
 		memcpy(q->comm, p->comm, sizeof(q->comm));
 		q->c = p->c;
+		if (info->cgroups)
+			q->cg = cgroup_cache_get(info->cgroups, p->cgroup_id);
 		if (dt > 0) {
 			q->switches_per_second = (double)counters_switches(&p->delta) / dt;
 			q->cpu_utilization = (double)p->delta.runtime_ns / NSEC_PER_SEC / dt;
@@ -182,6 +187,12 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 	r = series_build(st, cfg, &s->series, &s->n_series, &s->info.series_dropped);
 	if (r < 0)
 		return r;
+	if (info->cgroups) {
+		for (size_t i = 0; i < s->n_series; i++)
+			if (s->series[i].cgroup_id)
+				s->series[i].cg = cgroup_cache_get(info->cgroups, s->series[i].cgroup_id);
+	}
+	s->info.cgroups = NULL;
 
 	if (!snapshot_body(s, BODY_PROM))
 		return -ENOMEM;

@@ -49,6 +49,7 @@ struct snapshot_proc {
 	/* seconds its threads waited for a CPU, per second, over the last interval: the share
 	 * of the interval spent runnable but not running (above 1 with several threads) */
 	double run_queue_wait_share;
+	const struct cgroup_labels *cg; /* where it runs: in the snapshot's table, NULL if unknown */
 };
 
 /* Kernel memory of one of the daemon's BPF maps: memlock in its fdinfo. */
@@ -84,6 +85,8 @@ struct snapshot_info {
 	uint64_t aggregation_failures;
 	/* the daemon process itself (process_* family) */
 	double self_cpu_seconds;
+	/* the daemon's cgroup cache, to label processes with (NULL: no labels); not owned */
+	struct cgroup_cache *cgroups;
 	uint64_t self_rss_bytes, self_vsize_bytes;
 	uint64_t self_open_fds, self_max_fds;
 	double self_start_time;
@@ -102,6 +105,7 @@ struct snapshot {
 	size_t n_series;
 	struct counters totals; /* live + exited, filtered or not */
 	uint64_t processes_exited;
+	struct cgroup_table *cgroups; /* the labels procs and series point into; may be NULL */
 
 	/*
 	 * The bodies, each made once and shared by every request until the next snapshot. Read

@@ -176,6 +176,9 @@ def main():
                       f"{r['memcg_kernel_bytes_per_process'] or 0:6.0f} B a process "
                       f"(system-wide slab+percpu {r['kernel_kib_added'] * 1024 / n:6.0f} B)  "
                       f"/metrics {r['metrics_bytes'] / 1e6:.1f} MB", flush=True)
+                print("          memlock by map: " + ", ".join(
+                    f"{k} {v / 1024:.1f} KiB" for k, v in sorted(r["memlock"].items())),
+                    flush=True)
         print(json.dumps(out, indent=1))
     finally:
         with open("/proc/sys/kernel/pid_max", "w") as f:

@@ -228,10 +228,19 @@ def main():
             continue
         m = modes[mode]
         if m["works"]:
-            with Daemon("--attach", mode, interval="200ms") as d:
-                check_accuracy(t, d, mode)
-                signal_storm(t, mode, d)
-                renames(t, mode, d)
+            # auto's data path for the mode, and the process path too where that is thread
+            paths = [None] + (["process"] if m.get("data_path") == "thread" else [])
+            for path in paths:
+                args = ("--attach", mode) + (("--data-path", path) if path else ())
+                label = f"{mode}/{path or m.get('data_path')}"
+                with Daemon(*args, interval="200ms") as d:
+                    st = d.json("/api/v1/status")
+                    t.check(st.get("data_path") == (path or m.get("data_path")),
+                            f"{label}: status says data_path {st.get('data_path')} "
+                            f"({st.get('data_path_reason')})")
+                    check_accuracy(t, d, mode)
+                    signal_storm(t, mode, d)
+                    renames(t, mode, d)
         else:
             forced_failure(t, mode, m["reason"], what=[m["hook"]])
     if doc["auto_choice"]:

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "cgroup.h"
 #include "escape.h"
 #include "render-json.h"
 #include "render-prom.h"
@@ -120,10 +121,24 @@ static struct snapshot *make_snapshot(enum group_by g)
 	s = (struct snapshot){
 		.n_ref = 1, .mono_ns = 123000000000, .timestamp = 1764000123.456, .group_by = g};
 	fill_info(&s.info);
+	static struct cgroup_labels init_scope, hostile;
+	static const char hostile_path[] = "/system.slice/we\"ird\\\xc0\n.service";
+
+	if (!init_scope.cgroup) { /* kept for the test's life */
+		CHECK(cgroup_path_labels("/init.scope", 11, &init_scope) == 0);
+		CHECK(cgroup_path_labels(hostile_path, sizeof(hostile_path) - 1, &hostile) == 0);
+	}
 	for (size_t i = 0; i < N_PROCS; i++)
 		fill_proc(&sp[i], &proc_defs[i]);
 	for (size_t i = 0; i < nd; i++)
 		fill_series(&ss[i], &defs[i]);
+	/* two processes with a unit: pid 1, and pid 42 in a unit with a hostile name */
+	sp[0].cg = &init_scope;
+	sp[1].cg = &hostile;
+	if (g == GROUP_BY_PID) {
+		ss[0].cg = &init_scope;
+		ss[1].cg = &hostile;
+	}
 	s.procs = sp;
 	s.n_procs = N_PROCS;
 	s.series = ss;
@@ -358,9 +373,12 @@ static void test_prom(enum group_by g)
 	CHECK(contains(&prom, "\nprocess_cpu_seconds_total 0.53\n"));
 	CHECK(contains(&prom, "\nrawtpd_last_aggregation_timestamp_seconds 1764000123.456\n"));
 	if (g == GROUP_BY_PID) {
-		CHECK(contains(&prom,
-			       "{pid=\"42\",comm=\"a\\\"b\\\\c\\nd\",type=\"involuntary\"} 300\n"));
-		CHECK(contains(&prom, "{pid=\"42\",comm=\"a\\\"b\\\\c\\nd\"} 0.53\n"));
+		/* the unit's label: quote, backslash and newline escaped, the bad byte \xc0 */
+		CHECK(contains(&prom, "{pid=\"42\",comm=\"a\\\"b\\\\c\\nd\",unit=\"we\\\"ird\\\\\\\\xc0\\n"
+				      ".service\",type=\"involuntary\"} 300\n"));
+		CHECK(contains(&prom, "{pid=\"42\",comm=\"a\\\"b\\\\c\\nd\",unit=\"we\\\"ird\\\\\\\\xc0\\n"
+				      ".service\"} 0.53\n"));
+		CHECK(contains(&prom, "{pid=\"1\",comm=\"systemd\",unit=\"init.scope\"} 1.5\n"));
 		CHECK(contains(&prom, "{pid=\"100\",comm=\"\\\\xff\\\\xfe bad\"} 0\n"));
 		CHECK(contains(&prom, "{pid=\"300\",comm=\"\"} 0.000000001\n"));
 		CHECK(contains(&prom, "{pid=\"301\",comm=\"tab\there\"} 1\n"));

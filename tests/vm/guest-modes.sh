@@ -51,6 +51,10 @@ check(re.fullmatch(r"finish_task_switch(\.isra\.\d+|\.constprop\.\d+)?", doc["kp
 for m in doc["attach_modes"]:
     check(m["works"], f"{m['mode']} works ({m['hook']})" + ("" if m["works"] else f": {m['reason']}"))
     check(m["renames"], f"{m['mode']} follows renames")
+    # the thread data path needs bpf_mem_alloc in local storage (6.5) and prev as current
+    path = "thread" if (major, minor) >= (6, 5) and m["mode"] != "kprobe" else "process"
+    check(m.get("data_path") == path,
+          f"{m['mode']}: data path {m.get('data_path')} (expected {path}: {m.get('data_path_reason')})")
 check(doc["auto_choice"] == "tp_btf", f"auto would choose {doc['auto_choice']}")
 for k in ("batch_map_ops", "ring_buffer", "percpu_hash"):
     check(doc[k] is True, f"{k}")
