@@ -413,6 +413,7 @@ static __always_inline void thread_base(struct task_struct *t, bool involuntary,
 	__u64 sum = t->se.sum_exec_runtime, start = t->se.prev_sum_exec_runtime;
 
 	*b = (struct rawtpd_thread){};
+	b->leader_start_ns = t->group_leader->start_time;
 	if (t->start_time >= new_after_ns)
 		return; /* born after attaching: all it ever did counts */
 	/* this switch counts, and so does the slice it ends for a fair task (as in
@@ -461,7 +462,7 @@ static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thre
 	b->cgroup_gen = (__u32)cgroup_gen;
 
 	key.tgid = t->tgid;
-	key.start_ns = t->group_leader->start_time;
+	key.start_ns = b->leader_start_ns;
 	e = bpf_map_lookup_elem(&procs, &key);
 	if (!e) {
 		d.ended = ended;
@@ -475,8 +476,11 @@ static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thre
 			return;
 		}
 	}
-	__sync_fetch_and_add(&e->voluntary, d.voluntary);
-	__sync_fetch_and_add(&e->involuntary, d.involuntary);
+	/* one of the two switch counts moves at a switch: no atomic for the other */
+	if (d.voluntary)
+		__sync_fetch_and_add(&e->voluntary, d.voluntary);
+	if (d.involuntary)
+		__sync_fetch_and_add(&e->involuntary, d.involuntary);
 	__sync_fetch_and_add(&e->runtime_ns, d.runtime_ns);
 	if (d.run_delay_ns)
 		__sync_fetch_and_add(&e->run_delay_ns, d.run_delay_ns);

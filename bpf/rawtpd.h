@@ -72,6 +72,8 @@ struct rawtpd_thread {
 	__u64 involuntary;
 	__u64 runtime_ns;
 	__u64 run_delay_ns;
+	__u64 leader_start_ns; /* its process's key: the group leader's start time, kept here
+				  so the hot path need not follow group_leader */
 	__u32 gone;	  /* its last switch (it is dead) has been added */
 	__u32 cgroup_gen; /* the interval in which it last noted its cgroup in its process */
 };

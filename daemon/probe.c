@@ -66,7 +66,7 @@ struct probe_memory {
 #define LLIST_NODE_BYTES	  8u
 #define LOCAL_STORAGE_DATA_OFFSET 72u
 #define LOCAL_STORAGE_BYTES	  176u
-#define THREAD_VALUE_BYTES	  40u /* struct rawtpd_thread */
+#define THREAD_VALUE_BYTES	  48u /* struct rawtpd_thread */
 #define PROC_ELEM_BYTES		  (48u + 16u + 56u) /* struct htab_elem, key, struct rawtpd_proc */
 struct probe_thread_memory {
 	uint64_t per_thread; /* each thread with storage */
