@@ -186,7 +186,8 @@ static __always_inline int count_switch(struct task_struct *prev, __u64 ran_ns, 
 		v->voluntary++;
 	v->runtime_ns += ran_ns;
 	v->run_delay_ns += delay_ns;
-	if (v->cgroup_gen != cgroup_gen) {
+	if (v->cgroup_gen != cgroup_gen ||
+	    v->voluntary + v->involuntary < RAWTPD_EARLY_SWITCHES) {
 		v->cgroup_id = task_cgroup_id(prev, direct);
 		v->cgroup_gen = cgroup_gen;
 	}
@@ -444,7 +445,7 @@ static __always_inline int tracked_add(__s64 n)
 /* Add what t counted since b to its process, and bring b up to date. */
 static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thread *b, bool dead)
 {
-	bool note_cgroup = b->cgroup_gen != (__u32)cgroup_gen;
+	bool note_cgroup = b->cgroup_gen != (__u32)cgroup_gen || b->early < RAWTPD_EARLY_SWITCHES;
 	struct rawtpd_key key = {};
 	struct rawtpd_proc d = {}, *e;
 	__u64 vol = t->nvcsw, invol = t->nivcsw, sum = t->se.sum_exec_runtime;
@@ -460,6 +461,8 @@ static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thre
 	b->runtime_ns = sum;
 	b->run_delay_ns = rd;
 	b->cgroup_gen = (__u32)cgroup_gen;
+	if (b->early < RAWTPD_EARLY_SWITCHES)
+		b->early++;
 
 	key.tgid = t->tgid;
 	key.start_ns = b->leader_start_ns;

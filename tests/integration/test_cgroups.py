@@ -6,7 +6,7 @@ each, and the labels rawtpd gives them, on every data path this kernel has.
   per-pid series, "unit" and "cgroup" in /api/v1/processes;
 - a docker scope (docker-<64 hex>.scope): its container_id;
 - a kubepods pod slice with a cri-containerd scope inside: container_id and pod_uid;
-- a sibling with quotes, a backslash, a newline and a byte that is not UTF-8 in its name: the
+- a sibling with a quote, a backslash, a tab and a byte that is not UTF-8 in its name: the
   cgroup path escaped as process names are, in both formats, and promtool accepts /metrics;
 - a process moved to another cgroup after it started: labelled with the new one.
 Works on pure v2 (/sys/fs/cgroup) and on hybrid hosts (/sys/fs/cgroup/unified)."""
@@ -22,7 +22,8 @@ from rawtpd_test import Checker, Daemon, find_process, promtool_check, require_r
 
 HEX = "0123456789abcdef" * 4
 POD = "1234abcd-5678-90ab-cdef-1234567890ab"
-HOSTILE = b'rawtpd-a"b\\c\nd\xff'
+# the kernel refuses a newline in a cgroup's name (cgroup_mkdir()), and any '/': the rest go
+HOSTILE = b'rawtpd-a"b\\c\td\xff{}=,'
 
 
 def unified_root():
@@ -40,10 +41,15 @@ def enter(path):
 
 
 def sleeper(path):
+    """A process that sleeps 50 times, says "done", then sleeps 5 times more for each line on
+    stdin (answering "ok"), until EOF."""
     return subprocess.Popen([sys.executable, "-c",
                              "import sys, time\n"
                              "for _ in range(50): time.sleep(0.002)\n"
-                             "sys.stdout.write('done\\n'); sys.stdout.flush(); sys.stdin.read(1)"],
+                             "print('done', flush=True)\n"
+                             "for line in sys.stdin:\n"
+                             "    for _ in range(5): time.sleep(0.002)\n"
+                             "    print('ok', flush=True)\n"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             preexec_fn=enter(path) if path else None)
 
@@ -81,7 +87,8 @@ def main():
         probe = json.loads(subprocess.run([os.environ["RAWTPD"], "--probe", "--json", "--config",
                                            "/dev/null"], capture_output=True, check=True,
                                           timeout=300).stdout)
-        paths = sorted({m["data_path"] for m in probe["attach_modes"] if m["works"]})
+        # the data paths auto takes here, and the process path, which every kernel has
+        paths = sorted({m["data_path"] for m in probe["attach_modes"] if m["works"]} | {"process"})
         print(f"  cgroup2 at {root}; data paths here: {paths}")
         for path in paths:
             one_path(t, path, root, dirs, hostile)
@@ -110,10 +117,10 @@ def one_path(t, path, root, dirs, hostile):
         # moved after it ran: labelled with where it is now, within an interval or two
         with open(os.path.join(dirs["later"], "cgroup.procs"), "w") as f:
             f.write(str(procs["later"].pid))
-        # it must run once in its new cgroup for the BPF side to note it
-        procs["later"].stdin.write(b"x")
+        # it must run in its new cgroup for the BPF side to note it
+        procs["later"].stdin.write(b"x\n")
         procs["later"].stdin.flush()
-        time.sleep(0.1)
+        assert procs["later"].stdout.readline().strip() == b"ok"
         d.wait_aggregations(3)
         doc = json.loads(d.get("/api/v1/processes")[2].decode("utf-8"))
         _, text = d.metrics()
@@ -129,7 +136,7 @@ def one_path(t, path, root, dirs, hostile):
                            container_id=HEX, pod_uid=None),
             "pod": dict(cgroup=rel(dirs["pod"]), unit=f"cri-containerd-{HEX}.scope",
                         container_id=HEX, pod_uid=POD),
-            "hostile": dict(cgroup="/rawtpd-test.slice/" + 'rawtpd-a"b\\c\nd\\xff', unit=None,
+            "hostile": dict(cgroup="/rawtpd-test.slice/" + 'rawtpd-a"b\\c\td\\xff{}=,', unit=None,
                             container_id=None, pod_uid=None),
             "later": dict(cgroup=rel(dirs["later"]), unit="rawtpd-later.service",
                           container_id=None, pod_uid=None),
