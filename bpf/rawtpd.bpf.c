@@ -58,11 +58,12 @@ struct {
 } oncpu SEC(".maps");
 
 /*
- * tracepoint mode: each thread's se.sum_exec_runtime and nvcsw when it last left a CPU, which
- * are also what they are when the thread next comes in (they only change while it runs, and
- * __schedule() bumps nvcsw or nivcsw before the tracepoint fires); tracepoint and kprobe
- * modes: its sched_info.run_delay then. Entries go when their thread's last switch reports it
- * exited; LRU, so a missed one cannot fill the map. Sized to one entry in the other modes.
+ * Process path, each thread's figures when it last left a CPU: sched_info.run_delay in every
+ * mode (tid_delay()); in the tracepoint mode also se.sum_exec_runtime and nvcsw, which are
+ * also what they are when the thread next comes in (they only change while it runs, and
+ * __schedule() bumps nvcsw or nivcsw before the tracepoint fires). Entries go when their
+ * thread's last switch reports it exited; LRU, so a missed one cannot fill the map. Not made
+ * on the thread path.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -224,11 +225,13 @@ static __always_inline bool guess_involuntary(struct task_struct *prev, unsigned
 }
 
 /*
- * The kprobe's wait: prev's sched_info.run_delay grew since its previous switch-out by the wait
- * before the slice that just ended (tid_runtime keeps the figure). A thread first seen now
- * counts all its waits if it was born after attaching, else none of the one before this slice.
+ * prev's wait: its sched_info.run_delay grew since its previous switch-out (tid_runtime keeps
+ * the figure) by every wait since. Not from switch-in to switch-out, as the per-CPU stash
+ * does for CPU time: a wait that ends in a migration is added when the thread leaves the
+ * other runqueue, before it is switched in here. A thread first seen now counts all its
+ * waits if it was born after attaching, else none before this slice.
  */
-static __always_inline __u64 kprobe_delay(struct task_struct *prev, __u32 prev_pid)
+static __always_inline __u64 tid_delay(struct task_struct *prev, __u32 prev_pid)
 {
 	__u64 rd = compat_run_delay(prev, false), delay = 0;
 	struct rawtpd_tid *last = bpf_map_lookup_elem(&tid_runtime, &prev_pid);
@@ -256,9 +259,8 @@ static __always_inline __u64 kprobe_delay(struct task_struct *prev, __u32 prev_p
  * takes it. The figures are the kernel's own, taken from what they were when prev came in on
  * this CPU (the per-CPU stash): CPU time is the growth of se.sum_exec_runtime, brought up to
  * date before the switch; __schedule() has already bumped prev's nvcsw or its nivcsw, so
- * an unchanged nvcsw is an involuntary switch, exactly as /proc counts it; and the wait is the
- * growth of sched_info.run_delay, which at the raw tracepoint does not yet hold next's wait and
- * holds prev's. The kprobe runs after next's wait was added: its waits come from tid_runtime.
+ * an unchanged nvcsw is an involuntary switch, exactly as /proc counts it. The wait is the
+ * growth of sched_info.run_delay since prev's previous switch-out (tid_delay()).
  */
 static __always_inline int account_switch(struct task_struct *prev, struct task_struct *next,
 					  unsigned long long *ctx, bool preempt, const int hook)
@@ -277,13 +279,9 @@ static __always_inline int account_switch(struct task_struct *prev, struct task_
 	prev_sum = TASK_FIELD(direct, prev, se.sum_exec_runtime);
 	prev_nvcsw = TASK_FIELD(direct, prev, nvcsw);
 	if (oc->valid && oc->pid == prev_pid) {
-		__u64 rd = compat_run_delay(prev, direct);
-
 		if (prev_sum >= oc->sum_exec_runtime)
 			ran = prev_sum - oc->sum_exec_runtime;
 		involuntary = prev_nvcsw == oc->nvcsw;
-		if (rd >= oc->run_delay)
-			delay = rd - oc->run_delay;
 	} else if (prev_pid) {
 		/*
 		 * prev came in unseen: the first switch after attaching, or a kernel that does
@@ -301,13 +299,11 @@ static __always_inline int account_switch(struct task_struct *prev, struct task_
 	oc->pid = TASK_FIELD(direct, next, pid);
 	oc->sum_exec_runtime = TASK_FIELD(direct, next, se.sum_exec_runtime);
 	oc->nvcsw = TASK_FIELD(direct, next, nvcsw);
-	oc->run_delay = compat_run_delay(next, direct);
 	oc->valid = 1;
 
 	if (prev_pid == 0) /* the idle task is not a process */
 		return 0;
-	if (hook == HOOK_KPROBE)
-		delay = kprobe_delay(prev, prev_pid);
+	delay = tid_delay(prev, prev_pid);
 	return count_switch(prev, ran, delay, involuntary, direct);
 }
 

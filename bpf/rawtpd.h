@@ -46,14 +46,13 @@ struct rawtpd_comm {
 struct rawtpd_oncpu {
 	__u64 sum_exec_runtime;
 	__u64 nvcsw;
-	__u64 run_delay; /* sched_info.run_delay: not yet counting the wait it just ended */
 	__u32 pid;
 	__u32 valid;
 };
 
 /*
- * tracepoint and kprobe modes, per thread: its se.sum_exec_runtime, nvcsw and
- * sched_info.run_delay at its last switch-out.
+ * Process path, per thread: its sched_info.run_delay at its last switch-out; in the tracepoint
+ * mode also its se.sum_exec_runtime and nvcsw then.
  */
 struct rawtpd_tid {
 	__u64 sum_exec_runtime;

@@ -96,11 +96,9 @@ static struct bpf_link *attach_program(struct bpf_program *p, enum attach_mode m
 	return bpf_program__attach(p);
 }
 
-/* The tracepoint and kprobe modes' per-thread stash: threads outnumber processes. */
-static uint32_t tid_map_size(enum attach_mode m, uint32_t max_processes)
+/* The process path's per-thread figures (tid_runtime): threads outnumber processes. */
+static uint32_t tid_map_size(uint32_t max_processes)
 {
-	if (m != ATTACH_TRACEPOINT && m != ATTACH_KPROBE)
-		return 1;
 	if (max_processes > UINT32_MAX / 2)
 		return UINT32_MAX;
 	return 2 * max_processes > 16384 ? 2 * max_processes : 16384;
@@ -152,7 +150,7 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_p
 						   BPF_F_NO_PREALLOC);
 	if (r >= 0)
 		r = bpf_map__set_max_entries(skel->maps.tid_runtime,
-					     tid_map_size(m, max_processes));
+					     tid_map_size(max_processes));
 	if (r < 0)
 		return r;
 	*ret_want = want;

@@ -396,7 +396,9 @@ def per_event(args, res):
                         ("full", "stash + key + per-CPU hash by key"),
                         ("nostash", "alt: key + per-CPU hash, time from prev's se only"),
                         ("shared", "alt: stash + key + shared hash, atomics"),
-                        ("task", "alt: stash + task storage of leader, atomics")):
+                        ("task", "alt: stash + task storage of leader, atomics"),
+                        ("tstore", "alt: prev's task storage, figures stored"),
+                        ("tidhash", "alt: shared hash by thread, figures stored")):
             tools.append(Tool(f"part {p}", f"breakdown: {what}", [loader, parts, f"parts_{p}"],
                               id_line=True))
     if args.tools:

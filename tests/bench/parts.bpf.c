@@ -17,6 +17,10 @@
  *                 when the fair class picks a task), no per-CPU stash, next not read
  *   parts_task    stash + task local storage of the group leader, counted with atomic adds
  *                 (no hash lookup at all; user space would need a task iterator to read it)
+ *   parts_tstore  prev's own task local storage, its figures stored (no stash, no hash, no
+ *                 atomics): the floor of the thread data path, which also adds to a hash
+ *   parts_tidhash one shared hash keyed by thread (tid, start time): prev's kernel figures
+ *                 stored into its own entry, no stash, no atomics (each entry has one writer)
  *
  * Kept in step with bpf/rawtpd.bpf.c by hand; it is a measuring device, not a second counter.
  */
@@ -80,6 +84,27 @@ struct {
 	__type(key, int);
 	__type(value, struct pvalue);
 } counts_task SEC(".maps");
+
+struct tfig {
+	__u64 nvcsw, nivcsw, sum_exec_runtime, run_delay;
+	__u64 leader_start_ns;
+	__u32 tgid, cgroup_gen;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tfig);
+} tstore SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, struct pkey); /* tid, the thread's start_time */
+	__type(value, struct tfig);
+} tidhash SEC(".maps");
 
 /* where parts_key leaves its key, so that computing it is not optimised away */
 struct {
@@ -239,5 +264,49 @@ int BPF_PROG(parts_nostash, bool preempt, struct task_struct *prev, struct task_
 	k.tgid = prev->tgid;
 	k.start_ns = prev->group_leader->start_time;
 	count(&counts, &k, sum >= start ? sum - start : 0, preempt || prev_state == 0);
+	return 0;
+}
+
+static __always_inline void tfig_store(struct tfig *f, struct task_struct *t)
+{
+	f->nvcsw = t->nvcsw;
+	f->nivcsw = t->nivcsw;
+	f->sum_exec_runtime = t->se.sum_exec_runtime;
+	f->run_delay = t->sched_info.run_delay;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(parts_tstore, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct tfig *f;
+
+	if (!prev->pid)
+		return 0;
+	f = bpf_task_storage_get(&tstore, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (f)
+		tfig_store(f, prev);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(parts_tidhash, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct pkey k = {};
+	struct tfig *f;
+
+	if (!prev->pid)
+		return 0;
+	k.tgid = prev->pid;
+	k.start_ns = prev->start_time;
+	f = bpf_map_lookup_elem(&tidhash, &k);
+	if (!f) {
+		struct tfig init = {.tgid = prev->tgid,
+				    .leader_start_ns = prev->group_leader->start_time};
+
+		tfig_store(&init, prev);
+		bpf_map_update_elem(&tidhash, &k, &init, BPF_NOEXIST);
+		return 0;
+	}
+	tfig_store(f, prev);
 	return 0;
 }
