@@ -231,24 +231,28 @@ static __always_inline bool guess_involuntary(struct task_struct *prev, unsigned
  * other runqueue, before it is switched in here. A thread first seen now counts all its
  * waits if it was born after attaching, else none before this slice.
  */
-static __always_inline __u64 tid_delay(struct task_struct *prev, __u32 prev_pid)
+static __always_inline __u64 tid_delay(struct task_struct *prev, __u32 prev_pid,
+					const bool direct)
 {
-	__u64 rd = compat_run_delay(prev, false), delay = 0;
+	__u64 rd = compat_run_delay(prev, direct), delay = 0;
 	struct rawtpd_tid *last = bpf_map_lookup_elem(&tid_runtime, &prev_pid);
+	bool dead = (direct ? prev->__state : compat_task_state(prev)) & TASK_DEAD_STATE;
 
+	if (last && rd == last->run_delay && !dead)
+		return 0; /* no wait since: a thread that got a CPU at once */
 	if (last) {
 		if (rd >= last->run_delay)
 			delay = rd - last->run_delay;
-		if (compat_task_state(prev) & TASK_DEAD_STATE)
+		if (dead)
 			bpf_map_delete_elem(&tid_runtime, &prev_pid);
 		else
 			last->run_delay = rd;
 	} else {
 		struct rawtpd_tid now = {.run_delay = rd};
 
-		if (BPF_CORE_READ(prev, start_time) >= new_after_ns)
+		if (TASK_FIELD(direct, prev, start_time) >= new_after_ns)
 			delay = rd;
-		if (!(compat_task_state(prev) & TASK_DEAD_STATE))
+		if (!dead)
 			bpf_map_update_elem(&tid_runtime, &prev_pid, &now, BPF_NOEXIST);
 	}
 	return delay;
@@ -303,7 +307,7 @@ static __always_inline int account_switch(struct task_struct *prev, struct task_
 
 	if (prev_pid == 0) /* the idle task is not a process */
 		return 0;
-	delay = tid_delay(prev, prev_pid);
+	delay = tid_delay(prev, prev_pid, direct);
 	return count_switch(prev, ran, delay, involuntary, direct);
 }
 
