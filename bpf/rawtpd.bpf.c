@@ -442,7 +442,11 @@ static __always_inline int tracked_add(__s64 n)
 	return 0;
 }
 
-/* Add what t counted since b to its process, and bring b up to date. */
+/*
+ * Add what t counted since b to its process, and bring b up to date. When the process's entry
+ * cannot be made (the map is full, or bpf_mem_alloc ran dry in a burst of new processes), b is
+ * left as it was: the next switch adds this one's figures too, so nothing is lost but time.
+ */
 static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thread *b, bool dead)
 {
 	bool note_cgroup = b->cgroup_gen != (__u32)cgroup_gen || b->early < RAWTPD_EARLY_SWITCHES;
@@ -456,13 +460,6 @@ static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thre
 	d.involuntary = since(invol, b->involuntary);
 	d.runtime_ns = since(sum, b->runtime_ns);
 	d.run_delay_ns = since(rd, b->run_delay_ns);
-	b->voluntary = vol;
-	b->involuntary = invol;
-	b->runtime_ns = sum;
-	b->run_delay_ns = rd;
-	b->cgroup_gen = (__u32)cgroup_gen;
-	if (b->early < RAWTPD_EARLY_SWITCHES)
-		b->early++;
 
 	key.tgid = t->tgid;
 	key.start_ns = b->leader_start_ns;
@@ -472,7 +469,7 @@ static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thre
 		d.cgroup_id = task_cgroup_id(t, true);
 		bpf_probe_read_kernel_str(d.comm, sizeof(d.comm), t->group_leader->comm);
 		if (bpf_map_update_elem(&procs, &key, &d, BPF_NOEXIST) == 0)
-			return;
+			goto done;
 		e = bpf_map_lookup_elem(&procs, &key); /* another thread made it meanwhile */
 		if (!e) {
 			stat_inc(RAWTPD_STAT_MAP_FULL);
@@ -491,6 +488,14 @@ static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thre
 		e->cgroup_id = task_cgroup_id(t, true);
 	if (ended)
 		e->ended = 1;
+done:
+	b->voluntary = vol;
+	b->involuntary = invol;
+	b->runtime_ns = sum;
+	b->run_delay_ns = rd;
+	b->cgroup_gen = (__u32)cgroup_gen;
+	if (b->early < RAWTPD_EARLY_SWITCHES)
+		b->early++;
 }
 
 /* prev leaves the CPU; involuntary is only asked for when prev is seen for the first time. */

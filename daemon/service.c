@@ -102,10 +102,23 @@ static void log_map_episode(struct service *s)
 {
 	switch (aggregate_map_episode(&s->agg, collector_capacity(s->collector))) {
 	case AGG_MAP_FULL:
-		log_struct_errno(LOG_WARNING, 0, RAWTPD_MESSAGE_MAP_FULL,
-				 "The BPF process map is full (%u entries): new processes are not "
-				 "counted (%" PRIu64 " failed so far). Raise [bpf] max_processes.",
-				 collector_capacity(s->collector), s->agg.map_update_failures);
+		if (s->agg.map_entries < collector_capacity(s->collector))
+			/* not full: the kernel's BPF allocator refills its per-CPU caches from
+			 * irq_work, and a burst of new processes can find them empty */
+			log_struct_errno(LOG_WARNING, 0, RAWTPD_MESSAGE_MAP_FULL,
+					 "New BPF map entries could not be allocated (%" PRIu64
+					 " failed so far) with %" PRIu64 " of %u in use: a burst of "
+					 "new processes emptied the kernel's BPF allocator caches; "
+					 "they are counted from when they next run",
+					 s->agg.map_update_failures, s->agg.map_entries,
+					 collector_capacity(s->collector));
+		else
+			log_struct_errno(LOG_WARNING, 0, RAWTPD_MESSAGE_MAP_FULL,
+					 "The BPF process map is full (%u entries): new processes "
+					 "are not counted (%" PRIu64 " failed so far). Raise [bpf] "
+					 "max_processes.",
+					 collector_capacity(s->collector),
+					 s->agg.map_update_failures);
 		break;
 	case AGG_MAP_ROOM:
 		log_notice("The BPF process map has room again");
