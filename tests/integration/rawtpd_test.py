@@ -164,8 +164,10 @@ def close(a, b, rel, absolute):
 def check_figures(t, label, kernel, got, tail=0):
     """rawtpd's figures for one process (got, from /api/v1/processes) against the kernel's
     (proc_counts): switches within 1 % (or 3), CPU time and run-queue wait within 2 % (or
-    5 ms). tail: threads whose figures were read just before they exited, each of which may be
-    preempted once more after its read (rawtpd then counts one involuntary switch more).
+    5 ms). tail: threads whose figures were read just before they exited: after its read each
+    still gives up the GIL and is preempted on its way out (once or twice on a real CPU, up to
+    three times under emulation), which rawtpd counts and the read could not; their switches
+    may then be up to 4 a thread above the kernel's figure, never below.
     Prints both; returns rawtpd's (voluntary, involuntary, ns, wait ns)."""
     kv, ki, kns, kd = kernel
     rv = got["context_switches"]["voluntary"]
@@ -175,9 +177,11 @@ def check_figures(t, label, kernel, got, tail=0):
     print(f"  figures {label}: voluntary kernel {kv} rawtpd {rv}; involuntary kernel {ki} "
           f"rawtpd {ri}; cpu kernel {kns / 1e6:.3f} ms rawtpd {rns / 1e6:.3f} ms; "
           f"run-queue wait kernel {kd / 1e6:.3f} ms rawtpd {rd / 1e6:.3f} ms")
-    t.check(close(kv, rv, 0.01, 3), f"{label}: voluntary {rv} vs kernel {kv}")
-    t.check(close(ki, ri, 0.01, 3) or ki <= ri <= ki + tail,
-            f"{label}: involuntary {ri} vs kernel {ki}" + (f" (+{tail} allowed)" if tail else ""))
+    more = f" (up to +{4 * tail} allowed)" if tail else ""
+    t.check(close(kv, rv, 0.01, 3) or kv <= rv <= kv + 4 * tail,
+            f"{label}: voluntary {rv} vs kernel {kv}" + more)
+    t.check(close(ki, ri, 0.01, 3) or ki <= ri <= ki + 4 * tail,
+            f"{label}: involuntary {ri} vs kernel {ki}" + more)
     t.check(close(kns, rns, 0.02, 5_000_000), f"{label}: cpu {rns} ns vs kernel {kns} ns")
     t.check(close(kd, rd, 0.02, 5_000_000), f"{label}: run-queue wait {rd} ns vs kernel {kd} ns")
     return rv, ri, rns, rd

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# run-all.sh BUILDDIR: the kernel matrix in VMs (bookworm 6.1, bullseye 5.10).
+# run-all.sh BUILDDIR: the kernel matrix in VMs (bookworm 6.1, bullseye 5.10, trixie 6.12).
 #
 # Fetches the kernels (fetch-kernels.sh, cache $RAWTPD_VM_CACHE or BUILDDIR/vm-cache), builds the
 # BPF smoke loader into BUILDDIR/vm-smoke (when clang and libbpf-dev are there), then per kernel
@@ -14,7 +14,7 @@
 # is a failure of its own line. Prints a summary line per kernel; exit 0 when every kernel
 # passed, 1 otherwise.
 #
-# RAWTPD_VM_SUITES="bookworm bullseye" limits the kernels; RAWTPD_VM_PARALLEL=0 boots them one
+# RAWTPD_VM_SUITES="bookworm bullseye trixie" limits the kernels; RAWTPD_VM_PARALLEL=0 boots them one
 # after the other instead of side by side; RAWTPD_VM_ATTACH_CYCLES (default 20) sizes each
 # guest's attach loop (guest-attach-loop.sh). Per-kernel files (guest output,
 # console log, probe.json) are kept in BUILDDIR/vm-results/<suite>/.
@@ -127,7 +127,7 @@ for res in "${results[@]}"; do
 done
 
 # Every suite asked for must have run: one that fetch-kernels.sh could not get fails here.
-for suite in ${RAWTPD_VM_SUITES:-bookworm bullseye}; do
+for suite in ${RAWTPD_VM_SUITES:-bookworm bullseye trixie}; do
 	printf '%s\n' "${kernels[@]}" | grep -q "^$suite " && continue
 	summary+=("$(printf '%-9s %-18s %s' "$suite" "-" "FAIL (kernel could not be had: see fetch-kernels.sh above)")")
 	failed=1
