@@ -229,7 +229,9 @@ def main():
         m = modes[mode]
         if m["works"]:
             # auto's data path for the mode, and the process path too where that is thread
-            paths = [None] + (["process"] if m.get("data_path") == "thread" else [])
+            # (RAWTPD_BOTH_PATHS=0: auto's only, as the emulated guests run it)
+            both = os.environ.get("RAWTPD_BOTH_PATHS", "1") != "0"
+            paths = [None] + (["process"] if both and m.get("data_path") == "thread" else [])
             for path in paths:
                 args = ("--attach", mode) + (("--data-path", path) if path else ())
                 label = f"{mode}/{path or m.get('data_path')}"

@@ -10,7 +10,7 @@
 # and, when that binary exists and knows --probe, guest-modes.sh (the --probe facts this kernel
 # must show, every attach mode and auto started in turn with test_modes.py, counts checked
 # against the guest's /proc, and each mode's per-event cost). Each VM is bounded by
-# $RAWTPD_VM_TIMEOUT (default 900 s with the modes, 240 s without). A kernel that cannot be had
+# $RAWTPD_VM_TIMEOUT (default 1500 s with the modes, 240 s without). A kernel that cannot be had
 # is a failure of its own line. Prints a summary line per kernel; exit 0 when every kernel
 # passed, 1 otherwise.
 #
@@ -59,7 +59,7 @@ fi
 rawtpd=$build/daemon/rawtpd
 if [ -x "$rawtpd" ] && "$rawtpd" --help 2>&1 | grep -q -- '--probe'; then
 	args+=(--rawtpd "$rawtpd" --modes "$rawtpd")
-	timeout_s=${RAWTPD_VM_TIMEOUT:-900}
+	timeout_s=${RAWTPD_VM_TIMEOUT:-1500}
 else
 	log "$rawtpd missing or without --probe: kernel facts and smoke checks only"
 fi
