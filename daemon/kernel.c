@@ -285,28 +285,8 @@ static bool release_at_least(const char *release, unsigned major, unsigned minor
 	return a > major || (a == major && b >= minor);
 }
 
-/* Whether struct sname in btf has a member mname: 1, 0, or -ENOENT without the struct. */
-static int btf_has_member(const struct btf *btf, const char *sname, const char *mname)
-{
-	const struct btf_type *t;
-	const struct btf_member *m;
-	int id;
-
-	id = btf__find_by_name_kind(btf, sname, BTF_KIND_STRUCT);
-	if (id <= 0)
-		return -ENOENT;
-	t = btf__type_by_id(btf, id);
-	m = btf_members(t);
-	for (unsigned i = 0; i < btf_vlen(t); i++, m++) {
-		const char *n = btf__name_by_offset(btf, m->name_off);
-
-		if (n && strcmp(n, mname) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-/* The offset of struct sname's member mname in bytes, or -ENOENT. */
+/* The offset of struct sname's member mname in bytes: -ENOENT without the struct, -ESRCH
+ * without the member. */
 static int btf_member_offset(const struct btf *btf, const char *sname, const char *mname)
 {
 	const struct btf_type *t;
@@ -324,7 +304,15 @@ static int btf_member_offset(const struct btf *btf, const char *sname, const cha
 		if (n && strcmp(n, mname) == 0)
 			return (int)(btf_member_bit_offset(t, i) / 8);
 	}
-	return -ENOENT;
+	return -ESRCH;
+}
+
+/* Whether struct sname in btf has a member mname: 1, 0, or -ENOENT without the struct. */
+static int btf_has_member(const struct btf *btf, const char *sname, const char *mname)
+{
+	int r = btf_member_offset(btf, sname, mname);
+
+	return r >= 0 ? 1 : r == -ESRCH ? 0 : r;
 }
 
 /* Where task local storage puts a value, and its per-task header, for --probe's estimate. */
