@@ -166,7 +166,8 @@ static __always_inline int count_switch(struct task_struct *prev, __u64 ran_ns, 
 		init.runtime_ns = ran_ns;
 		init.run_delay_ns = delay_ns;
 		init.cgroup_id = task_cgroup_id(prev, direct);
-		init.cgroup_gen = cgroup_gen;
+		init.cgroup_gen = (__u32)cgroup_gen;
+		init.cgroup_ms = (__u32)(bpf_ktime_get_ns() >> 20);
 		if (direct)
 			bpf_probe_read_kernel_str(init.comm, sizeof(init.comm),
 						  prev->group_leader->comm);
@@ -187,10 +188,11 @@ static __always_inline int count_switch(struct task_struct *prev, __u64 ran_ns, 
 		v->voluntary++;
 	v->runtime_ns += ran_ns;
 	v->run_delay_ns += delay_ns;
-	if (v->cgroup_gen != cgroup_gen ||
+	if (v->cgroup_gen != (__u32)cgroup_gen ||
 	    v->voluntary + v->involuntary < RAWTPD_EARLY_SWITCHES) {
 		v->cgroup_id = task_cgroup_id(prev, direct);
-		v->cgroup_gen = cgroup_gen;
+		v->cgroup_gen = (__u32)cgroup_gen;
+		v->cgroup_ms = (__u32)(bpf_ktime_get_ns() >> 20);
 	}
 	return 0;
 }

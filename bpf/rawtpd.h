@@ -27,10 +27,12 @@ struct rawtpd_value {
 	__u64 run_delay_ns; /* time runnable, waiting for a CPU (sched_info.run_delay's growth) */
 	/* group leader's comm when this CPU created the entry; zero on the other CPUs */
 	char comm[RAWTPD_COMM_LEN];
-	/* the cgroup (v2) a thread of it ran in when this CPU last noted it, in interval
-	 * cgroup_gen (the freshest CPU's is the process's) */
+	/* the cgroup (v2) a thread of it ran in when this CPU last noted it: in interval
+	 * cgroup_gen, at cgroup_ms (CLOCK_MONOTONIC >> 20, wrapping); the freshest CPU's, by
+	 * (gen, ms), is the process's */
 	__u64 cgroup_id;
-	__u64 cgroup_gen;
+	__u32 cgroup_gen;
+	__u32 cgroup_ms;
 };
 
 /* A process's new name (task_rename: prctl(PR_SET_NAME), /proc/<pid>/comm writes, exec). */

@@ -418,16 +418,17 @@ static int add_entries(const struct collector *c, uint32_t count, struct entries
 		const struct rawtpd_value *v = c->values + (size_t)i * c->ncpus;
 		struct sample_entry *e = &es->e[es->n++];
 
-		uint64_t gen = 0;
+		const struct rawtpd_value *fresh = NULL;
 
 		*e = (struct sample_entry){.tgid = c->keys[i].tgid,
 					   .start_ns = c->keys[i].start_ns};
 		for (int cpu = 0; cpu < c->ncpus; cpu++) {
-			/* the cgroup the freshest CPU noted */
-			if (v[cpu].cgroup_gen > gen) {
-				gen = v[cpu].cgroup_gen;
-				e->cgroup_id = v[cpu].cgroup_id;
-			}
+			/* the cgroup the freshest CPU noted: latest interval, then latest time */
+			if (v[cpu].cgroup_gen &&
+			    (!fresh || v[cpu].cgroup_gen > fresh->cgroup_gen ||
+			     (v[cpu].cgroup_gen == fresh->cgroup_gen &&
+			      (int32_t)(v[cpu].cgroup_ms - fresh->cgroup_ms) > 0)))
+				fresh = &v[cpu];
 			counters_add(&e->c, &(struct counters){.voluntary = v[cpu].voluntary,
 							       .involuntary = v[cpu].involuntary,
 							       .runtime_ns = v[cpu].runtime_ns,
@@ -436,6 +437,8 @@ static int add_entries(const struct collector *c, uint32_t count, struct entries
 				memcpy(e->comm, v[cpu].comm, sizeof(e->comm));
 		}
 		e->comm[sizeof(e->comm) - 1] = 0;
+		if (fresh)
+			e->cgroup_id = fresh->cgroup_id;
 	}
 	return 0;
 }

@@ -10,7 +10,7 @@
 
 #define E(pid, start, v, iv, ns, name)                                                   \
 	{                                                                                \
-		.tgid = (pid), .start_ns = (start), .c = {(v), (iv), (ns)}, .comm = name \
+		.tgid = (pid), .start_ns = (start), .c = {(v), (iv), (ns), 0}, .comm = name \
 	}
 
 static int apply(struct agg_state *s, struct sample_entry *e, size_t n, const uint32_t *live,

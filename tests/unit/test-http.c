@@ -424,8 +424,8 @@ static struct snapshot *make_snapshot(uint64_t mono_ns, double interval_s)
 	s->info.interval_s = interval_s;
 	s->n_procs = 2;
 	s->procs = calloc(2, sizeof(*s->procs));
-	s->procs[0] = (struct snapshot_proc){.pid = 1, .comm = "init", .c = {5, 1, 1000}};
-	s->procs[1] = (struct snapshot_proc){.pid = 42, .comm = "nginx", .c = {9, 9, 9000}};
+	s->procs[0] = (struct snapshot_proc){.pid = 1, .comm = "init", .c = {5, 1, 1000, 10}};
+	s->procs[1] = (struct snapshot_proc){.pid = 42, .comm = "nginx", .c = {9, 9, 9000, 90}};
 #define BLOB(b, text) (s->body[b] = (struct blob){strdup(text), strlen(text)})
 	BLOB(BODY_PROM, "rawtpd_up 1\n");
 	BLOB(BODY_OPENMETRICS, "rawtpd_up 1\n# EOF\n");

@@ -611,7 +611,7 @@ static void test_many(void)
 		char raw[16];
 
 		snprintf(raw, sizeof(raw), i % 7 ? "worker-%zu" : "w\"\xff\n%zu", i);
-		sp[i] = (struct snapshot_proc){.pid = 1000 + i, .c = {i * 3, i, i * 1234567}};
+		sp[i] = (struct snapshot_proc){.pid = 1000 + i, .c = {i * 3, i, i * 1234567, i * 1000}};
 		escape_comm(raw, sizeof(raw), sp[i].comm, sizeof(sp[i].comm));
 		ss[i] = (struct snapshot_series){.pid = sp[i].pid, .c = sp[i].c};
 		memcpy(ss[i].comm, sp[i].comm, sizeof(ss[i].comm));
