@@ -38,7 +38,7 @@ void *__wrap_realloc(void *p, size_t size)
 
 #define E(pid, start, v, name)                                                             \
 	{                                                                                  \
-		.tgid = (pid), .start_ns = (start), .c = {(v), 1, 100 * (v)}, .comm = name \
+		.tgid = (pid), .start_ns = (start), .c = {(v), 1, 100 * (v), 10 * (v)}, .comm = name \
 	}
 
 struct copy {

@@ -18,7 +18,7 @@
 
 #define E(pid, start, v, iv, ns, name)                                                   \
 	{                                                                                \
-		.tgid = (pid), .start_ns = (start), .c = {(v), (iv), (ns)}, .comm = name \
+		.tgid = (pid), .start_ns = (start), .c = {(v), (iv), (ns), 0}, .comm = name \
 	}
 
 /* One aggregation: the map shows e[], the listed tgids are alive. */
