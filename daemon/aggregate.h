@@ -48,8 +48,9 @@ struct sample {
 	uint64_t map_update_failures; /* the BPF side's running count */
 	/*
 	 * The thread data path: live is not used, an entry's exited says when its process ended.
-	 * A process missing from such a sample (its threads between their exit and their last
-	 * switch) is kept as it was for up to AGG_MISSING_MAX samples before it counts as exited.
+	 * A process missing from such a sample without having ended (its entry is only deleted
+	 * once folded, so that takes a read that went wrong) is kept as it was for up to
+	 * AGG_MISSING_MAX samples before it counts as exited.
 	 */
 	bool exits_reported;
 	uint64_t map_entries; /* what the map's capacity bounds, in use (processes, or threads) */

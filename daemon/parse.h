@@ -22,7 +22,7 @@ enum attach_mode {
 /* Where the BPF side keeps the counts (daemon/DESIGN.md, "Data paths"). */
 enum data_path {
 	DATA_PATH_AUTO,	   /* thread where the kernel and the attach mode allow it */
-	DATA_PATH_THREAD,  /* task local storage per thread, read by a task iterator */
+	DATA_PATH_THREAD,  /* task local storage per thread, one shared hash of processes */
 	DATA_PATH_PROCESS, /* per-CPU hash per process, exits found in /proc */
 	_DATA_PATH_MAX,
 };
