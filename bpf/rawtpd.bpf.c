@@ -469,7 +469,8 @@ static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thre
 	if (!e) {
 		d.ended = ended;
 		d.cgroup_id = task_cgroup_id(t, true);
-		bpf_probe_read_kernel_str(d.comm, sizeof(d.comm), t->group_leader->comm);
+		/* comm's 16th byte is its NUL: the 15 before it are the name */
+		bpf_probe_read_kernel(d.comm, sizeof(d.comm), t->group_leader->comm);
 		if (bpf_map_update_elem(&procs, &key, &d, BPF_NOEXIST) == 0)
 			goto done;
 		e = bpf_map_lookup_elem(&procs, &key); /* another thread made it meanwhile */

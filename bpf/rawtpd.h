@@ -87,15 +87,18 @@ struct rawtpd_thread {
  */
 #define RAWTPD_EARLY_SWITCHES 64
 
-/* Thread data path: one process, shared by all CPUs (atomic adds), in the "procs" hash. */
+/*
+ * Thread data path: one process, shared by all CPUs (atomic adds), in the "procs" hash. 56
+ * bytes, so that an element (with the kernel's header, the key and bpf_mem_alloc's list node)
+ * stays in the 128-byte kmalloc class: the name is its 15 bytes without the NUL.
+ */
 struct rawtpd_proc {
 	__u64 voluntary;
 	__u64 involuntary;
 	__u64 runtime_ns;
 	__u64 run_delay_ns;
-	char comm[RAWTPD_COMM_LEN]; /* the group leader's, when the entry was made */
-	__u32 ended;		    /* its last thread is gone: the process exited */
-	__u32 pad;
+	char comm[RAWTPD_COMM_LEN - 1]; /* the group leader's when the entry was made, unended */
+	__u8 ended;			/* its last thread is gone: the process exited */
 	__u64 cgroup_id; /* the cgroup (v2) its threads last ran in, noted once an interval */
 };
 

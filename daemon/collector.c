@@ -569,6 +569,9 @@ static int read_counts(struct collector *c, struct entries *es)
 
 /* The thread path. */
 
+_Static_assert(sizeof(struct rawtpd_proc) == 56, "a procs element stays in kmalloc-128");
+_Static_assert(sizeof(struct rawtpd_thread) == 48, "a thread's storage stays in kmalloc-128");
+
 /* Append one process (thread path): its key, its counters, its name and whether it ended. */
 static int add_one(struct entries *es, const struct rawtpd_key *k, const struct rawtpd_proc *v)
 {
@@ -592,7 +595,7 @@ static int add_one(struct entries *es, const struct rawtpd_key *k, const struct 
 					 .run_delay_ns = v->run_delay_ns},
 				   .exited = v->ended != 0,
 				   .cgroup_id = v->cgroup_id};
-	memcpy(e->comm, v->comm, sizeof(e->comm));
+	memcpy(e->comm, v->comm, sizeof(v->comm)); /* 15 bytes, with no NUL of their own */
 	e->comm[sizeof(e->comm) - 1] = 0;
 	return 0;
 }
