@@ -22,6 +22,14 @@ static __always_inline long compat_task_state(struct task_struct *t)
 	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
 }
 
+/* The same with a plain load where the hook has a typed pointer (tp_btf). */
+static __always_inline long compat_task_state_direct(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return t->__state;
+	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+}
+
 /* TASK_RUNNING is 0 on every kernel; anything else means the task was about to block. */
 #define COMPAT_TASK_RUNNING 0
 

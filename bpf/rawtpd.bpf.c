@@ -238,7 +238,9 @@ static __always_inline __u64 tid_delay(struct task_struct *prev, __u32 prev_pid,
 {
 	__u64 rd = compat_run_delay(prev, direct), delay = 0;
 	struct rawtpd_tid *last = bpf_map_lookup_elem(&tid_runtime, &prev_pid);
-	bool dead = (direct ? prev->__state : compat_task_state(prev)) & TASK_DEAD_STATE;
+	/* __state is state before 5.14: the process path runs there */
+	bool dead = (direct ? compat_task_state_direct(prev) : compat_task_state(prev)) &
+		    TASK_DEAD_STATE;
 
 	if (last && rd == last->run_delay && !dead)
 		return 0; /* no wait since: a thread that got a CPU at once */
@@ -252,7 +254,10 @@ static __always_inline __u64 tid_delay(struct task_struct *prev, __u32 prev_pid,
 	} else {
 		struct rawtpd_tid now = {.run_delay = rd};
 
-		if (TASK_FIELD(direct, prev, start_time) >= new_after_ns)
+		/* born after attaching and at its first switch: all it ever waited. Not after an
+		 * eviction from the LRU, nor for a thread that took its leader's tid in exec */
+		if (TASK_FIELD(direct, prev, start_time) >= new_after_ns &&
+		    TASK_FIELD(direct, prev, nvcsw) + TASK_FIELD(direct, prev, nivcsw) <= 1)
 			delay = rd;
 		if (!dead)
 			bpf_map_update_elem(&tid_runtime, &prev_pid, &now, BPF_NOEXIST);

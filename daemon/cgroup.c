@@ -343,6 +343,7 @@ int cgroup_cache_refresh(struct cgroup_cache *c)
 	struct cgroup_entry *e = NULL;
 	struct cgroup_table *t;
 	size_t n = 0, cap = 0, root_len = strlen(c->root);
+	bool complete = true; /* every directory was read */
 	FTSENT *ent;
 	FTS *fts;
 	int r = 0;
@@ -355,13 +356,17 @@ int cgroup_cache_refresh(struct cgroup_cache *c)
 	if (!fts)
 		return -errno;
 	while ((ent = fts_read(fts))) {
+		if (ent->fts_info == FTS_DNR || ent->fts_info == FTS_ERR)
+			complete = false;
 		if (ent->fts_info != FTS_D)
 			continue;
 		if (n == cap) {
 			struct cgroup_entry *grown;
 
-			if (cap >= CGROUP_CACHE_MAX)
+			if (cap >= CGROUP_CACHE_MAX) {
+				complete = false;
 				break;
+			}
 			cap = cap ? 2 * cap : 256;
 			grown = realloc(e, cap * sizeof(*grown));
 			if (!grown) {
@@ -389,9 +394,9 @@ int cgroup_cache_refresh(struct cgroup_cache *c)
 	*t = (struct cgroup_table){.n_ref = 1, .e = e, .n = n};
 	cgroup_table_unref(c->cur);
 	c->cur = t;
-	/* what was missed and is still not there is gone */
+	/* what was missed and is still not there is gone, if the walk saw everything */
 	c->n_gone = 0;
-	for (size_t i = 0; i < c->n_miss; i++) {
+	for (size_t i = 0; complete && i < c->n_miss; i++) {
 		struct cgroup_entry key = {.id = c->miss[i]};
 
 		if (!n || !bsearch(&key, e, n, sizeof(key), entry_cmp))
