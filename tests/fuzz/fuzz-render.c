@@ -281,6 +281,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < smp.n_entries; i++) {
 			struct sample_entry *e = &entries[i];
 
+			*e = (struct sample_entry){0}; /* fields the input does not set stay zero */
 			/* few tgids and start times: collisions, reuse and supersession happen */
 			e->tgid = 1 + fuzz_u8(&in) % N_TGIDS;
 			e->start_ns = fuzz_u8(&in) % 4;
