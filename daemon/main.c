@@ -15,15 +15,12 @@
 
 /*
  * Every interval frees one snapshot's buffers and builds the next: keep the heap rather than
- * hand it back and fault it in again, and keep it in one arena for every thread. Blocks up to
- * 32 MiB (glibc's largest mmap threshold; the text exposition of 100k processes is 26 MB) come
- * from the heap, not from a mapping of their own that free() would unmap; the BTF libbpf
- * parses at start-up is given back by the malloc_trim() after attaching.
+ * hand it back and fault it in again, and keep it in one arena for every thread.
  */
 static void malloc_keep_heap(void)
 {
-	mallopt(M_MMAP_THRESHOLD, 32 << 20);
-	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_MMAP_THRESHOLD, (4 << 20) + 4096); /* the BTF libbpf reads is a mapping */
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	mallopt(M_ARENA_MAX, 1);
 }
 
