@@ -110,7 +110,7 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-#define MAX_RT_PRIO 100 /* prio of the first fair (SCHED_NORMAL) level */
+#define MAX_RT_PRIO	100  /* prio of the first fair (SCHED_NORMAL) level */
 #define TASK_DEAD_STATE 0x80 /* TASK_DEAD: do_task_dead() before the last __schedule() */
 
 /*
@@ -200,7 +200,7 @@ static __always_inline int count_switch(struct task_struct *prev, __u64 ran_ns, 
 enum hook {
 	HOOK_TP_BTF, /* BTF-typed arguments: plain loads */
 	HOOK_RAW_TP,
-	HOOK_KPROBE, /* finish_task_switch(prev): no preempt flag, no prev_state */
+	HOOK_KPROBE,	 /* finish_task_switch(prev): no preempt flag, no prev_state */
 	HOOK_TRACEPOINT, /* thread data path: the classic tracepoint, ctx[0] its reported state */
 };
 
@@ -233,8 +233,7 @@ static __always_inline bool guess_involuntary(struct task_struct *prev, unsigned
  * other runqueue, before it is switched in here. A thread first seen now counts all its
  * waits if it was born after attaching, else none before this slice.
  */
-static __always_inline __u64 tid_delay(struct task_struct *prev, __u32 prev_pid,
-					const bool direct)
+static __always_inline __u64 tid_delay(struct task_struct *prev, __u32 prev_pid, const bool direct)
 {
 	__u64 rd = compat_run_delay(prev, direct), delay = 0;
 	struct rawtpd_tid *last = bpf_map_lookup_elem(&tid_runtime, &prev_pid);

@@ -75,9 +75,9 @@ struct rawtpd_thread {
 	__u64 run_delay_ns;
 	__u64 leader_start_ns; /* its process's key: the group leader's start time, kept here
 				  so the hot path need not follow group_leader */
-	__u32 cgroup_gen; /* the interval in which it last noted its cgroup in its process */
-	__u16 early;	  /* its first switches seen, up to RAWTPD_EARLY_SWITCHES */
-	__u8 gone;	  /* its last switch (it is dead) has been added */
+	__u32 cgroup_gen;      /* the interval in which it last noted its cgroup in its process */
+	__u16 early;	       /* its first switches seen, up to RAWTPD_EARLY_SWITCHES */
+	__u8 gone;	       /* its last switch (it is dead) has been added */
 	__u8 pad;
 };
 

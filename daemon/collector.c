@@ -429,10 +429,11 @@ static int add_entries(const struct collector *c, uint32_t count, struct entries
 			     (v[cpu].cgroup_gen == fresh->cgroup_gen &&
 			      (int32_t)(v[cpu].cgroup_ms - fresh->cgroup_ms) > 0)))
 				fresh = &v[cpu];
-			counters_add(&e->c, &(struct counters){.voluntary = v[cpu].voluntary,
-							       .involuntary = v[cpu].involuntary,
-							       .runtime_ns = v[cpu].runtime_ns,
-							       .run_delay_ns = v[cpu].run_delay_ns});
+			counters_add(&e->c,
+				     &(struct counters){.voluntary = v[cpu].voluntary,
+							.involuntary = v[cpu].involuntary,
+							.runtime_ns = v[cpu].runtime_ns,
+							.run_delay_ns = v[cpu].run_delay_ns});
 			if (!e->comm[0] && v[cpu].comm[0])
 				memcpy(e->comm, v[cpu].comm, sizeof(e->comm));
 		}
@@ -625,8 +626,8 @@ static int read_procs(struct collector *c, struct entries *es)
 	while (c->batch_ok && es->n < c->capacity) {
 		__u32 count = c->chunk;
 
-		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, c->keys,
-					 c->proc_values, &count, &opts);
+		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, c->keys, c->proc_values,
+					 &count, &opts);
 		first = false;
 		if (r < 0 && errno != ENOENT) {
 			r = -errno;

@@ -28,9 +28,9 @@ struct config {
 	uint64_t interval_usec; /* default 1 s; 100 ms .. 1 h */
 	int log_level;		/* syslog level; default LOG_INFO */
 	/* [bpf] */
-	enum attach_mode attach; /* default auto */
+	enum attach_mode attach;  /* default auto */
 	enum data_path data_path; /* default auto */
-	uint32_t max_processes;	 /* BPF map capacity; default 32768; 64 .. 4194304 */
+	uint32_t max_processes;	  /* BPF map capacity; default 32768; 64 .. 4194304 */
 	char *btf; /* BTF file for CO-RE; NULL (default): the kernel's, then a search */
 	/* [http] */
 	char *listen[CONFIG_MAX_LISTEN]; /* default one entry ":<RAWTPD_DEFAULT_PORT>" */

@@ -257,8 +257,9 @@ int http_query_add(struct http_query *hq, const char *key, size_t key_len, const
 	case QP_SORT:
 		i = parse_name_index(sort_names, ELEMENTSOF(sort_names), value, value_len);
 		if (i < 0)
-			return bad(ret_reason,
-				   "must be one of cpu, switches, voluntary, involuntary, wait, pid");
+			return bad(
+				ret_reason,
+				"must be one of cpu, switches, voluntary, involuntary, wait, pid");
 		q.sort = (enum json_sort)i;
 		break;
 	case QP_PID:

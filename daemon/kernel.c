@@ -701,8 +701,7 @@ enum attach_mode kernel_auto_pick(const int result[_ATTACH_MODE_MAX])
 	return ATTACH_AUTO;
 }
 
-int kernel_thread_path_check(enum attach_mode m, const struct kernel_facts *f,
-			     const char **ret_why)
+int kernel_thread_path_check(enum attach_mode m, const struct kernel_facts *f, const char **ret_why)
 {
 	const char *why = NULL;
 

@@ -149,8 +149,7 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_p
 					   bpf_map__map_flags(skel->maps.counts) |
 						   BPF_F_NO_PREALLOC);
 	if (r >= 0)
-		r = bpf_map__set_max_entries(skel->maps.tid_runtime,
-					     tid_map_size(max_processes));
+		r = bpf_map__set_max_entries(skel->maps.tid_runtime, tid_map_size(max_processes));
 	if (r < 0)
 		return r;
 	*ret_want = want;
@@ -279,15 +278,17 @@ int loader_attach(enum attach_mode m, enum data_path want, const struct kernel_f
 		return r;
 	r = kernel_data_path_pick(want, m, f, &path, &why);
 	if (r < 0) {
-		if (ret_error && asprintf(ret_error, "data path thread cannot run in attach mode %s: %s",
-					  attach_mode_to_string(m), why) < 0)
+		if (ret_error &&
+		    asprintf(ret_error, "data path thread cannot run in attach mode %s: %s",
+			     attach_mode_to_string(m), why) < 0)
 			*ret_error = NULL;
 		return r;
 	}
 	r = attach_path(m, path, f, max_processes, ret, &err);
 	if (r < 0 && want == DATA_PATH_AUTO && path == DATA_PATH_THREAD) {
 		log_info("The thread data path did not load in mode %s (%s); taking the process "
-			 "path", attach_mode_to_string(m), err ?: strerror(-r));
+			 "path",
+			 attach_mode_to_string(m), err ?: strerror(-r));
 		r = attach_path(m, DATA_PATH_PROCESS, f, max_processes, ret, ret_error);
 		if (r == 0)
 			snprintf((*ret)->path_why, sizeof((*ret)->path_why),
@@ -300,8 +301,8 @@ int loader_attach(enum attach_mode m, enum data_path want, const struct kernel_f
 		return r;
 	}
 	if (want == DATA_PATH_AUTO && path == DATA_PATH_PROCESS)
-		snprintf((*ret)->path_why, sizeof((*ret)->path_why), "the thread path cannot run: %s",
-			 why);
+		snprintf((*ret)->path_why, sizeof((*ret)->path_why),
+			 "the thread path cannot run: %s", why);
 	else
 		snprintf((*ret)->path_why, sizeof((*ret)->path_why), "%s", why);
 	return 0;

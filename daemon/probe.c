@@ -27,9 +27,9 @@
 struct probe_mode {
 	enum attach_mode mode;
 	char hook[KERNEL_SYMBOL_MAX + 16];
-	int result;   /* 0: it works, else the -errno it met */
-	bool renames; /* its rename hook attached too */
-	char *error;  /* why it does not work (malloc'd); NULL: strerror(-result) says it */
+	int result;	     /* 0: it works, else the -errno it met */
+	bool renames;	     /* its rename hook attached too */
+	char *error;	     /* why it does not work (malloc'd); NULL: strerror(-result) says it */
 	enum data_path path; /* where it keeps the counts (data_path = auto) */
 	char path_why[512];
 };
@@ -66,7 +66,7 @@ struct probe_memory {
 #define LLIST_NODE_BYTES	  8u
 #define LOCAL_STORAGE_DATA_OFFSET 72u
 #define LOCAL_STORAGE_BYTES	  176u
-#define THREAD_VALUE_BYTES	  48u /* struct rawtpd_thread */
+#define THREAD_VALUE_BYTES	  48u		    /* struct rawtpd_thread */
 #define PROC_ELEM_BYTES		  (48u + 16u + 56u) /* struct htab_elem, key, struct rawtpd_proc */
 struct probe_thread_memory {
 	uint64_t per_thread; /* each thread with storage */
@@ -334,8 +334,9 @@ static void print_thread_memory(const struct probe_thread_memory *m, FILE *out)
 	char a[32], b[32];
 
 	fprintf(out, "thread data path memory (any number of CPUs):\n");
-	fprintf(out, "  %" PRIu64 " B a single-threaded process, %" PRIu64 " B each further thread, "
-		     "+ %s; %s when full\n",
+	fprintf(out,
+		"  %" PRIu64 " B a single-threaded process, %" PRIu64 " B each further thread, "
+		"+ %s; %s when full\n",
 		m->per_thread + m->per_process, m->per_thread, bytes_text(m->buckets, a),
 		bytes_text(m->full, b));
 }

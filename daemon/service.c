@@ -35,9 +35,9 @@ struct service {
 	struct agg_names names;	    /* how aggregate reads names the BPF side cannot tell */
 	struct snapshot_info facts; /* what every snapshot says that is fixed at start-up */
 	uint64_t aggregations, aggregation_failures;
-	double last_cycle_s; /* read + fold + render + publish, of the last aggregation */
-	double collect_s;    /* read + fold + names, of this aggregation */
-	int listen_fds;	     /* from socket activation; 0 if none */
+	double last_cycle_s;	      /* read + fold + render + publish, of the last aggregation */
+	double collect_s;	      /* read + fold + names, of this aggregation */
+	int listen_fds;		      /* from socket activation; 0 if none */
 	struct cgroup_cache *cgroups; /* cgroup ids to paths and units; no labels without */
 };
 
@@ -107,7 +107,8 @@ static void log_map_episode(struct service *s)
 			 * irq_work, and a burst of new processes can find them empty */
 			log_struct_errno(LOG_WARNING, 0, RAWTPD_MESSAGE_MAP_FULL,
 					 "New BPF map entries could not be allocated (%" PRIu64
-					 " failed so far) with %" PRIu64 " of %u in use: a burst of "
+					 " failed so far) with %" PRIu64
+					 " of %u in use: a burst of "
 					 "new processes emptied the kernel's BPF allocator caches; "
 					 "they are counted from when they next run",
 					 s->agg.map_update_failures, s->agg.map_entries,
@@ -345,12 +346,13 @@ static int attach(struct service *s)
 		.read_comm = read_comm,
 		.userdata = s->collector,
 	};
-	log_struct_errno(LOG_NOTICE, 0, RAWTPD_MESSAGE_ATTACHED,
-			 "Attached in mode %s on the %s data path (%s); counting up to %u processes "
-			 "every %.3fs",
-			 collector_attach_mode(s->collector), collector_data_path(s->collector),
-			 collector_data_path_reason(s->collector), collector_capacity(s->collector),
-			 (double)s->cfg.interval_usec / USEC_PER_SEC);
+	log_struct_errno(
+		LOG_NOTICE, 0, RAWTPD_MESSAGE_ATTACHED,
+		"Attached in mode %s on the %s data path (%s); counting up to %u processes "
+		"every %.3fs",
+		collector_attach_mode(s->collector), collector_data_path(s->collector),
+		collector_data_path_reason(s->collector), collector_capacity(s->collector),
+		(double)s->cfg.interval_usec / USEC_PER_SEC);
 	if (cgroup_cache_new(NULL, &s->cgroups) < 0) {
 		log_notice("No cgroup2 (unified) hierarchy is mounted: processes carry no unit or "
 			   "cgroup labels");

@@ -190,7 +190,8 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 	if (info->cgroups) {
 		for (size_t i = 0; i < s->n_series; i++)
 			if (s->series[i].cgroup_id)
-				s->series[i].cg = cgroup_cache_get(info->cgroups, s->series[i].cgroup_id);
+				s->series[i].cg =
+					cgroup_cache_get(info->cgroups, s->series[i].cgroup_id);
 	}
 	s->info.cgroups = NULL;
 

@@ -49,7 +49,8 @@ struct snapshot_proc {
 	/* seconds its threads waited for a CPU, per second, over the last interval: the share
 	 * of the interval spent runnable but not running (above 1 with several threads) */
 	double run_queue_wait_share;
-	const struct cgroup_labels *cg; /* where it runs: in the snapshot's table, NULL if unknown */
+	const struct cgroup_labels
+		*cg; /* where it runs: in the snapshot's table, NULL if unknown */
 };
 
 /* Kernel memory of one of the daemon's BPF maps: memlock in its fdinfo. */
@@ -81,7 +82,7 @@ struct snapshot_info {
 	uint64_t series_dropped; /* series cut by max_series or the comm filters */
 	double aggregation_duration_s;
 	double collect_duration_s; /* of this snapshot's cycle: reading the maps and folding */
-	uint64_t aggregations; /* completed aggregations */
+	uint64_t aggregations;	   /* completed aggregations */
 	uint64_t aggregation_failures;
 	/* the daemon process itself (process_* family) */
 	double self_cpu_seconds;

@@ -100,8 +100,8 @@ static void check_exposition(const struct snapshot *s, const struct blob *b, boo
 		   (int)(b->len > 4000 ? 4000 : b->len), b->data);
 	FUZZ_CHECK(x.n_cpu == s->n_series && x.n_switches == 2 * s->n_series &&
 			   x.n_wait == s->n_series,
-		   "%zu cpu, %zu switch and %zu wait samples for %zu series", x.n_cpu,
-		   x.n_switches, x.n_wait, s->n_series);
+		   "%zu cpu, %zu switch and %zu wait samples for %zu series", x.n_cpu, x.n_switches,
+		   x.n_wait, s->n_series);
 }
 
 static void check_gzip(const struct blob *gz, const struct blob *plain)

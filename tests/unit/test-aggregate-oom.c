@@ -36,9 +36,10 @@ void *__wrap_realloc(void *p, size_t size)
 	return fail_now() ? NULL : __real_realloc(p, size);
 }
 
-#define E(pid, start, v, name)                                                             \
-	{                                                                                  \
-		.tgid = (pid), .start_ns = (start), .c = {(v), 1, 100 * (v), 10 * (v)}, .comm = name \
+#define E(pid, start, v, name)                                                          \
+	{                                                                               \
+		.tgid = (pid), .start_ns = (start), .c = {(v), 1, 100 * (v), 10 * (v)}, \
+		.comm = name                                                            \
 	}
 
 struct copy {

@@ -8,8 +8,8 @@
 #include "test.h"
 #include "util.h"
 
-#define E(pid, start, v, iv, ns, name)                                                   \
-	{                                                                                \
+#define E(pid, start, v, iv, ns, name)                                                      \
+	{                                                                                   \
 		.tgid = (pid), .start_ns = (start), .c = {(v), (iv), (ns), 0}, .comm = name \
 	}
 

@@ -19,8 +19,7 @@ struct want {
 };
 
 static const struct want cases[] = {
-	{"/system.slice/nginx.service", "/system.slice/nginx.service", "nginx.service", "", "",
-	 ""},
+	{"/system.slice/nginx.service", "/system.slice/nginx.service", "nginx.service", "", "", ""},
 	{"/system.slice/nginx.service/worker", NULL, "nginx.service", "", "", ""},
 	{"/init.scope", NULL, "init.scope", "", "", ""},
 	{"/", "/", "", "", "", ""},
@@ -45,9 +44,11 @@ static const struct want cases[] = {
 	{"/docker/" HEX64, NULL, "", "", HEX64, ""},
 	/* not ids: too short, upper case, not hex, a plain hex name under anything else */
 	{"/system.slice/docker-0123abcd.scope", NULL, "docker-0123abcd.scope", "", "", ""},
-	{"/system.slice/docker-0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef.scope",
+	{"/system.slice/"
+	 "docker-0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef.scope",
 	 NULL, NULL, "", "", ""},
-	{"/system.slice/docker-g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope",
+	{"/system.slice/"
+	 "docker-g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope",
 	 NULL, NULL, "", "", ""},
 	{"/mine/" HEX64, NULL, "", "", "", ""},
 	{"/kubepods/podNOTAUID/x", NULL, "", "", "", ""},

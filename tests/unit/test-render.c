@@ -67,7 +67,8 @@ static void fill_info(struct snapshot_info *in)
 		.kernel_release = "6.1.0-test-amd64",
 		.attach_mode = "tp_btf",
 		.data_path = "thread",
-		.data_path_reason = "task local storage per thread, one hash of processes shared by the CPUs",
+		.data_path_reason =
+			"task local storage per thread, one hash of processes shared by the CPUs",
 		.interval_s = 1.0,
 		.start_time = 1764000000.25,
 		.map_capacity = 32768,
@@ -374,10 +375,12 @@ static void test_prom(enum group_by g)
 	CHECK(contains(&prom, "\nrawtpd_last_aggregation_timestamp_seconds 1764000123.456\n"));
 	if (g == GROUP_BY_PID) {
 		/* the unit's label: quote, backslash and newline escaped, the bad byte \xc0 */
-		CHECK(contains(&prom, "{pid=\"42\",comm=\"a\\\"b\\\\c\\nd\",unit=\"we\\\"ird\\\\\\\\xc0\\n"
-				      ".service\",type=\"involuntary\"} 300\n"));
-		CHECK(contains(&prom, "{pid=\"42\",comm=\"a\\\"b\\\\c\\nd\",unit=\"we\\\"ird\\\\\\\\xc0\\n"
-				      ".service\"} 0.53\n"));
+		CHECK(contains(&prom,
+			       "{pid=\"42\",comm=\"a\\\"b\\\\c\\nd\",unit=\"we\\\"ird\\\\\\\\xc0\\n"
+			       ".service\",type=\"involuntary\"} 300\n"));
+		CHECK(contains(&prom,
+			       "{pid=\"42\",comm=\"a\\\"b\\\\c\\nd\",unit=\"we\\\"ird\\\\\\\\xc0\\n"
+			       ".service\"} 0.53\n"));
 		CHECK(contains(&prom, "{pid=\"1\",comm=\"systemd\",unit=\"init.scope\"} 1.5\n"));
 		CHECK(contains(&prom, "{pid=\"100\",comm=\"\\\\xff\\\\xfe bad\"} 0\n"));
 		CHECK(contains(&prom, "{pid=\"300\",comm=\"\"} 0.000000001\n"));
@@ -611,7 +614,8 @@ static void test_many(void)
 		char raw[16];
 
 		snprintf(raw, sizeof(raw), i % 7 ? "worker-%zu" : "w\"\xff\n%zu", i);
-		sp[i] = (struct snapshot_proc){.pid = 1000 + i, .c = {i * 3, i, i * 1234567, i * 1000}};
+		sp[i] = (struct snapshot_proc){.pid = 1000 + i,
+					       .c = {i * 3, i, i * 1234567, i * 1000}};
 		escape_comm(raw, sizeof(raw), sp[i].comm, sizeof(sp[i].comm));
 		ss[i] = (struct snapshot_series){.pid = sp[i].pid, .c = sp[i].c};
 		memcpy(ss[i].comm, sp[i].comm, sizeof(ss[i].comm));
