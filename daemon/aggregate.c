@@ -50,6 +50,12 @@ static int group_cmp(const void *a, const void *b)
 	return strcmp(((const struct comm_group *)a)->comm, ((const struct comm_group *)b)->comm);
 }
 
+void aggregate_sort_entries(struct sample_entry *e, size_t n)
+{
+	if (n) /* e may be NULL then */
+		qsort(e, n, sizeof(*e), entry_cmp);
+}
+
 void aggregate_init(struct agg_state *s)
 {
 	*s = (struct agg_state){};
@@ -337,7 +343,7 @@ static int sorted_entries(const struct sample *sample, struct sample_entry **ret
 		return -ENOMEM;
 	if (n)
 		memcpy(e, sample->entries, n * sizeof(*e));
-	qsort(e, n, sizeof(*e), entry_cmp);
+	aggregate_sort_entries(e, n);
 	*ret = e;
 	return 0;
 }

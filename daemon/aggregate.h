@@ -103,6 +103,9 @@ struct agg_state {
 	uint64_t map_entries;	    /* of the last sample */
 };
 
+/* Sort entries by key in place, as a sample with sorted set must be. */
+void aggregate_sort_entries(struct sample_entry *e, size_t n);
+
 void aggregate_init(struct agg_state *s);
 void aggregate_done(struct agg_state *s);
 

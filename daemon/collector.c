@@ -191,10 +191,8 @@ static int attach_one(struct collector *c, enum attach_mode m, const struct coll
 {
 	int r = loader_attach(m, o->data_path, f, o->max_processes, &c->loader, ret_error);
 
-	if (r == 0) {
-		c->path = loader_data_path(c->loader);
+	if (r == 0) /* the path itself follows from the maps (collector_set_maps()) */
 		c->path_why = loader_data_path_reason(c->loader);
-	}
 	return r;
 }
 
@@ -399,25 +397,32 @@ static int read_renames(struct collector *c, const struct entries *es, struct sa
 	return n >= cap * 3 / 4 ? 1 : 0;
 }
 
-/* Append the first count entries of c->keys/c->values to es, each summed over the CPUs. */
+/* Room in es for count more entries; grows by doubling. 0 or -ENOMEM. */
+static int entries_reserve(struct entries *es, size_t count)
+{
+	size_t cap = es->cap ? es->cap : 1024;
+	struct sample_entry *t;
+
+	if (es->n + count <= es->cap)
+		return 0;
+	while (cap < es->n + count)
+		cap *= 2;
+	t = realloc(es->e, cap * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	es->e = t;
+	es->cap = cap;
+	return 0;
+}
+
+/* Process path: the first count entries of c->keys/c->values, each summed over the CPUs. */
 static int add_entries(const struct collector *c, uint32_t count, struct entries *es)
 {
-	if (es->n + count > es->cap) {
-		size_t cap = es->cap ? es->cap : 1024;
-		struct sample_entry *t;
-
-		while (cap < es->n + count)
-			cap *= 2;
-		t = realloc(es->e, cap * sizeof(*t));
-		if (!t)
-			return -ENOMEM;
-		es->e = t;
-		es->cap = cap;
-	}
+	if (entries_reserve(es, count) < 0)
+		return -ENOMEM;
 	for (uint32_t i = 0; i < count; i++) {
 		const struct rawtpd_value *v = c->values + (size_t)i * c->ncpus;
 		struct sample_entry *e = &es->e[es->n++];
-
 		const struct rawtpd_value *fresh = NULL;
 
 		*e = (struct sample_entry){.tgid = c->keys[i].tgid,
@@ -444,10 +449,60 @@ static int add_entries(const struct collector *c, uint32_t count, struct entries
 	return 0;
 }
 
+_Static_assert(sizeof(struct rawtpd_proc) == 56, "a procs element stays in kmalloc-128");
+_Static_assert(sizeof(struct rawtpd_thread) == 48, "a thread's storage stays in kmalloc-128");
+
+/* Thread path: the first count entries of c->keys/c->proc_values, one process each. */
+static int add_procs(const struct collector *c, uint32_t count, struct entries *es)
+{
+	if (entries_reserve(es, count) < 0)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < count; i++) {
+		const struct rawtpd_proc *v = &c->proc_values[i];
+		struct sample_entry *e = &es->e[es->n++];
+
+		*e = (struct sample_entry){.tgid = c->keys[i].tgid,
+					   .start_ns = c->keys[i].start_ns,
+					   .c = {.voluntary = v->voluntary,
+						 .involuntary = v->involuntary,
+						 .runtime_ns = v->runtime_ns,
+						 .run_delay_ns = v->run_delay_ns},
+					   .exited = v->ended != 0,
+					   .cgroup_id = v->cgroup_id};
+		memcpy(e->comm, v->comm, sizeof(v->comm)); /* 15 bytes, no NUL of their own */
+	}
+	return 0;
+}
+
+/*
+ * The map this path reads (counts or procs), its value buffer and what one chunk of it adds:
+ * everything below reads either map the same way.
+ */
+static int map_fd(const struct collector *c)
+{
+	return c->path == DATA_PATH_THREAD ? c->maps.procs : c->maps.counts;
+}
+
+static void *map_values(const struct collector *c)
+{
+	return c->path == DATA_PATH_THREAD ? (void *)c->proc_values : (void *)c->values;
+}
+
+/* Bytes of the values of one entry: per CPU on the process path. */
+static size_t map_value_bytes(const struct collector *c)
+{
+	return c->path == DATA_PATH_THREAD ? sizeof(*c->proc_values)
+					   : (size_t)c->ncpus * sizeof(*c->values);
+}
+
+static int map_add(const struct collector *c, uint32_t count, struct entries *es)
+{
+	return c->path == DATA_PATH_THREAD ? add_procs(c, count, es) : add_entries(c, count, es);
+}
+
 /* Read the whole map into es, c->chunk entries per BPF_MAP_LOOKUP_BATCH; 0 or a negative errno. */
 static int read_batch(struct collector *c, struct entries *es)
 {
-	int fd = c->maps.counts;
 	__u64 batch = 0;
 	bool first = true;
 	int r;
@@ -456,14 +511,14 @@ static int read_batch(struct collector *c, struct entries *es)
 	while (es->n < c->capacity) {
 		__u32 count = c->chunk;
 
-		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, c->keys, c->values,
-					 &count, &opts);
+		r = bpf_map_lookup_batch(map_fd(c), first ? NULL : &batch, &batch, c->keys,
+					 map_values(c), &count, &opts);
 		first = false;
 		if (r < 0 && errno != ENOENT)
 			return -errno;
 		MARK_DEFINED(c->keys, count * sizeof(*c->keys));
-		MARK_DEFINED(c->values, (size_t)count * c->ncpus * sizeof(*c->values));
-		if (add_entries(c, count, es) < 0)
+		MARK_DEFINED(map_values(c), count * map_value_bytes(c));
+		if (map_add(c, count, es) < 0)
 			return -ENOMEM;
 		if (r < 0) /* ENOENT: that was the last batch */
 			break;
@@ -474,7 +529,7 @@ static int read_batch(struct collector *c, struct entries *es)
 /* The same with one syscall per key: kernels before 5.6 have no batch operations. */
 static int read_iter(struct collector *c, struct entries *es)
 {
-	int fd = c->maps.counts;
+	int fd = map_fd(c);
 	struct rawtpd_key k, next;
 	void *prev = NULL;
 
@@ -489,10 +544,10 @@ static int read_iter(struct collector *c, struct entries *es)
 				break;
 			return -errno;
 		}
-		if (bpf_map_lookup_elem(fd, &next, c->values) == 0) {
-			MARK_DEFINED(c->values, c->ncpus * sizeof(*c->values));
+		if (bpf_map_lookup_elem(fd, &next, map_values(c)) == 0) {
+			MARK_DEFINED(map_values(c), map_value_bytes(c));
 			c->keys[0] = next;
-			if (add_entries(c, 1, es) < 0)
+			if (map_add(c, 1, es) < 0)
 				return -ENOMEM;
 		} else if (errno != ENOENT) { /* ENOENT: deleted since get_next_key */
 			return -errno;
@@ -551,8 +606,8 @@ static void entries_done(struct entries *es)
 	*es = (struct entries){};
 }
 
-/* The whole counts map into es: in batches where the kernel has them, else key by key. */
-static int read_counts(struct collector *c, struct entries *es)
+/* The whole map into es: in batches where the kernel has them, else key by key. */
+static int read_map(struct collector *c, struct entries *es)
 {
 	int r;
 
@@ -566,116 +621,6 @@ static int read_counts(struct collector *c, struct entries *es)
 		entries_done(es);
 	}
 	return read_iter(c, es);
-}
-
-/* The thread path. */
-
-_Static_assert(sizeof(struct rawtpd_proc) == 56, "a procs element stays in kmalloc-128");
-_Static_assert(sizeof(struct rawtpd_thread) == 48, "a thread's storage stays in kmalloc-128");
-
-/* Append one process (thread path): its key, its counters, its name and whether it ended. */
-static int add_one(struct entries *es, const struct rawtpd_key *k, const struct rawtpd_proc *v)
-{
-	struct sample_entry *e;
-
-	if (es->n == es->cap) {
-		size_t cap = es->cap ? 2 * es->cap : 1024;
-		struct sample_entry *t = realloc(es->e, cap * sizeof(*t));
-
-		if (!t)
-			return -ENOMEM;
-		es->e = t;
-		es->cap = cap;
-	}
-	e = &es->e[es->n++];
-	*e = (struct sample_entry){.tgid = k->tgid,
-				   .start_ns = k->start_ns,
-				   .c = {.voluntary = v->voluntary,
-					 .involuntary = v->involuntary,
-					 .runtime_ns = v->runtime_ns,
-					 .run_delay_ns = v->run_delay_ns},
-				   .exited = v->ended != 0,
-				   .cgroup_id = v->cgroup_id};
-	memcpy(e->comm, v->comm, sizeof(v->comm)); /* 15 bytes, with no NUL of their own */
-	e->comm[sizeof(e->comm) - 1] = 0;
-	return 0;
-}
-
-static int entry_cmp(const void *a, const void *b)
-{
-	const struct sample_entry *x = a, *y = b;
-
-	if (x->tgid != y->tgid)
-		return x->tgid < y->tgid ? -1 : 1;
-	if (x->start_ns != y->start_ns)
-		return x->start_ns < y->start_ns ? -1 : 1;
-	return 0;
-}
-
-/* Every entry of the procs map into es: in batches where the kernel has them, else key by key. */
-static int read_procs(struct collector *c, struct entries *es)
-{
-	int fd = c->maps.procs;
-	struct rawtpd_key k, next;
-	void *prev = NULL;
-	__u64 batch = 0;
-	bool first = true;
-	int r;
-
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	while (c->batch_ok && es->n < c->capacity) {
-		__u32 count = c->chunk;
-
-		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, c->keys, c->proc_values,
-					 &count, &opts);
-		first = false;
-		if (r < 0 && errno != ENOENT) {
-			r = -errno;
-			if (r != -EINVAL && r != -ENOTSUP && r != -EOPNOTSUPP)
-				return r;
-			log_debug("Batch map reads are not supported here (%s), reading key by key",
-				  strerror(-r));
-			c->batch_ok = false;
-			es->n = 0;
-			break;
-		}
-		MARK_DEFINED(c->keys, count * sizeof(*c->keys));
-		MARK_DEFINED(c->proc_values, count * sizeof(*c->proc_values));
-		for (__u32 i = 0; i < count; i++)
-			if (add_one(es, &c->keys[i], &c->proc_values[i]) < 0)
-				return -ENOMEM;
-		if (r < 0) /* ENOENT: that was the last batch */
-			return 0;
-	}
-	while (es->n < c->capacity) {
-		if (bpf_map_get_next_key(fd, prev, &next) < 0) {
-			if (errno == ENOENT)
-				break;
-			return -errno;
-		}
-		if (bpf_map_lookup_elem(fd, &next, c->proc_values) == 0) {
-			MARK_DEFINED(c->proc_values, sizeof(*c->proc_values));
-			if (add_one(es, &next, c->proc_values) < 0)
-				return -ENOMEM;
-		} else if (errno != ENOENT) {
-			return -errno;
-		}
-		k = next;
-		prev = &k;
-	}
-	return 0;
-}
-
-/* The thread path's sample: the procs map, sorted (daemon/DESIGN.md, "Data paths"). */
-static int read_thread_path(struct collector *c, struct entries *es)
-{
-	int r = read_procs(c, es);
-
-	if (r < 0)
-		return r;
-	if (es->n) /* es->e is NULL before the first entry */
-		qsort(es->e, es->n, sizeof(*es->e), entry_cmp);
-	return 0;
 }
 
 /* The BPF side's count of entries it could not create (the map was full), over all CPUs. */
@@ -703,9 +648,12 @@ int collector_read(struct collector *c, struct sample *ret)
 	bool renames_lost;
 	int r;
 
-	r = c->path == DATA_PATH_THREAD ? read_thread_path(c, &es) : read_counts(c, &es);
+	r = read_map(c, &es);
 	if (r < 0)
 		return r;
+	/* the thread path's hash comes in no order; aggregation takes it sorted, without a copy */
+	if (c->path == DATA_PATH_THREAD)
+		aggregate_sort_entries(es.e, es.n);
 	loader_next_interval(c->loader);
 	mono = now_nsec(CLOCK_MONOTONIC);
 	failures = read_map_full(c);
