@@ -20,6 +20,7 @@
 #include "loader.h"
 #include "log.h"
 #include "probe.h"
+#include "rawtpd.h"
 #include "rawtpd-config.h"
 #include "util.h"
 
@@ -35,16 +36,18 @@ struct probe_mode {
 };
 
 /*
- * What the counts map (a per-CPU hash: 16-byte key, 48-byte value) will cost in kernel memory
- * on this host, as the kernel itself accounts it (htab_map_mem_usage(), Linux 6.4): each entry
- * is a 72-byte element (48 of struct htab_elem, the key, a pointer to its per-CPU values) and
- * 48 bytes on every possible CPU; made on demand it also carries 24 bytes of allocator lists.
- * Both ways there are 16 bytes a bucket, max_processes rounded up to a power of two.
+ * What the counts map (a per-CPU hash of struct rawtpd_key -> struct rawtpd_value) will cost in
+ * kernel memory on this host, as the kernel itself accounts it (htab_map_mem_usage(), Linux
+ * 6.4): each entry is an element (48 bytes of struct htab_elem, the key, a pointer to its
+ * per-CPU values) and the value on every possible CPU; made on demand it also carries 24 bytes
+ * of allocator lists. Both ways there are 16 bytes a bucket, max_processes rounded up to a
+ * power of two.
  */
-#define HTAB_ELEM_BYTES	     72u
+#define HTAB_HEADER_BYTES    48u
+#define HTAB_ELEM_BYTES	     (HTAB_HEADER_BYTES + sizeof(struct rawtpd_key) + sizeof(void *))
 #define HTAB_ON_DEMAND_EXTRA 24u
 #define HTAB_BUCKET_BYTES    16u
-#define COUNTS_VALUE_BYTES   48u /* struct rawtpd_value, rounded up to 8 */
+#define COUNTS_VALUE_BYTES   ((sizeof(struct rawtpd_value) + 7) / 8 * 8)
 struct probe_memory {
 	int possible_cpus;	/* -errno when they cannot be counted */
 	uint32_t max_processes; /* the configured capacity */
@@ -66,8 +69,8 @@ struct probe_memory {
 #define LLIST_NODE_BYTES	  8u
 #define LOCAL_STORAGE_DATA_OFFSET 72u
 #define LOCAL_STORAGE_BYTES	  176u
-#define THREAD_VALUE_BYTES	  48u		    /* struct rawtpd_thread */
-#define PROC_ELEM_BYTES		  (48u + 16u + 56u) /* struct htab_elem, key, struct rawtpd_proc */
+#define THREAD_VALUE_BYTES	  sizeof(struct rawtpd_thread)
+#define PROC_ELEM_BYTES		  (HTAB_HEADER_BYTES + sizeof(struct rawtpd_key) + sizeof(struct rawtpd_proc))
 struct probe_thread_memory {
 	uint64_t per_thread; /* each thread with storage */
 	uint64_t per_process;
