@@ -237,12 +237,15 @@ static __always_inline __u64 tid_delay(struct task_struct *prev, __u32 prev_pid,
 {
 	__u64 rd = compat_run_delay(prev, direct), delay = 0;
 	struct rawtpd_tid *last = bpf_map_lookup_elem(&tid_runtime, &prev_pid);
-	/* __state is state before 5.14: the process path runs there */
-	bool dead = (direct ? compat_task_state_direct(prev) : compat_task_state(prev)) &
-		    TASK_DEAD_STATE;
+	bool dead;
 
-	if (last && rd == last->run_delay && !dead)
-		return 0; /* no wait since: a thread that got a CPU at once */
+	/* no wait since: a thread that got a CPU at once. If it is dead, its entry is the least
+	 * recently used from now on, and the LRU takes it before any live thread's */
+	if (last && rd == last->run_delay)
+		return 0;
+	/* __state is state before 5.14: the process path runs there */
+	dead = (direct ? compat_task_state_direct(prev) : compat_task_state(prev)) &
+	       TASK_DEAD_STATE;
 	if (last) {
 		if (rd >= last->run_delay)
 			delay = rd - last->run_delay;
