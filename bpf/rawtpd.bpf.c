@@ -74,10 +74,11 @@ struct {
 
 /*
  * Thread data path (Linux 6.5+: local storage allocates with bpf_mem_alloc, safe under the
- * runqueue lock). Not created on the process path. Each thread's figures as last added to its
- * process (struct rawtpd_thread), freed by the kernel with the thread; the processes, shared by
- * all CPUs; how many threads have storage, bounded by max_threads (user space sets it from
- * [bpf] max_processes).
+ * runqueue lock). Not created on the process path. Each thread's task local storage says which
+ * slot of "slots" holds its figures, and is freed by the kernel with the thread; "slots" is
+ * an array user space mmaps and reads in place; "free_slots" holds the indexes not in use
+ * (user space fills it at start and puts back every slot it frees). Both are sized from
+ * [bpf] max_processes before load: that many threads are counted at once.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -87,21 +88,18 @@ struct {
 } threads SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 32768); /* resized from [bpf] max_processes before load */
-	__type(key, struct rawtpd_key);
-	__type(value, struct rawtpd_proc);
-} procs SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct rawtpd_slot);
+} slots SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __s64);
-} tracked SEC(".maps");
-
-const volatile __s64 max_threads = 32768;
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 32768);
+	__type(value, __u32);
+} free_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -403,109 +401,91 @@ int BPF_KPROBE(rawtpd_kprobe, struct task_struct *prev)
 }
 
 /*
- * The thread data path. Each thread's task local storage holds its kernel figures as they were
- * when they were last added to its process (at first sight: its base, see thread_base()); at
- * every switch-out the growth since goes to the process's entry in "procs", with atomic adds
- * (its threads run on several CPUs). A dead thread's last switch marks the process ended when
- * it was the last thread (signal->live is 0). All three hooks have prev as a typed pointer (the
- * raw and classic tracepoints fire with prev still current).
+ * The thread data path. Each thread has a slot of its own in "slots", taken at its first
+ * switch-out since attaching, where every switch-out stores its kernel figures: one writer
+ * per slot, so plain stores. User space sums a process's threads, and keeps what its exited
+ * threads counted once it frees their slots. A dead thread's last switch marks its slot dead,
+ * and ended when it was the process's last thread (signal->live is 0). All three hooks have
+ * prev as a typed pointer (the raw and classic tracepoints fire with prev still current).
  */
 
-static __always_inline __u64 since(__u64 now, __u64 base)
+static __always_inline void slot_figures(struct rawtpd_slot *e, struct task_struct *t)
 {
-	return now > base ? now - base : 0;
-}
-
-/* t's base when first seen leaving a CPU, its switch now being (in)voluntary. */
-static __always_inline void thread_base(struct task_struct *t, bool involuntary,
-					struct rawtpd_thread *b)
-{
-	__u64 sum = t->se.sum_exec_runtime, start = t->se.prev_sum_exec_runtime;
-
-	*b = (struct rawtpd_thread){};
-	b->leader_start_ns = t->group_leader->start_time;
-	if (t->start_time >= new_after_ns)
-		return; /* born after attaching: all it ever did counts */
-	/* this switch counts, and so does the slice it ends for a fair task (as in
-	 * account_switch() for a switch-in that was not seen) */
-	b->voluntary = t->nvcsw - (!involuntary && t->nvcsw);
-	b->involuntary = t->nivcsw - (involuntary && t->nivcsw);
-	b->runtime_ns = sum;
-	if (t->prio >= MAX_RT_PRIO && start <= sum)
-		b->runtime_ns = start;
-	/* the wait before this slice is already in it, and cannot be told apart */
-	b->run_delay_ns = compat_run_delay(t, true);
-}
-
-/* Count a thread given storage (n 1) or gone (-1); 1 when one more would be over the bound. */
-static __always_inline int tracked_add(__s64 n)
-{
-	__u32 zero = 0;
-	__s64 *v = bpf_map_lookup_elem(&tracked, &zero);
-
-	if (!v)
-		return 0;
-	if (n > 0 && *v >= max_threads)
-		return 1;
-	__sync_fetch_and_add(v, n);
-	return 0;
+	e->voluntary = t->nvcsw;
+	e->involuntary = t->nivcsw;
+	e->runtime_ns = t->se.sum_exec_runtime;
+	e->run_delay_ns = compat_run_delay(t, true);
 }
 
 /*
- * Add what t counted since b to its process, and bring b up to date. When the process's entry
- * cannot be made (the map is full, or bpf_mem_alloc ran dry in a burst of new processes), b is
- * left as it was: the next switch adds this one's figures too, so nothing is lost but time.
+ * t's base when first seen leaving a CPU, its switch now being (in)voluntary: what it counted
+ * before rawtpd watched. A thread born after attaching has none: all it ever did counts.
  */
-static __always_inline void thread_add(struct task_struct *t, struct rawtpd_thread *b, bool dead)
+static __always_inline void slot_base(struct rawtpd_slot *e, struct task_struct *t,
+				      bool involuntary)
 {
-	bool note_cgroup = b->cgroup_gen != (__u32)cgroup_gen || b->early < RAWTPD_EARLY_SWITCHES;
-	struct rawtpd_key key = {};
-	struct rawtpd_proc d = {}, *e;
-	__u64 vol = t->nvcsw, invol = t->nivcsw, sum = t->se.sum_exec_runtime;
-	__u64 rd = compat_run_delay(t, true);
-	bool ended = dead && t->signal->live.counter == 0;
+	__u64 sum = t->se.sum_exec_runtime, start = t->se.prev_sum_exec_runtime;
 
-	d.voluntary = since(vol, b->voluntary);
-	d.involuntary = since(invol, b->involuntary);
-	d.runtime_ns = since(sum, b->runtime_ns);
-	d.run_delay_ns = since(rd, b->run_delay_ns);
+	if (t->start_time >= new_after_ns)
+		return;
+	/* this switch counts, and so does the slice it ends for a fair task (as in
+	 * account_switch() for a switch-in that was not seen) */
+	e->base_voluntary = t->nvcsw - (!involuntary && t->nvcsw);
+	e->base_involuntary = t->nivcsw - (involuntary && t->nivcsw);
+	e->base_runtime_ns = sum;
+	if (t->prio >= MAX_RT_PRIO && start <= sum)
+		e->base_runtime_ns = start;
+	/* the wait before this slice is already in it, and cannot be told apart */
+	e->base_run_delay_ns = compat_run_delay(t, true);
+}
 
-	key.tgid = t->tgid;
-	key.start_ns = b->leader_start_ns;
-	e = bpf_map_lookup_elem(&procs, &key);
-	if (!e) {
-		d.ended = ended;
-		d.cgroup_id = task_cgroup_id(t, true);
-		/* comm's 16th byte is its NUL: the 15 before it are the name */
-		bpf_probe_read_kernel(d.comm, sizeof(d.comm), t->group_leader->comm);
-		if (bpf_map_update_elem(&procs, &key, &d, BPF_NOEXIST) == 0)
-			goto done;
-		e = bpf_map_lookup_elem(&procs, &key); /* another thread made it meanwhile */
-		if (!e) {
-			stat_inc(RAWTPD_STAT_MAP_FULL);
-			return;
+static __always_inline void slot_dead(struct rawtpd_slot *e, struct task_struct *t)
+{
+	e->ended = t->signal->live.counter == 0;
+	e->dead = 1;
+}
+
+/*
+ * Take a free slot for t, first seen leaving a CPU (dead: at its last switch), and fill it.
+ * When none is free, or t's storage cannot be made (bpf_mem_alloc ran dry in a burst of new
+ * threads), the slot goes back and t is tried again at its next switch: counted as map-full.
+ */
+static __always_inline void slot_take(struct task_struct *t, bool involuntary, bool dead)
+{
+	struct rawtpd_thread init = {}, *b = NULL;
+	struct rawtpd_slot *e;
+	__u32 idx;
+
+	if (bpf_map_pop_elem(&free_slots, &idx) < 0)
+		goto full;
+	e = bpf_map_lookup_elem(&slots, &idx);
+	if (!e)
+		goto full;
+	if (!dead) {
+		init.slot = idx;
+		init.cgroup_gen = (__u32)cgroup_gen;
+		init.early = 1;
+		b = bpf_task_storage_get(&threads, t, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!b) {
+			bpf_map_push_elem(&free_slots, &idx, BPF_EXIST);
+			goto full;
 		}
 	}
-	/* one of the two switch counts moves at a switch: no atomic for the other */
-	if (d.voluntary)
-		__sync_fetch_and_add(&e->voluntary, d.voluntary);
-	if (d.involuntary)
-		__sync_fetch_and_add(&e->involuntary, d.involuntary);
-	__sync_fetch_and_add(&e->runtime_ns, d.runtime_ns);
-	if (d.run_delay_ns)
-		__sync_fetch_and_add(&e->run_delay_ns, d.run_delay_ns);
-	if (note_cgroup)
-		e->cgroup_id = task_cgroup_id(t, true);
-	if (ended)
-		e->ended = 1;
-done:
-	b->voluntary = vol;
-	b->involuntary = invol;
-	b->runtime_ns = sum;
-	b->run_delay_ns = rd;
-	b->cgroup_gen = (__u32)cgroup_gen;
-	if (b->early < RAWTPD_EARLY_SWITCHES)
-		b->early++;
+	slot_base(e, t, involuntary);
+	slot_figures(e, t);
+	e->cgroup_id = task_cgroup_id(t, true);
+	e->cgroup_gen = (__u32)cgroup_gen;
+	e->tgid = t->tgid;
+	e->leader_start_ns = t->group_leader->start_time;
+	bpf_probe_read_kernel(e->comm, sizeof(e->comm), t->group_leader->comm);
+	if (dead)
+		slot_dead(e, t);
+	/* in use from here: the atomic orders the stores above before it (user space reads tid
+	 * first) */
+	__sync_fetch_and_add(&e->tid, t->pid);
+	return;
+full:
+	stat_inc(RAWTPD_STAT_MAP_FULL);
 }
 
 /* prev leaves the CPU; involuntary is only asked for when prev is seen for the first time. */
@@ -513,40 +493,35 @@ static __always_inline int thread_switch(struct task_struct *prev, unsigned long
 					 bool preempt, const int hook)
 {
 	bool dead = prev->__state & TASK_DEAD_STATE;
-	struct rawtpd_thread *b, first;
-	bool involuntary;
+	struct rawtpd_thread *b;
+	struct rawtpd_slot *e;
 
 	if (prev->pid == 0)
 		return 0;
 	b = bpf_task_storage_get(&threads, prev, 0, 0);
 	if (!b) {
+		bool involuntary;
+
 		if (hook == HOOK_TRACEPOINT)
 			involuntary = tp_guess_involuntary(prev, ctx[0]);
 		else
 			involuntary = guess_involuntary(prev, ctx, preempt, hook);
-		thread_base(prev, involuntary, &first);
-		if (dead) { /* its first switch since attaching is its last */
-			thread_add(prev, &first, true);
-			return 0;
-		}
-		if (tracked_add(1)) { /* as many threads as [bpf] max_processes allows */
-			stat_inc(RAWTPD_STAT_MAP_FULL);
-			return 0;
-		}
-		b = bpf_task_storage_get(&threads, prev, &first, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (!b) {
-			tracked_add(-1);
-			stat_inc(RAWTPD_STAT_MAP_FULL);
-			return 0;
-		}
-	} else if (b->gone) {
+		slot_take(prev, involuntary, dead);
 		return 0;
 	}
-	if (dead) {
-		b->gone = 1;
-		tracked_add(-1);
+	e = bpf_map_lookup_elem(&slots, &b->slot);
+	if (!e)
+		return 0;
+	slot_figures(e, prev);
+	if (b->cgroup_gen != (__u32)cgroup_gen || b->early < RAWTPD_EARLY_SWITCHES) {
+		e->cgroup_id = task_cgroup_id(prev, true);
+		e->cgroup_gen = (__u32)cgroup_gen;
+		b->cgroup_gen = (__u32)cgroup_gen;
+		if (b->early < RAWTPD_EARLY_SWITCHES)
+			b->early++;
 	}
-	thread_add(prev, b, dead);
+	if (dead)
+		slot_dead(e, prev);
 	return 0;
 }
 

@@ -63,43 +63,53 @@ struct rawtpd_tid {
 };
 
 /*
- * Thread data path (see daemon/DESIGN.md, "Data paths"): each thread's task local storage, its
- * kernel figures (nvcsw, nivcsw, se.sum_exec_runtime) as they were when last added to its
- * process; made when rawtpd first sees the thread leave a CPU, with the thread's base then
- * (zero for a thread born after attaching).
+ * Thread data path (see daemon/DESIGN.md, "Data paths"): each thread's task local storage. It
+ * only says where the thread's figures are (its slot in the "slots" array) and when it last
+ * noted its cgroup; made when rawtpd first sees the thread leave a CPU.
  */
 struct rawtpd_thread {
-	__u64 voluntary;
-	__u64 involuntary;
-	__u64 runtime_ns;
-	__u64 run_delay_ns;
-	__u64 leader_start_ns; /* its process's key: the group leader's start time, kept here
-				  so the hot path need not follow group_leader */
-	__u32 cgroup_gen;      /* the interval in which it last noted its cgroup in its process */
-	__u16 early;	       /* its first switches seen, up to RAWTPD_EARLY_SWITCHES */
-	__u8 gone;	       /* its last switch (it is dead) has been added */
-	__u8 pad;
+	__u32 slot;	  /* index of its struct rawtpd_slot */
+	__u32 cgroup_gen; /* the interval in which it last noted its cgroup */
+	__u16 early;	  /* its first switches seen, up to RAWTPD_EARLY_SWITCHES */
+	__u16 pad[3];
 };
 
 /*
- * A process's cgroup is noted at each of its threads' first switches (a new process is moved
- * into its unit before it execs: systemd does so in the child), then once an interval.
+ * A thread's cgroup is noted at its first switches (a new process is moved into its unit
+ * before it execs: systemd does so in the child), then once an interval.
  */
 #define RAWTPD_EARLY_SWITCHES 64
 
 /*
- * Thread data path: one process, shared by all CPUs (atomic adds), in the "procs" hash. 56
- * bytes, so that an element (with the kernel's header, the key and bpf_mem_alloc's list node)
- * stays in the 128-byte kmalloc class: the name is its 15 bytes without the NUL.
+ * Thread data path: one thread's figures, in a slot of the "slots" array (mmap'ed by user
+ * space). Its only writer is the thread itself, at its switches: no atomics. The figures are
+ * the kernel's own (nvcsw, nivcsw, se.sum_exec_runtime, sched_info.run_delay) at its last
+ * switch-out; what it did while rawtpd watched is each minus its base (zero for a thread born
+ * after attaching). A slot is in use while tid is not 0 (written last, when the slot is
+ * taken); the thread's last switch sets dead, and user space frees the slot (zeroes it and
+ * puts its index back in "free_slots") once it has read it dead twice. 128 bytes: what every
+ * switch writes is the first cache line.
  */
-struct rawtpd_proc {
+struct rawtpd_slot {
 	__u64 voluntary;
 	__u64 involuntary;
 	__u64 runtime_ns;
 	__u64 run_delay_ns;
-	char comm[RAWTPD_COMM_LEN - 1]; /* the group leader's when the entry was made, unended */
-	__u8 ended;			/* its last thread is gone: the process exited */
-	__u64 cgroup_id; /* the cgroup (v2) its threads last ran in, noted once an interval */
+	__u64 cgroup_id;  /* the cgroup (v2) it last ran in, noted once an interval */
+	__u32 cgroup_gen; /* the interval it was noted in */
+	__u8 dead;	  /* its last switch is in: the thread exited */
+	__u8 ended;	  /* ... and it was its process's last thread (signal->live 0) */
+	__u8 seen_dead;	  /* user space: read dead once already */
+	__u8 pad0;
+	__u32 tid;
+	__u32 tgid;
+	__u64 leader_start_ns; /* with tgid, its process's key */
+	__u64 base_voluntary;
+	__u64 base_involuntary;
+	__u64 base_runtime_ns;
+	__u64 base_run_delay_ns;
+	char comm[RAWTPD_COMM_LEN]; /* its group leader's when the slot was taken */
+	__u64 pad1[2];
 };
 
 /* Indexes of the per-CPU "stats" array. */

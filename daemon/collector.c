@@ -14,6 +14,7 @@
 #include "loader.h"
 #include "log.h"
 #include "rawtpd.h"
+#include "slots.h"
 #include "util.h"
 
 /*
@@ -58,8 +59,8 @@ struct collector {
 	uint32_t chunk;
 	struct rawtpd_key *keys;
 	struct rawtpd_value *values;
-	/* thread path: the procs map's values, chunk of them */
-	struct rawtpd_proc *proc_values;
+	/* thread path: its slots, read in place */
+	struct slots *slots;
 };
 
 /* Size of the per-CPU values of one read chunk: 6553 entries on 1 CPU, 51 on 128 (floor 64). */
@@ -117,9 +118,6 @@ static int collector_set_maps(struct collector *c, const struct collector_maps *
 
 	r = map_size(m->counts, sizeof(struct rawtpd_key), sizeof(struct rawtpd_value),
 		     &c->capacity);
-	if (r >= 0 && m->procs >= 0)
-		r = map_size(m->procs, sizeof(struct rawtpd_key), sizeof(struct rawtpd_proc),
-			     &c->capacity);
 	if (r >= 0 && m->renames >= 0)
 		r = map_size(m->renames, sizeof(struct rawtpd_key), sizeof(struct rawtpd_comm),
 			     &c->renames_size);
@@ -139,11 +137,12 @@ static int collector_set_maps(struct collector *c, const struct collector_maps *
 	c->values = calloc((size_t)c->chunk * c->ncpus, sizeof(*c->values));
 	if (!c->keys || !c->values)
 		return -ENOMEM;
-	if (m->procs >= 0) {
+	if (m->slots >= 0) {
+		r = slots_open(m->slots, m->free_slots, &c->slots);
+		if (r < 0)
+			return r;
 		c->path = DATA_PATH_THREAD;
-		c->proc_values = calloc(c->chunk, sizeof(*c->proc_values));
-		if (!c->proc_values)
-			return -ENOMEM;
+		c->capacity = slots_capacity(c->slots);
 	}
 	return 0;
 }
@@ -172,7 +171,7 @@ int collector_new(const struct collector_maps *m, const char *proc_root, struct 
 		return r;
 	c->mode = ATTACH_AUTO;
 	add_mem_map(c, "counts", m->counts);
-	add_mem_map(c, "procs", m->procs);
+	add_mem_map(c, "slots", m->slots);
 	add_mem_map(c, "renames", m->renames);
 	add_mem_map(c, "stats", m->stats);
 	qsort(c->mem, c->n_mem, sizeof(c->mem[0]), mem_cmp);
@@ -280,8 +279,8 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 	c->prog_fd = fds.prog;
 	maps = (struct collector_maps){
 		.counts = fds.counts,
-		.procs = fds.procs,
-		.tracked = fds.tracked,
+		.slots = fds.slots,
+		.free_slots = fds.free_slots,
 		.renames = fds.renames,
 		.stats = fds.stats,
 	};
@@ -301,7 +300,7 @@ struct collector *collector_close(struct collector *c)
 	loader_detach(c->loader);
 	free(c->keys);
 	free(c->values);
-	free(c->proc_values);
+	slots_close(c->slots);
 	free(c);
 	return NULL;
 }
@@ -449,56 +448,8 @@ static int add_entries(const struct collector *c, uint32_t count, struct entries
 	return 0;
 }
 
-_Static_assert(sizeof(struct rawtpd_proc) == 56, "a procs element stays in kmalloc-128");
-_Static_assert(sizeof(struct rawtpd_thread) == 48, "a thread's storage stays in kmalloc-128");
-
-/* Thread path: the first count entries of c->keys/c->proc_values, one process each. */
-static int add_procs(const struct collector *c, uint32_t count, struct entries *es)
-{
-	if (entries_reserve(es, count) < 0)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < count; i++) {
-		const struct rawtpd_proc *v = &c->proc_values[i];
-		struct sample_entry *e = &es->e[es->n++];
-
-		*e = (struct sample_entry){.tgid = c->keys[i].tgid,
-					   .start_ns = c->keys[i].start_ns,
-					   .c = {.voluntary = v->voluntary,
-						 .involuntary = v->involuntary,
-						 .runtime_ns = v->runtime_ns,
-						 .run_delay_ns = v->run_delay_ns},
-					   .exited = v->ended != 0,
-					   .cgroup_id = v->cgroup_id};
-		memcpy(e->comm, v->comm, sizeof(v->comm)); /* 15 bytes, no NUL of their own */
-	}
-	return 0;
-}
-
-/*
- * The map this path reads (counts or procs), its value buffer and what one chunk of it adds:
- * everything below reads either map the same way.
- */
-static int map_fd(const struct collector *c)
-{
-	return c->path == DATA_PATH_THREAD ? c->maps.procs : c->maps.counts;
-}
-
-static void *map_values(const struct collector *c)
-{
-	return c->path == DATA_PATH_THREAD ? (void *)c->proc_values : (void *)c->values;
-}
-
-/* Bytes of the values of one entry: per CPU on the process path. */
-static size_t map_value_bytes(const struct collector *c)
-{
-	return c->path == DATA_PATH_THREAD ? sizeof(*c->proc_values)
-					   : (size_t)c->ncpus * sizeof(*c->values);
-}
-
-static int map_add(const struct collector *c, uint32_t count, struct entries *es)
-{
-	return c->path == DATA_PATH_THREAD ? add_procs(c, count, es) : add_entries(c, count, es);
-}
+_Static_assert(sizeof(struct rawtpd_slot) == 128, "a slot is two cache lines");
+_Static_assert(sizeof(struct rawtpd_thread) == 16, "a thread's storage stays small");
 
 /* Read the whole map into es, c->chunk entries per BPF_MAP_LOOKUP_BATCH; 0 or a negative errno. */
 static int read_batch(struct collector *c, struct entries *es)
@@ -511,14 +462,14 @@ static int read_batch(struct collector *c, struct entries *es)
 	while (es->n < c->capacity) {
 		__u32 count = c->chunk;
 
-		r = bpf_map_lookup_batch(map_fd(c), first ? NULL : &batch, &batch, c->keys,
-					 map_values(c), &count, &opts);
+		r = bpf_map_lookup_batch(c->maps.counts, first ? NULL : &batch, &batch, c->keys,
+					 c->values, &count, &opts);
 		first = false;
 		if (r < 0 && errno != ENOENT)
 			return -errno;
 		MARK_DEFINED(c->keys, count * sizeof(*c->keys));
-		MARK_DEFINED(map_values(c), count * map_value_bytes(c));
-		if (map_add(c, count, es) < 0)
+		MARK_DEFINED(c->values, count * (size_t)c->ncpus * sizeof(*c->values));
+		if (add_entries(c, count, es) < 0)
 			return -ENOMEM;
 		if (r < 0) /* ENOENT: that was the last batch */
 			break;
@@ -529,7 +480,7 @@ static int read_batch(struct collector *c, struct entries *es)
 /* The same with one syscall per key: kernels before 5.6 have no batch operations. */
 static int read_iter(struct collector *c, struct entries *es)
 {
-	int fd = map_fd(c);
+	int fd = c->maps.counts;
 	struct rawtpd_key k, next;
 	void *prev = NULL;
 
@@ -544,10 +495,10 @@ static int read_iter(struct collector *c, struct entries *es)
 				break;
 			return -errno;
 		}
-		if (bpf_map_lookup_elem(fd, &next, map_values(c)) == 0) {
-			MARK_DEFINED(map_values(c), map_value_bytes(c));
+		if (bpf_map_lookup_elem(fd, &next, c->values) == 0) {
+			MARK_DEFINED(c->values, (size_t)c->ncpus * sizeof(*c->values));
 			c->keys[0] = next;
-			if (map_add(c, 1, es) < 0)
+			if (add_entries(c, 1, es) < 0)
 				return -ENOMEM;
 		} else if (errno != ENOENT) { /* ENOENT: deleted since get_next_key */
 			return -errno;
@@ -606,10 +557,17 @@ static void entries_done(struct entries *es)
 	*es = (struct entries){};
 }
 
-/* The whole map into es: in batches where the kernel has them, else key by key. */
-static int read_map(struct collector *c, struct entries *es)
+/* The whole map into es: in batches where the kernel has them, else key by key; the thread
+ * path's slots in place. */
+static int read_map(struct collector *c, struct entries *es, uint64_t *ret_in_use)
 {
 	int r;
+
+	if (c->slots) {
+		r = slots_read(c->slots, &es->e, &es->n, ret_in_use);
+		es->cap = es->n;
+		return r;
+	}
 
 	if (c->batch_ok) {
 		r = read_batch(c, es);
@@ -648,25 +606,14 @@ int collector_read(struct collector *c, struct sample *ret)
 	bool renames_lost;
 	int r;
 
-	r = read_map(c, &es);
+	r = read_map(c, &es, &map_entries);
 	if (r < 0)
 		return r;
-	/* the thread path's hash comes in no order; aggregation takes it sorted, without a copy */
-	if (c->path == DATA_PATH_THREAD)
-		aggregate_sort_entries(es.e, es.n);
 	loader_next_interval(c->loader);
 	mono = now_nsec(CLOCK_MONOTONIC);
 	failures = read_map_full(c);
-
-	map_entries = es.n;
-	if (c->path == DATA_PATH_THREAD) {
-		__u32 zero = 0;
-		__s64 v = 0;
-
-		/* what max_processes bounds there: the threads given a base */
-		if (c->maps.tracked >= 0 && bpf_map_lookup_elem(c->maps.tracked, &zero, &v) == 0)
-			map_entries = v > 0 ? (uint64_t)v : 0;
-	}
+	if (!c->slots) /* the thread path's bound is on threads: the slots in use */
+		map_entries = es.n;
 
 	r = read_renames(c, &es, &renames, &n_renames);
 	if (r < 0)
@@ -708,8 +655,12 @@ void collector_sample_done(struct sample *s)
 
 int collector_delete(struct collector *c, const struct agg_key *keys, size_t n)
 {
-	int fd = c->maps.procs >= 0 ? c->maps.procs : c->maps.counts, failed = 0;
+	int fd = c->maps.counts, failed = 0;
 
+	if (c->slots) {
+		slots_forget(c->slots, keys, n);
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct rawtpd_key k = {.tgid = keys[i].tgid, .start_ns = keys[i].start_ns};
 

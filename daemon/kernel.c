@@ -718,7 +718,7 @@ int kernel_thread_path_check(enum attach_mode m, const struct kernel_facts *f, c
 		*ret_why = why;
 		return -EOPNOTSUPP;
 	}
-	*ret_why = "task local storage per thread, one hash of processes shared by the CPUs";
+	*ret_why = "a slot of figures per thread, written only by the thread, read in place";
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "loader.h"
@@ -125,11 +126,10 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_p
 		bpf_program__set_autoload(p, p == want || p == rename);
 	/* each path's maps only: the thread path's need kernels the other runs without */
 	bpf_map__set_autocreate(skel->maps.threads, thread);
-	bpf_map__set_autocreate(skel->maps.procs, thread);
-	bpf_map__set_autocreate(skel->maps.tracked, thread);
+	bpf_map__set_autocreate(skel->maps.slots, thread);
+	bpf_map__set_autocreate(skel->maps.free_slots, thread);
 	bpf_map__set_autocreate(skel->maps.oncpu, !thread);
 	bpf_map__set_autocreate(skel->maps.tid_runtime, !thread);
-	skel->rodata->max_threads = max_processes;
 	/* unknown: assume a current kernel (a wrong guess fails the load, not the counts) */
 	skel->rodata->prev_state_arg = f->sched_switch_prev_state != 0;
 	skel->rodata->new_after_ns = now_nsec(CLOCK_MONOTONIC);
@@ -137,7 +137,9 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_p
 	/* the thread path reads no per-process per-CPU hash: one entry keeps the fds uniform */
 	r = bpf_map__set_max_entries(skel->maps.counts, thread ? 1 : max_processes);
 	if (r >= 0)
-		r = bpf_map__set_max_entries(skel->maps.procs, max_processes);
+		r = bpf_map__set_max_entries(skel->maps.slots, max_processes);
+	if (r >= 0)
+		r = bpf_map__set_max_entries(skel->maps.free_slots, max_processes);
 	/*
 	 * Where the kernel can allocate map memory from any context (bpf_mem_alloc, Linux 6.1),
 	 * create entries as processes appear instead of preallocating max_processes of them on
@@ -154,6 +156,17 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_p
 		return r;
 	*ret_want = want;
 	*ret_rename = rename;
+	return 0;
+}
+
+/* Thread path: every slot is free before the program runs. */
+static int fill_free_slots(struct rawtpd_bpf *skel, uint32_t n)
+{
+	int fd = bpf_map__fd(skel->maps.free_slots);
+
+	for (uint32_t i = 0; i < n; i++)
+		if (bpf_map_update_elem(fd, NULL, &i, BPF_ANY) < 0)
+			return -errno;
 	return 0;
 }
 
@@ -191,6 +204,12 @@ static int attach_path(enum attach_mode m, enum data_path path, const struct ker
 	r = rawtpd_bpf__load(skel);
 	if (r < 0)
 		goto fail;
+
+	if (path == DATA_PATH_THREAD) {
+		r = fill_free_slots(skel, max_processes);
+		if (r < 0)
+			goto fail;
+	}
 
 	step = KERNEL_STEP_ATTACH;
 	l->link = attach_program(want, m, kernel_kprobe_target(f));
@@ -235,8 +254,9 @@ void loader_fds(const struct loader *l, struct loader_fds *ret)
 {
 	*ret = (struct loader_fds){
 		.counts = bpf_map__fd(l->skel->maps.counts),
-		.procs = l->path == DATA_PATH_THREAD ? bpf_map__fd(l->skel->maps.procs) : -1,
-		.tracked = l->path == DATA_PATH_THREAD ? bpf_map__fd(l->skel->maps.tracked) : -1,
+		.slots = l->path == DATA_PATH_THREAD ? bpf_map__fd(l->skel->maps.slots) : -1,
+		.free_slots =
+			l->path == DATA_PATH_THREAD ? bpf_map__fd(l->skel->maps.free_slots) : -1,
 		.renames = l->rename_link ? bpf_map__fd(l->skel->maps.renames) : -1,
 		.stats = bpf_map__fd(l->skel->maps.stats),
 		.prog = bpf_program__fd(l->prog),

@@ -59,23 +59,23 @@ struct probe_memory {
 };
 
 /*
- * What the thread data path will cost, which does not depend on the CPUs. bpf_mem_alloc gives
- * each object its size plus an 8-byte list node, rounded up to a kmalloc size class. A thread
- * has a storage element (the value, struct rawtpd_thread, after the element's header) and its
- * task's storage header (shared with any other task storage map on that task); a process has
- * a procs hash element (struct htab_elem, the key, struct rawtpd_proc). The defaults are Linux
- * 6.18's, for a BTF that does not say.
+ * What the thread data path will cost, which does not depend on the CPUs. Made at load: the
+ * slots array (struct rawtpd_slot for each of max_processes threads) and the queue of free
+ * slot indexes. Made with each thread: its storage element (the value, struct rawtpd_thread,
+ * after the element's header) and its task's storage header (shared with any other task
+ * storage map on that task), each from bpf_mem_alloc, which gives an object its size plus an
+ * 8-byte list node, rounded up to a kmalloc size class. The defaults are Linux 6.18's, for a
+ * BTF that does not say.
  */
 #define LLIST_NODE_BYTES	  8u
 #define LOCAL_STORAGE_DATA_OFFSET 72u
 #define LOCAL_STORAGE_BYTES	  176u
 #define THREAD_VALUE_BYTES	  sizeof(struct rawtpd_thread)
-#define PROC_ELEM_BYTES		  (HTAB_HEADER_BYTES + sizeof(struct rawtpd_key) + sizeof(struct rawtpd_proc))
+#define SLOT_BYTES		  (sizeof(struct rawtpd_slot) + sizeof(__u32))
 struct probe_thread_memory {
-	uint64_t per_thread; /* each thread with storage */
-	uint64_t per_process;
-	uint64_t buckets; /* of the procs hash */
-	uint64_t full;	  /* max_processes single-threaded processes */
+	uint64_t per_thread;   /* made with each thread */
+	uint64_t preallocated; /* the slots and the free queue, from the start */
+	uint64_t full;	       /* max_processes threads */
 };
 
 /* Each yes/no below is 1, 0, or negative when it cannot be told. */
@@ -203,15 +203,12 @@ static void estimate_thread_memory(const struct kernel_facts *f, uint32_t max_pr
 				   struct probe_thread_memory *ret)
 {
 	uint64_t off = f->local_storage_data_offset ?: LOCAL_STORAGE_DATA_OFFSET;
-	uint64_t hdr = f->local_storage_bytes ?: LOCAL_STORAGE_BYTES, buckets = 1;
+	uint64_t hdr = f->local_storage_bytes ?: LOCAL_STORAGE_BYTES;
 
-	while (buckets < max_processes)
-		buckets *= 2;
 	ret->per_thread = size_class(off + THREAD_VALUE_BYTES + LLIST_NODE_BYTES) +
 			  size_class(hdr + LLIST_NODE_BYTES);
-	ret->per_process = size_class(PROC_ELEM_BYTES + LLIST_NODE_BYTES);
-	ret->buckets = buckets * HTAB_BUCKET_BYTES;
-	ret->full = ret->buckets + (uint64_t)max_processes * (ret->per_thread + ret->per_process);
+	ret->preallocated = (uint64_t)max_processes * SLOT_BYTES;
+	ret->full = ret->preallocated + (uint64_t)max_processes * ret->per_thread;
 }
 
 static int probe_report_make(uint32_t max_processes, const struct kernel_btf_given *btf,
@@ -338,9 +335,9 @@ static void print_thread_memory(const struct probe_thread_memory *m, FILE *out)
 
 	fprintf(out, "thread data path memory (any number of CPUs):\n");
 	fprintf(out,
-		"  %" PRIu64 " B a single-threaded process, %" PRIu64 " B each further thread, "
-		"+ %s; %s when full\n",
-		m->per_thread + m->per_process, m->per_thread, bytes_text(m->buckets, a),
+		"  %s from the start (a %zu B slot for each of max_processes threads), + %" PRIu64
+		" B a thread running; %s when full\n",
+		bytes_text(m->preallocated, a), sizeof(struct rawtpd_slot), m->per_thread,
 		bytes_text(m->full, b));
 }
 
@@ -440,9 +437,8 @@ static json_t *json_thread_memory(const struct probe_thread_memory *m)
 	json_t *o = json_object();
 
 	json_object_set_new(o, "per_thread_bytes", json_integer((json_int_t)m->per_thread));
-	json_object_set_new(o, "per_process_bytes",
-			    json_integer((json_int_t)(m->per_thread + m->per_process)));
-	json_object_set_new(o, "bucket_bytes", json_integer((json_int_t)m->buckets));
+	json_object_set_new(o, "slot_bytes", json_integer((json_int_t)SLOT_BYTES));
+	json_object_set_new(o, "preallocated_bytes", json_integer((json_int_t)m->preallocated));
 	json_object_set_new(o, "full_bytes", json_integer((json_int_t)m->full));
 	return o;
 }

@@ -310,3 +310,158 @@ int BPF_PROG(parts_tidhash, bool preempt, struct task_struct *prev, struct task_
 	tfig_store(f, prev);
 	return 0;
 }
+
+/* alt: prev's task storage (its figures and its process's slot) + a shared array by slot */
+struct sfig {
+	__u64 nvcsw, nivcsw, sum_exec_runtime, run_delay;
+	__u64 leader_start_ns;
+	__u32 slot, pad;
+};
+
+struct sentry {
+	__u64 voluntary, involuntary, runtime_ns, run_delay_ns;
+	__u64 start_ns;
+	__u32 tgid, pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sfig);
+} sstore SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct sentry);
+} slots SEC(".maps");
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(parts_slot, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64 vol, invol, sum, rd;
+	struct sentry *e;
+	struct sfig *f;
+
+	if (!prev->pid)
+		return 0;
+	f = bpf_task_storage_get(&sstore, prev, 0, 0);
+	if (!f) {
+		struct sfig init = {.leader_start_ns = prev->group_leader->start_time,
+				    .slot = prev->tgid & 32767};
+
+		tfig_store((struct tfig *)&init, prev);
+		bpf_task_storage_get(&sstore, prev, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		return 0;
+	}
+	e = bpf_map_lookup_elem(&slots, &f->slot);
+	if (!e || e->tgid != prev->tgid || e->start_ns != f->leader_start_ns) {
+		if (e) {
+			e->tgid = prev->tgid;
+			e->start_ns = f->leader_start_ns;
+		}
+		return 0;
+	}
+	vol = prev->nvcsw;
+	invol = prev->nivcsw;
+	sum = prev->se.sum_exec_runtime;
+	rd = prev->sched_info.run_delay;
+	if (vol != f->nvcsw)
+		__sync_fetch_and_add(&e->voluntary, vol - f->nvcsw);
+	if (invol != f->nivcsw)
+		__sync_fetch_and_add(&e->involuntary, invol - f->nivcsw);
+	__sync_fetch_and_add(&e->runtime_ns, sum - f->sum_exec_runtime);
+	if (rd != f->run_delay)
+		__sync_fetch_and_add(&e->run_delay_ns, rd - f->run_delay);
+	f->nvcsw = vol;
+	f->nivcsw = invol;
+	f->sum_exec_runtime = sum;
+	f->run_delay = rd;
+	return 0;
+}
+
+/* alt: prev's task storage (its slot) + its own entry in a shared array: figures stored, no
+ * atomics (one writer per entry) */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} tslotidx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct tfig);
+} tslots SEC(".maps");
+
+__u32 next_slot;
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(parts_tslot, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct tfig *e;
+	__u32 *s;
+
+	if (!prev->pid)
+		return 0;
+	s = bpf_task_storage_get(&tslotidx, prev, 0, 0);
+	if (!s) {
+		__u32 slot = next_slot++ & 65535;
+
+		bpf_task_storage_get(&tslotidx, prev, &slot, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		return 0;
+	}
+	e = bpf_map_lookup_elem(&tslots, s);
+	if (!e)
+		return 0;
+	tfig_store(e, prev);
+	return 0;
+}
+
+/* parts_slot with plain adds, to tell the atomics' cost */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(parts_slotplain, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64 vol, invol, sum, rd;
+	struct sentry *e;
+	struct sfig *f;
+
+	if (!prev->pid)
+		return 0;
+	f = bpf_task_storage_get(&sstore, prev, 0, 0);
+	if (!f) {
+		struct sfig init = {.leader_start_ns = prev->group_leader->start_time,
+				    .slot = prev->tgid & 32767};
+
+		tfig_store((struct tfig *)&init, prev);
+		bpf_task_storage_get(&sstore, prev, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		return 0;
+	}
+	e = bpf_map_lookup_elem(&slots, &f->slot);
+	if (!e || e->tgid != prev->tgid || e->start_ns != f->leader_start_ns) {
+		if (e) {
+			e->tgid = prev->tgid;
+			e->start_ns = f->leader_start_ns;
+		}
+		return 0;
+	}
+	vol = prev->nvcsw;
+	invol = prev->nivcsw;
+	sum = prev->se.sum_exec_runtime;
+	rd = prev->sched_info.run_delay;
+	e->voluntary += vol - f->nvcsw;
+	e->involuntary += invol - f->nivcsw;
+	e->runtime_ns += sum - f->sum_exec_runtime;
+	e->run_delay_ns += rd - f->run_delay;
+	f->nvcsw = vol;
+	f->nivcsw = invol;
+	f->sum_exec_runtime = sum;
+	f->run_delay = rd;
+	return 0;
+}

@@ -14,7 +14,7 @@ from rawtpd_test import RAWTPD, Checker, Daemon, require_root  # noqa: E402
 
 # the maps each data path creates (the other path's are not made at all)
 PATH_MAPS = {"process": ["counts", "oncpu", "renames", "stats", "tid_runtime"],
-             "thread": ["counts", "procs", "renames", "stats", "threads", "tracked"]}
+             "thread": ["counts", "free_slots", "renames", "slots", "stats", "threads"]}
 MAPS = sorted(set(PATH_MAPS["process"]) | set(PATH_MAPS["thread"]))
 
 
@@ -79,11 +79,11 @@ def main():
             f"--probe: counts_map_memory for the {possible_cpus()} possible CPUs")
 
     for path in ("process", "thread"):
-        one_path(t, est, path)
+        one_path(t, est, path, probe["thread_path_memory"])
     t.done()
 
 
-def one_path(t, est, path):
+def one_path(t, est, path, probe_thread):
     maps = PATH_MAPS[path]
     with Daemon("--data-path", path, interval="500ms") as d:
         d.wait_aggregations(2)
@@ -109,7 +109,7 @@ def one_path(t, est, path):
             t.check(st and st.get(m) == got.get(m), f"{m}: /api/v1/status says the same")
             # the per-process maps move with every process that comes or goes, also between
             # two equal reads of fdinfo: exact when they held still and agree, else within 5 %
-            if m not in ("counts", "procs") or (exact and got.get(m) == k2.get(m)):
+            if m not in ("counts", "threads") or (exact and got.get(m) == k2.get(m)):
                 t.check(got.get(m) == k2.get(m),
                         f"{m}: equals memlock in /proc/{d.proc.pid}/fdinfo ({k2.get(m)})")
             else:
@@ -119,12 +119,19 @@ def one_path(t, est, path):
 
         entries = status["map_entries"]
         counts = got.get("counts", 0)
-        per = (counts - est["bucket_bytes"]) / entries if entries else 0
+        per = (counts - est["bucket_bytes"]) / entries if entries and path == "process" else 0
         print(f"info  {path} path: {est['possible_cpus']} possible CPUs, {entries} processes in the map, "
               f"max_processes {status['map_capacity']}: " +
               ", ".join(f"{m} {got.get(m)} B" for m in maps) +
               f"; counts above its buckets: {per:.0f} B a process "
               f"(--probe says {est['per_process_bytes_on_demand']})")
+        if path == "thread":
+            # made at load: a slot and a queue entry for each of max_processes threads
+            want = status["map_capacity"] * probe_thread["slot_bytes"]
+            have = got.get("slots", 0) + got.get("free_slots", 0)
+            t.check(want <= have <= 1.05 * want,
+                    f"thread path: slots + free_slots {have} B is what --probe says, "
+                    f"{probe_thread['slot_bytes']} B for each of {status['map_capacity']} threads")
         if path == "process" and kernel_at_least(6, 4) and est["allocation"] == "on_demand":
             guess = est["bucket_bytes"] + entries * est["per_process_bytes_on_demand"]
             t.check(abs(counts - guess) <= 0.2 * counts,

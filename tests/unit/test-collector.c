@@ -60,7 +60,7 @@ static struct collector *new_collector(const struct test_maps *m, uint32_t chunk
 {
 	struct collector_maps cm = {
 		.counts = m->counts,
-		.procs = -1,
+		.slots = -1,
 		.renames = m->renames,
 		.stats = m->stats,
 		.read_chunk = chunk,
@@ -296,7 +296,7 @@ static void test_renames(void)
 	collector_close(c);
 
 	/* no rename map: nothing followed, nothing read from it */
-	struct collector_maps cm = {.counts = m.counts, .procs = -1, .renames = -1, .stats = -1};
+	struct collector_maps cm = {.counts = m.counts, .slots = -1, .renames = -1, .stats = -1};
 
 	CHECK(bpf_map_update_elem(m.renames, &k1, &n1, BPF_ANY) == 0);
 	CHECK(collector_new(&cm, proc_root, &c) == 0);
@@ -331,7 +331,7 @@ static void test_delete(void)
 
 static void test_not_rawtpd(void)
 {
-	struct collector_maps cm = {.procs = -1, .renames = -1, .stats = -1};
+	struct collector_maps cm = {.slots = -1, .renames = -1, .stats = -1};
 	struct collector *c = NULL;
 	uint64_t cnt, ns;
 	bool on;

@@ -68,7 +68,7 @@ static void fill_info(struct snapshot_info *in)
 		.attach_mode = "tp_btf",
 		.data_path = "thread",
 		.data_path_reason =
-			"task local storage per thread, one hash of processes shared by the CPUs",
+			"a slot of figures per thread, written only by the thread, read in place",
 		.interval_s = 1.0,
 		.start_time = 1764000000.25,
 		.map_capacity = 32768,

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
+#include "rawtpd.h"
+#include "slots.h"
+#include "util.h"
+
+/* A slot in use, by its process's key. */
+struct ref {
+	uint32_t tgid;
+	uint32_t idx;
+	uint64_t start_ns;
+};
+
+/* What a process's freed slots (its exited threads) counted. */
+struct retired {
+	uint32_t tgid;
+	bool ended; /* one of them was its last thread */
+	bool gone;  /* forgotten: dropped at the next read */
+	uint64_t start_ns;
+	struct counters c;
+	char comm[COMM_RAW_LEN];
+	uint64_t cgroup_id;
+};
+
+struct slots {
+	int free_fd;
+	struct rawtpd_slot *map; /* the BPF array, shared with the kernel */
+	size_t map_len;
+	uint32_t n;
+	struct ref *refs;
+	size_t refs_cap;
+	/* sorted by key; "next" is built by each read and then swapped in */
+	struct retired *ret, *next;
+	size_t n_ret, cap_ret, cap_next;
+	uint32_t *to_free;
+	size_t to_free_cap;
+	uint64_t lost;
+};
+
+int slots_open(int slots_fd, int free_fd, struct slots **ret)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	long page = sysconf(_SC_PAGESIZE);
+	struct slots *s;
+
+	if (bpf_obj_get_info_by_fd(slots_fd, &info, &len) < 0)
+		return -errno;
+	if (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != sizeof(__u32) ||
+	    info.value_size != sizeof(struct rawtpd_slot) || !(info.map_flags & BPF_F_MMAPABLE) ||
+	    info.max_entries == 0)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->free_fd = free_fd;
+	s->n = info.max_entries;
+	s->map_len = ((size_t)s->n * sizeof(struct rawtpd_slot) + page - 1) / page * page;
+	s->map = mmap(NULL, s->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, slots_fd, 0);
+	if (s->map == MAP_FAILED) {
+		int r = -errno;
+
+		free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+struct slots *slots_close(struct slots *s)
+{
+	if (!s)
+		return NULL;
+	munmap(s->map, s->map_len);
+	free(s->refs);
+	free(s->ret);
+	free(s->next);
+	free(s->to_free);
+	free(s);
+	return NULL;
+}
+
+uint32_t slots_capacity(const struct slots *s)
+{
+	return s->n;
+}
+
+uint64_t slots_lost(const struct slots *s)
+{
+	return s->lost;
+}
+
+static int key_cmp(uint32_t at, uint64_t as, uint32_t bt, uint64_t bs)
+{
+	if (at != bt)
+		return at < bt ? -1 : 1;
+	if (as != bs)
+		return as < bs ? -1 : 1;
+	return 0;
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const struct ref *x = a, *y = b;
+
+	return key_cmp(x->tgid, x->start_ns, y->tgid, y->start_ns)
+		       ?: (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Grow *p to hold n elements of size sz; 0 or -ENOMEM (*p untouched). */
+static int reserve(void **p, size_t *cap, size_t n, size_t sz)
+{
+	size_t c = *cap ? *cap : 1024;
+	void *t;
+
+	if (n <= *cap)
+		return 0;
+	while (c < n)
+		c *= 2;
+	t = realloc(*p, c * sz);
+	if (!t)
+		return -ENOMEM;
+	*p = t;
+	*cap = c;
+	return 0;
+}
+
+/* The kernel writes the slot while this reads it: each field once, as it is now. */
+#define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+
+static uint64_t since(uint64_t now, uint64_t base)
+{
+	return now > base ? now - base : 0;
+}
+
+/* What the thread in slot e counted while rawtpd watched. */
+static struct counters slot_counters(const struct rawtpd_slot *e)
+{
+	return (struct counters){
+		.voluntary = since(READ_ONCE(e->voluntary), e->base_voluntary),
+		.involuntary = since(READ_ONCE(e->involuntary), e->base_involuntary),
+		.runtime_ns = since(READ_ONCE(e->runtime_ns), e->base_runtime_ns),
+		.run_delay_ns = since(READ_ONCE(e->run_delay_ns), e->base_run_delay_ns),
+	};
+}
+
+int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64_t *ret_threads)
+{
+	struct sample_entry *out;
+	size_t nrefs = 0, n = 0, n_next = 0, n_free = 0, i = 0, j = 0;
+
+	/* the slots in use; tid is written last when a slot is taken */
+	for (uint32_t k = 0; k < s->n; k++) {
+		const struct rawtpd_slot *e = &s->map[k];
+
+		if (!__atomic_load_n(&e->tid, __ATOMIC_ACQUIRE))
+			continue;
+		if (reserve((void **)&s->refs, &s->refs_cap, nrefs + 1, sizeof(*s->refs)) < 0)
+			return -ENOMEM;
+		s->refs[nrefs++] =
+			(struct ref){.tgid = e->tgid, .idx = k, .start_ns = e->leader_start_ns};
+	}
+	qsort(s->refs, nrefs, sizeof(*s->refs), ref_cmp);
+
+	/* at most one process per slot and one per kept entry: no allocation from here on */
+	out = calloc(nrefs + s->n_ret ?: 1, sizeof(*out));
+	if (!out ||
+	    reserve((void **)&s->next, &s->cap_next, nrefs + s->n_ret, sizeof(*s->next)) < 0 ||
+	    reserve((void **)&s->to_free, &s->to_free_cap, nrefs, sizeof(*s->to_free)) < 0) {
+		free(out);
+		return -ENOMEM;
+	}
+
+	while (i < nrefs || j < s->n_ret) {
+		const struct retired *old = NULL;
+		struct sample_entry *e = &out[n++];
+		struct retired r = {};
+		uint32_t tgid, best_gen = 0;
+		uint64_t start;
+		size_t live = 0;
+		bool kept;
+
+		if (j < s->n_ret &&
+		    (i == nrefs || key_cmp(s->ret[j].tgid, s->ret[j].start_ns, s->refs[i].tgid,
+					   s->refs[i].start_ns) <= 0))
+			old = &s->ret[j++];
+		tgid = old ? old->tgid : s->refs[i].tgid;
+		start = old ? old->start_ns : s->refs[i].start_ns;
+		*e = (struct sample_entry){.tgid = tgid, .start_ns = start};
+		if (old) {
+			r = *old;
+			e->c = old->c;
+			memcpy(e->comm, old->comm, sizeof(e->comm));
+			e->cgroup_id = old->cgroup_id;
+		} else {
+			r = (struct retired){.tgid = tgid, .start_ns = start};
+		}
+		kept = old != NULL;
+		for (; i < nrefs && s->refs[i].tgid == tgid && s->refs[i].start_ns == start; i++) {
+			struct rawtpd_slot *x = &s->map[s->refs[i].idx];
+			struct counters c = slot_counters(x);
+			uint32_t gen = READ_ONCE(x->cgroup_gen);
+
+			counters_add(&e->c, &c);
+			if (!e->comm[0]) {
+				memcpy(e->comm, x->comm, sizeof(e->comm));
+				e->comm[sizeof(e->comm) - 1] = 0;
+			}
+			if (gen >= best_gen) {
+				best_gen = gen;
+				e->cgroup_id = READ_ONCE(x->cgroup_id);
+			}
+			if (!READ_ONCE(x->dead)) {
+				live++;
+				continue;
+			}
+			if (!x->seen_dead) {
+				/* its last figures may still be on their way: free it next time */
+				x->seen_dead = 1;
+				live++;
+				continue;
+			}
+			counters_add(&r.c, &c);
+			r.ended |= x->ended != 0;
+			if (!r.comm[0])
+				memcpy(r.comm, e->comm, sizeof(r.comm));
+			r.cgroup_id = e->cgroup_id;
+			kept = true;
+			s->to_free[n_free++] = s->refs[i].idx;
+		}
+		e->exited = r.ended && live == 0;
+		if (kept)
+			s->next[n_next++] = r;
+	}
+
+	/* zeroed before it goes back: the BPF side takes it from the queue only after that */
+	for (size_t k = 0; k < n_free; k++) {
+		memset(&s->map[s->to_free[k]], 0, sizeof(s->map[0]));
+		if (bpf_map_update_elem(s->free_fd, NULL, &s->to_free[k], BPF_ANY) < 0)
+			s->lost++;
+	}
+	{
+		struct retired *t = s->ret;
+		size_t cap = s->cap_ret;
+
+		s->ret = s->next;
+		s->cap_ret = s->cap_next;
+		s->next = t;
+		s->cap_next = cap;
+		s->n_ret = n_next;
+	}
+
+	*ret = out;
+	*ret_n = n;
+	*ret_threads = nrefs - n_free;
+	return 0;
+}
+
+static int retired_key_cmp(const void *key, const void *elem)
+{
+	const struct agg_key *k = key;
+	const struct retired *r = elem;
+
+	return key_cmp(k->tgid, k->start_ns, r->tgid, r->start_ns);
+}
+
+void slots_forget(struct slots *s, const struct agg_key *keys, size_t n)
+{
+	size_t w = 0;
+	bool any = false;
+
+	for (size_t k = 0; k < n; k++) {
+		struct retired *r =
+			bsearch(&keys[k], s->ret, s->n_ret, sizeof(*s->ret), retired_key_cmp);
+
+		if (r) {
+			r->gone = true;
+			any = true;
+		}
+	}
+	if (!any)
+		return;
+	for (size_t k = 0; k < s->n_ret; k++)
+		if (!s->ret[k].gone)
+			s->ret[w++] = s->ret[k];
+	s->n_ret = w;
+}
