@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Faults: what the daemon does when the kernel says no, and what it leaves behind.
 
-Injected with a real mechanism, not a debug switch: the daemon runs under a seccomp filter
+Injected with a real mechanism, not a debug switch: the daemon (on the process data path, whose
+map reads are bpf(2) calls; the thread path reads its slots through a mapping) runs under a
+seccomp filter
 that hands its bpf(2) map reads (BPF_MAP_LOOKUP_BATCH, and BPF_MAP_GET_NEXT_KEY where a
 scenario needs it) to this script (SECCOMP_RET_USER_NOTIF). The script lets each call
 through to the kernel, fails it with an errno, or holds it, as the scenario wants:
@@ -143,7 +145,10 @@ class Injector:
             socket.send_fds(child, [b"fd"], [fd])
             os.close(fd)
 
-        self.daemon = FaultDaemon(*args, interval=interval, preexec_fn=install)
+        # the process data path: the thread path reads its slots in place, with no bpf(2)
+        # call to fail or hold
+        self.daemon = FaultDaemon("--data-path", "process", *args, interval=interval,
+                                  preexec_fn=install)
         child.close()
         _, fds, _, _ = socket.recv_fds(parent, 16, 1)
         parent.close()
