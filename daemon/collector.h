@@ -37,11 +37,11 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 
 /* The maps a collector reads, by fd, and how to read them. */
 struct collector_maps {
-	int counts;  /* per-CPU hash, struct rawtpd_key -> struct rawtpd_value */
-	int slots;	/* thread path: mmap'able array of struct rawtpd_slot; else -1 */
-	int free_slots; /* thread path: queue of the free slots' __u32 indexes; else -1 */
-	int renames; /* hash, struct rawtpd_key -> struct rawtpd_comm; -1: none kept */
-	int stats;   /* per-CPU array of RAWTPD_STAT_MAX __u64; -1: none kept */
+	int counts;	     /* per-CPU hash, struct rawtpd_key -> struct rawtpd_value */
+	int slots;	     /* thread path: mmap'able array of struct rawtpd_slot; else -1 */
+	int free_slots;	     /* thread path: queue of the free slots' __u32 indexes; else -1 */
+	int renames;	     /* hash, struct rawtpd_key -> struct rawtpd_comm; -1: none kept */
+	int stats;	     /* per-CPU array of RAWTPD_STAT_MAX __u64; -1: none kept */
 	uint32_t read_chunk; /* entries per batch read; 0: as many as 256 KiB of values hold */
 	bool key_by_key;     /* never batch reads (as on kernels before 5.6, which have none) */
 };

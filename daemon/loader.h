@@ -36,12 +36,12 @@ struct loader *loader_detach(struct loader *l);
 
 /* What is attached, by fd: valid until loader_detach(). */
 struct loader_fds {
-	int counts;  /* per-CPU hash of the processes' counters (process path) */
+	int counts;	/* per-CPU hash of the processes' counters (process path) */
 	int slots;	/* thread path: the threads' figures, an mmap'able array; else -1 */
 	int free_slots; /* thread path: queue of the slots not in use; else -1 */
-	int renames; /* hash of the renames noted since the last read; -1: no rename hook */
-	int stats;   /* per-CPU array of RAWTPD_STAT_* */
-	int prog;    /* the sched_switch program */
+	int renames;	/* hash of the renames noted since the last read; -1: no rename hook */
+	int stats;	/* per-CPU array of RAWTPD_STAT_* */
+	int prog;	/* the sched_switch program */
 };
 void loader_fds(const struct loader *l, struct loader_fds *ret);
 
