@@ -55,6 +55,7 @@ struct sample {
 	bool exits_reported;
 	uint64_t map_entries; /* what the map's capacity bounds, in use (processes, or threads) */
 	bool sorted; /* entries are sorted by key, no key twice: aggregate need not sort a copy */
+	bool entries_lent; /* entries belong to the collector (until its next read): not freed */
 };
 
 #define AGG_MISSING_MAX 2

@@ -71,6 +71,7 @@ struct collector {
 struct entries {
 	struct sample_entry *e;
 	size_t n, cap;
+	bool lent; /* e is the thread path's reader's own (slots_read()) */
 };
 
 /* A collector with nothing to read yet. 0, -ENOMEM, or -errno when the CPUs cannot be counted. */
@@ -553,7 +554,8 @@ static int read_live(const char *proc_root, uint32_t **ret, size_t *ret_n)
 
 static void entries_done(struct entries *es)
 {
-	free(es->e);
+	if (!es->lent)
+		free(es->e);
 	*es = (struct entries){};
 }
 
@@ -564,9 +566,8 @@ static int read_map(struct collector *c, struct entries *es, uint64_t *ret_in_us
 	int r;
 
 	if (c->slots) {
-		r = slots_read(c->slots, &es->e, &es->n, ret_in_use);
-		es->cap = es->n;
-		return r;
+		es->lent = true;
+		return slots_read(c->slots, &es->e, &es->n, ret_in_use);
 	}
 
 	if (c->batch_ok) {
@@ -641,13 +642,15 @@ int collector_read(struct collector *c, struct sample *ret)
 		.map_entries = map_entries,
 		.exits_reported = c->path == DATA_PATH_THREAD,
 		.sorted = c->path == DATA_PATH_THREAD,
+		.entries_lent = c->slots != NULL,
 	};
 	return 0;
 }
 
 void collector_sample_done(struct sample *s)
 {
-	free(s->entries);
+	if (!s->entries_lent)
+		free(s->entries);
 	free((void *)s->live);
 	free((void *)s->renames);
 	*s = (struct sample){};

@@ -29,8 +29,9 @@ uint32_t slots_capacity(const struct slots *s);
 /*
  * One read: every process with a thread in a slot, or with exited threads whose counts are
  * kept, sorted by key with no key twice; exited set once the process's last thread is gone.
- * The slots of threads read dead at the previous read are freed. *ret is malloc'd;
- * *ret_threads is how many slots were in use. 0 or -ENOMEM (then nothing was changed).
+ * The slots of threads read dead at the previous read are freed. *ret is lent: valid until
+ * the next read or slots_close(). *ret_threads is how many slots are in use after the read.
+ * 0 or -ENOMEM (then nothing was changed).
  */
 int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64_t *ret_threads);
 

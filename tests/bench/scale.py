@@ -3,6 +3,7 @@
 """How rawtpd's cost grows with the processes on the host, per data path.
 
     /usr/bin/python3 tests/bench/scale.py BUILD_DIR [N ...]      (root; default N: 10000 100000)
+    SCALE_PATHS=thread ... measures the thread data path only (default: "thread process")
 
 For each N: bench-sleepers starts N real processes (kernel.pid_max is raised for them and put
 back afterwards), rawtpd starts on each data path with room for them, every sleeper is woken
@@ -25,6 +26,8 @@ BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 LEVELS = [int(a) for a in sys.argv[2:]] or [10000, 100000]
 DAEMON = os.path.join(BUILD, "daemon", "rawtpd")
 SLEEPERS = os.path.join(BUILD, "tests", "bench", "bench-sleepers")
+# SCALE_PATHS="thread" measures one data path only
+PATHS = os.environ.get("SCALE_PATHS", "thread process").split()
 
 
 def get(url):
@@ -181,7 +184,7 @@ def main():
                 f.write(str(need))
         out = []
         for n in LEVELS:
-            for path in ("thread", "process"):
+            for path in PATHS:
                 r = one(n, path, 19000 + len(out))
                 out.append(r)
                 mem = sum(r["memlock"].values())
