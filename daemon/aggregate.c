@@ -64,6 +64,7 @@ void aggregate_init(struct agg_state *s)
 void aggregate_done(struct agg_state *s)
 {
 	free(s->procs);
+	free(s->spare);
 	free(s->groups);
 	free(s->recent_dead);
 	aggregate_init(s);
@@ -248,8 +249,7 @@ struct merge {
 
 static void merge_done(struct merge *m)
 {
-	free(m->procs);
-	free(m->dead);
+	free(m->dead); /* procs is the state's spare array */
 	free(m->folds);
 }
 
@@ -348,8 +348,26 @@ static int sorted_entries(const struct sample *sample, struct sample_entry **ret
 	return 0;
 }
 
+/*
+ * Room in the spare array for need processes. It is kept from update to update (grown, or
+ * shrunk once it is four times what is needed), so the pages stay faulted in.
+ */
+static int spare_reserve(struct agg_state *s, size_t need)
+{
+	struct proc *t;
+
+	if (s->spare_cap >= need && (s->spare_cap <= 4 * need || s->spare_cap <= 1024))
+		return 0;
+	t = realloc(s->spare, need * sizeof(*t));
+	if (!t)
+		return s->spare_cap >= need ? 0 : -ENOMEM; /* not shrunk: no harm */
+	s->spare = t;
+	s->spare_cap = need;
+	return 0;
+}
+
 /* Merge the state's processes with the sample's entries, both sorted by key, into m. */
-static int merge_sample(const struct agg_state *s, const struct sample *sample, struct merge *m)
+static int merge_sample(struct agg_state *s, const struct sample *sample, struct merge *m)
 {
 	_cleanup_free_ struct sample_entry *owned = NULL;
 	const struct sample_entry *e;
@@ -364,9 +382,12 @@ static int merge_sample(const struct agg_state *s, const struct sample *sample, 
 			return r;
 		e = owned;
 	}
-	m->procs = malloc((ne + s->n_procs + 1) * sizeof(*m->procs));
+	r = spare_reserve(s, ne + s->n_procs + 1);
+	if (r < 0)
+		return r;
+	m->procs = s->spare;
 	m->dead = malloc((ne + s->n_procs + 1) * sizeof(*m->dead));
-	if (!m->procs || !m->dead)
+	if (!m->dead)
 		return -ENOMEM;
 	m->exited = s->exited;
 	m->processes_exited = s->processes_exited;
@@ -401,9 +422,14 @@ static int merge_sample(const struct agg_state *s, const struct sample *sample, 
 /* Make m the state. Cannot fail: groups_reserve() made room for every new group. */
 static void merge_commit(struct agg_state *s, const struct sample *sample, struct merge *m)
 {
-	free(s->procs);
+	struct proc *old = s->procs;
+	size_t old_cap = s->procs_cap;
+
 	s->procs = TAKE_PTR(m->procs);
+	s->procs_cap = s->spare_cap;
 	s->n_procs = m->n_procs;
+	s->spare = old;
+	s->spare_cap = old_cap;
 	for (size_t k = 0; k < m->n_folds; k++)
 		(void)group_add(s, m->folds[k].comm, &m->folds[k].c, m->folds[k].exit);
 	apply_renames(s, sample);

@@ -87,7 +87,11 @@ struct agg_key {
 
 struct agg_state {
 	struct proc *procs; /* sorted by (tgid, start_ns) */
-	size_t n_procs;
+	size_t n_procs, procs_cap;
+	/* the array the next update merges into, then swapped with procs: at 100k processes
+	 * (25 MB) a fresh one every interval was faulted in again page by page */
+	struct proc *spare;
+	size_t spare_cap;
 	struct counters exited; /* everything ever folded out of exited processes */
 	uint64_t processes_exited;
 	struct comm_group *groups;   /* exited processes by name, sorted by comm */
