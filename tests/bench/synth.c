@@ -13,6 +13,7 @@
  * A buffer the heap hands back to the kernel and maps again shows as faults every round.
  * Snapshots take their buffers from a pool, as the daemon's do (snapshot.h); each renderer
  * alone renders into a buffer of its own kept from round to round, as the pool would give it.
+ * pool_held_kib: what the pool keeps between two intervals besides the latest snapshot.
  *
  * Not measured here: the BPF map read (a batch lookup, kernel time) and the /proc listing;
  * the benchmark gets those from the real daemon. N beyond pid_max (100k) is how the benchmark
@@ -207,8 +208,9 @@ int main(int argc, char **argv)
 		json_bytes = b_json.len;
 		f_round[r - 1] = minflt() - m0;
 	}
-	snapshot_unref(prev);
+	/* what the pool keeps between two intervals, beside the latest snapshot */
 	snapshot_pool_stats(info.pool, &ps);
+	snapshot_unref(prev);
 	info.pool = snapshot_pool_unref(info.pool);
 	blob_drop(&b_prom);
 	blob_drop(&b_om);
@@ -221,13 +223,13 @@ int main(int argc, char **argv)
 	       "\"prom_bytes\": %zu, \"prom_gzip_bytes\": %zu, \"openmetrics_bytes\": %zu, "
 	       "\"json_bytes\": %zu, \"max_rss_kib\": %ld, \"aggregate_minflt\": %.0f, "
 	       "\"snapshot_minflt\": %.0f, \"round_minflt\": %.0f, \"pool_reused\": %llu, "
-	       "\"pool_allocated\": %llu, \"pool_freed\": %llu}\n",
+	       "\"pool_allocated\": %llu, \"pool_freed\": %llu, \"pool_held_kib\": %zu}\n",
 	       n, rounds, median(t_agg, rounds), median(t_snap, rounds), median(t_prom, rounds),
 	       median(t_om, rounds), median(t_gz, rounds), median(t_gz_om, rounds),
 	       median(t_json, rounds), prom_bytes, gz_bytes, om_bytes, json_bytes, ru.ru_maxrss,
 	       median(f_agg, rounds), median(f_snap, rounds), median(f_round, rounds),
 	       (unsigned long long)ps.reused, (unsigned long long)ps.allocated,
-	       (unsigned long long)ps.freed);
+	       (unsigned long long)ps.freed, ps.held_bytes >> 10);
 	aggregate_done(&st);
 	config_done(&cfg);
 	free(entries);
