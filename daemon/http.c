@@ -113,7 +113,9 @@ static struct MHD_Response *static_response(const char *body, const char *conten
 
 /*
  * A response sending b, which belongs to s; the response holds a reference to s. NULL when b is
- * (a body that could not be made: out of memory).
+ * (a body that could not be made: out of memory). That reference is what keeps b's buffer from
+ * going back to the snapshot pool (snapshot.h) and into a later snapshot while libmicrohttpd
+ * still sends it: it is dropped only when the response is freed.
  */
 static struct MHD_Response *blob_response(struct snapshot *s, const struct blob *b,
 					  const char *content_type)

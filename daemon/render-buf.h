@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The renderers' output buffer: text formatted by hand into one allocation that grows by
- * doubling. A failed allocation is remembered and makes every later append a no-op, so a
+ * The renderers' output buffer: text formatted by hand into one allocation (new, or reused
+ * from an earlier snapshot) that grows by doubling. A failed allocation is remembered and makes every later append a no-op, so a
  * renderer checks once, in render_buf_finish(). Only render-prom.c and render-json.c use it.
  */
 #ifndef RAWTPD_RENDER_BUF_H
@@ -22,7 +22,20 @@ struct render_buf {
 	bool oom;
 };
 
-/* Room for more bytes at data + len; false (for good) when there is none. */
+/*
+ * A buffer to render into, reused from an earlier body (snapshot.c's pool): its bytes are
+ * written over, and it grows as an empty one would. {} for none.
+ */
+static inline struct render_buf render_buf_reuse(const struct blob *buf)
+{
+	return (struct render_buf){.data = buf->data, .size = buf->data ? buf->size : 0};
+}
+
+/*
+ * Room for more bytes at data + len; false (for good) when there is none. The first
+ * allocation is what is asked for (a renderer asks for its estimate of the whole text), a
+ * later one doubles.
+ */
 static inline bool render_buf_reserve(struct render_buf *b, size_t more)
 {
 	size_t size;
@@ -32,7 +45,11 @@ static inline bool render_buf_reserve(struct render_buf *b, size_t more)
 		return false;
 	if (b->size - b->len >= more)
 		return true;
-	size = b->size ? b->size : 4096;
+	if (more > SIZE_MAX - b->len) {
+		b->oom = true;
+		return false;
+	}
+	size = b->size ? b->size : (more > 4096 ? more : 4096);
 	while (size - b->len < more) {
 		if (size > SIZE_MAX / 2) {
 			b->oom = true;
@@ -118,26 +135,19 @@ static inline int render_format_double(char *buf, size_t size, double d)
 }
 
 /*
- * Hand the text out as a blob, or free it and return -ENOMEM if an append failed. The buffer
- * is not shrunk to fit: sizes repeat from one snapshot to the next, and glibc serves a size
- * from its heap again only when the block freed before was at least as large. Shrinking made
- * every 10k-process render a fresh mmap, whose page faults cost three times the formatting.
+ * Hand the text out as a blob (with the size of its buffer), or free it and return -ENOMEM if
+ * an append failed. The buffer is not shrunk to fit: a snapshot's bodies go back to
+ * snapshot.c's pool and serve the next snapshot, whose text is about as long.
  */
 static inline int render_buf_finish(struct render_buf *b, struct blob *ret)
 {
 	if (b->oom || !b->data) {
 		free(b->data);
 		*b = (struct render_buf){};
+		*ret = (struct blob){};
 		return -ENOMEM;
 	}
-	/* The body lives as long as its snapshot: give the doubling's slack back to the heap. */
-	if (b->size - b->len > 4096) {
-		char *p = realloc(b->data, b->len + 1);
-
-		if (p)
-			b->data = p;
-	}
-	*ret = (struct blob){.data = b->data, .len = b->len};
+	*ret = (struct blob){.data = b->data, .len = b->len, .size = b->size};
 	*b = (struct render_buf){};
 	return 0;
 }

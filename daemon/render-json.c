@@ -188,11 +188,18 @@ static bool matches(const struct snapshot_proc *p, const struct json_query *q)
 	return (q->pid == 0 || p->pid == q->pid) && (!q->comm || strstr(p->comm, q->comm));
 }
 
-int render_json_processes(const struct snapshot *s, const struct json_query *q, struct blob *ret)
+/* The bytes put_label() writes for v beyond a null's (escaping aside). */
+static size_t label_len(const char *v)
+{
+	return v && v[0] ? strlen(v) : 0;
+}
+
+int render_json_processes_into(const struct snapshot *s, const struct json_query *q,
+			       struct blob *buf)
 {
 	static const struct json_query all = {.sort = JSON_SORT_PID};
 	_cleanup_free_ const struct snapshot_proc **v = NULL;
-	struct render_buf b = {};
+	struct render_buf b = render_buf_reuse(buf);
 	size_t n = 0, size = 512;
 
 	if (!q)
@@ -200,8 +207,11 @@ int render_json_processes(const struct snapshot *s, const struct json_query *q, 
 
 	if (s->n_procs > 0) {
 		v = malloc(s->n_procs * sizeof(*v));
-		if (!v)
+		if (!v) {
+			free(buf->data);
+			*buf = (struct blob){};
 			return -ENOMEM;
+		}
 	}
 	for (size_t i = 0; i < s->n_procs; i++)
 		if (matches(&s->procs[i], q))
@@ -211,8 +221,16 @@ int render_json_processes(const struct snapshot *s, const struct json_query *q, 
 	if (q->top > 0 && n > q->top)
 		n = q->top;
 
-	for (size_t i = 0; i < n; i++)
-		size += 200 + strlen(v[i]->comm);
+	/* a little more than it takes (about 320 bytes a process with no cgroup labels) */
+	for (size_t i = 0; i < n; i++) {
+		const struct cgroup_labels *cg = v[i]->cg;
+
+		size += 360 + strlen(v[i]->comm);
+		if (cg)
+			size += label_len(cg->cgroup) + label_len(cg->unit) +
+				label_len(cg->user_unit) + label_len(cg->container_id) +
+				label_len(cg->pod_uid);
+	}
 	render_buf_reserve(&b, size);
 
 	render_buf_put_lit(&b, "{\"timestamp\":");
@@ -241,7 +259,13 @@ int render_json_processes(const struct snapshot *s, const struct json_query *q, 
 	/* a final newline, so that curl leaves the prompt alone */
 	render_buf_put_lit(&b, "}}\n");
 
-	return render_buf_finish(&b, ret);
+	return render_buf_finish(&b, buf);
+}
+
+int render_json_processes(const struct snapshot *s, const struct json_query *q, struct blob *ret)
+{
+	*ret = (struct blob){};
+	return render_json_processes_into(s, q, ret);
 }
 
 /*

@@ -23,6 +23,9 @@ struct json_query {
 
 /* The /api/v1/processes document for the query (NULL: every process). 0 or -ENOMEM. */
 int render_json_processes(const struct snapshot *s, const struct json_query *q, struct blob *ret);
+/* The same into a buffer to reuse, as render_exposition_into() (render-prom.h). */
+int render_json_processes_into(const struct snapshot *s, const struct json_query *q,
+			       struct blob *buf);
 /* The /api/v1/status document. */
 int render_json_status(const struct snapshot *s, struct blob *ret);
 

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: GPL-2.0-only
-#include <errno.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,13 +63,13 @@ static size_t by_comm(const struct agg_state *st, const struct config *cfg,
 	for (size_t i = 0; i < st->n_procs; i++, n++) {
 		const struct proc *p = &st->procs[i];
 
-		memcpy(s[n].comm, p->comm, sizeof(s[n].comm));
 		/* what it counted under earlier names is in those names' groups */
-		s[n].c = counters_delta(&p->c, &p->named_base);
+		s[n] = (struct snapshot_series){.c = counters_delta(&p->c, &p->named_base)};
+		memcpy(s[n].comm, p->comm, sizeof(s[n].comm));
 	}
 	for (size_t i = 0; i < st->n_groups; i++, n++) {
+		s[n] = (struct snapshot_series){.c = st->groups[i].c};
 		memcpy(s[n].comm, st->groups[i].comm, sizeof(s[n].comm));
-		s[n].c = st->groups[i].c;
 	}
 	n = group_by_comm(s, n);
 	*ret_total = n;
@@ -91,24 +90,24 @@ static size_t by_pid(const struct agg_state *st, const struct config *cfg,
 
 		if (!comm_selected(cfg, p->comm))
 			continue;
-		s[n].pid = p->tgid;
-		s[n].cgroup_id = p->cgroup_id;
+		s[n] = (struct snapshot_series){
+			.pid = p->tgid, .c = p->c, .cgroup_id = p->cgroup_id};
 		memcpy(s[n].comm, p->comm, sizeof(p->comm));
-		s[n].c = p->c;
 		n++;
 	}
 	return n;
 }
 
-int series_build(const struct agg_state *st, const struct config *cfg, struct snapshot_series **ret,
-		 size_t *ret_n, uint64_t *ret_dropped)
+size_t series_max(const struct agg_state *st)
 {
-	struct snapshot_series *s;
+	return st->n_procs + st->n_groups + 1;
+}
+
+size_t series_build(const struct agg_state *st, const struct config *cfg, struct snapshot_series *s,
+		    uint64_t *ret_dropped)
+{
 	size_t n, total = st->n_procs;
 
-	s = calloc(st->n_procs + st->n_groups + 1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
 	if (cfg->group_by == GROUP_BY_COMM)
 		n = by_comm(st, cfg, s, &total);
 	else
@@ -119,8 +118,6 @@ int series_build(const struct agg_state *st, const struct config *cfg, struct sn
 		n = cfg->max_series;
 		qsort(s, n, sizeof(*s), series_key);
 	}
-	*ret = s;
-	*ret_n = n;
 	*ret_dropped = total - n;
-	return 0;
+	return n;
 }

@@ -23,12 +23,15 @@ struct snapshot_series {
 	const struct cgroup_labels *cg; /* its labels (snapshot_new()), NULL if unknown */
 };
 
+/* The room series_build() needs for st: at most this many series. */
+size_t series_max(const struct agg_state *st);
+
 /*
- * The series of st under cfg's [metrics] rules, sorted by pid and then comm: *ret (malloc'd)
- * holds *ret_n of them, and *ret_dropped says how many the filters and max_series left out.
- * Returns 0 or -ENOMEM.
+ * The series of st under cfg's [metrics] rules, sorted by pid and then comm, written into s
+ * (room for series_max(st), whatever it held: every field of a series is written). Returns how
+ * many; *ret_dropped says how many the filters and max_series left out.
  */
-int series_build(const struct agg_state *st, const struct config *cfg, struct snapshot_series **ret,
-		 size_t *ret_n, uint64_t *ret_dropped);
+size_t series_build(const struct agg_state *st, const struct config *cfg, struct snapshot_series *s,
+		    uint64_t *ret_dropped);
 
 #endif

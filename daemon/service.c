@@ -31,6 +31,7 @@ struct service {
 	struct collector *collector;
 	struct http_server *http;
 	struct snapshot_store *store; /* the latest snapshot, for the HTTP threads */
+	struct snapshot_pool *pool;   /* dropped snapshots' buffers, for the next ones */
 	struct agg_state agg;
 	struct agg_names names;	    /* how aggregate reads names the BPF side cannot tell */
 	struct snapshot_info facts; /* what every snapshot says that is fixed at start-up */
@@ -143,6 +144,7 @@ static int publish(struct service *s, uint64_t t0)
 	info.aggregations = s->aggregations + 1;
 	info.collect_duration_s = s->collect_s;
 	info.cgroups = s->cgroups;
+	info.pool = s->pool;
 	info.aggregation_failures = s->aggregation_failures;
 	self_stats_read("/proc", &info);
 	/* The whole of the previous cycle, rendering included (this one's is not over yet);
@@ -397,6 +399,9 @@ static int start_serving(struct service *s)
 	r = snapshot_store_new(&s->store);
 	if (r < 0)
 		return log_error_errno(r, "Failed to allocate the snapshot store: %m");
+	r = snapshot_pool_new(&s->pool);
+	if (r < 0)
+		return log_error_errno(r, "Failed to allocate the snapshot buffer pool: %m");
 	/* The first snapshot right away, so READY=1 means "scrapable". */
 	if (aggregate_once(s) < 0)
 		s->aggregation_failures++;
@@ -425,6 +430,7 @@ static void service_done(struct service *s)
 	s->timer = sd_event_source_unref(s->timer);
 	s->event = sd_event_unref(s->event);
 	s->store = snapshot_store_free(s->store);
+	s->pool = snapshot_pool_unref(s->pool); /* freed with the last snapshot that uses it */
 	s->cgroups = cgroup_cache_free(s->cgroups);
 	aggregate_done(&s->agg);
 	config_done(&s->cfg);

@@ -21,7 +21,10 @@
 struct blob {
 	char *data;
 	size_t len;
+	size_t size; /* bytes allocated at data; 0: unknown (such a buffer is never reused) */
 };
+
+struct snapshot_pool;
 
 /*
  * What a snapshot serves. The text exposition is rendered with the snapshot, so that a plain
@@ -88,6 +91,9 @@ struct snapshot_info {
 	double self_cpu_seconds;
 	/* the daemon's cgroup cache, to label processes with (NULL: no labels); not owned */
 	struct cgroup_cache *cgroups;
+	/* where the snapshot's large buffers come from and go back to (NULL: malloc and free
+	 * every time); the snapshot takes a reference */
+	struct snapshot_pool *pool;
 	uint64_t self_rss_bytes, self_vsize_bytes;
 	uint64_t self_open_fds, self_max_fds;
 	double self_start_time;
@@ -106,7 +112,10 @@ struct snapshot {
 	size_t n_series;
 	struct counters totals; /* live + exited, filtered or not */
 	uint64_t processes_exited;
-	struct cgroup_table *cgroups; /* the labels procs and series point into; may be NULL */
+	struct cgroup_table *cgroups;	/* the labels procs and series point into; may be NULL */
+	struct snapshot_pool *pool;	/* where procs, series and bodies go back to; may be NULL */
+	size_t procs_size, series_size; /* bytes allocated at procs and series (0: unknown) */
+	size_t procs_need, series_need; /* bytes of them this snapshot asked for */
 
 	/*
 	 * The bodies, each made once and shared by every request until the next snapshot. Read
@@ -141,6 +150,33 @@ struct snapshot *snapshot_unref(struct snapshot *s);
  * the plain one). Thread-safe.
  */
 const struct blob *snapshot_body(struct snapshot *s, enum body b);
+
+/*
+ * The buffers of dropped snapshots, for the next ones: the process table, the series and each
+ * body (every one sized by the process count), by kind. Without it, a buffer over malloc's
+ * mmap threshold (4 MiB, main.c: about 13k processes for the text exposition) is mapped
+ * afresh for every snapshot and every page of it faulted in again, every interval.
+ *
+ * A snapshot takes a buffer of a kind when it makes it, and gives it back when its last
+ * reference goes (an HTTP response sending a body holds one). The pool keeps up to two of a
+ * kind: the next snapshot is built while the latest is still served, and the one before may
+ * still be in flight to a slow scraper. The second one kept is freed when two takes of its
+ * kind pass it by, any kept buffer when no snapshot has taken it for 64 snapshots (a body
+ * nobody asks for any more), and one given back over twice the size its kind needs of late
+ * (a high-water mark of the lengths used, decaying by 1/8 a snapshot): after the host
+ * shrinks, the memory goes back to malloc within about six intervals. Thread-safe.
+ */
+struct snapshot_pool_stats {
+	uint64_t reused;    /* buffers handed out again */
+	uint64_t allocated; /* buffers made anew, the pool had none of that kind */
+	uint64_t freed;	    /* buffers the pool let go: too large, unused or no room */
+	size_t held_bytes;  /* kept now, waiting for the next snapshot */
+};
+
+int snapshot_pool_new(struct snapshot_pool **ret);
+/* Drop the caller's reference: the pool goes once every snapshot of it is gone. NULL ok. */
+struct snapshot_pool *snapshot_pool_unref(struct snapshot_pool *p);
+void snapshot_pool_stats(struct snapshot_pool *p, struct snapshot_pool_stats *ret);
 
 /*
  * The latest snapshot, where the aggregation publishes it and the HTTP threads take it from.

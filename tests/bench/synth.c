@@ -7,7 +7,13 @@
  * the text exposition), and separately each renderer on the resulting snapshot and the first
  * gzip body of each format (what the first gzip scrape of a snapshot pays: for OpenMetrics that
  * includes rendering it, which is also made on demand). Prints one JSON object with the medians
- * over ROUNDS (default 10; the first round, which grows the buffers, is left out).
+ * over ROUNDS (default 10; the first round, which grows the buffers, is left out), times and
+ * minor page faults (getrusage ru_minflt): of aggregate_update(), of snapshot_new(), and of
+ * the whole round (every renderer and gzip body too, and dropping the previous snapshot).
+ * A buffer the heap hands back to the kernel and maps again shows as faults every round.
+ * Snapshots take their buffers from a pool, as the daemon's do (snapshot.h); each renderer
+ * alone renders into a buffer of its own kept from round to round, as the pool would give it.
+ * pool_held_kib: what the pool keeps between two intervals besides the latest snapshot.
  *
  * Not measured here: the BPF map read (a batch lookup, kernel time) and the /proc listing;
  * the benchmark gets those from the real daemon. N beyond pid_max (100k) is how the benchmark
@@ -44,6 +50,14 @@ static int dbl_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static long minflt(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
 static double median(double *v, int n)
 {
 	qsort(v, n, sizeof(*v), dbl_cmp);
@@ -70,6 +84,7 @@ int main(int argc, char **argv)
 {
 	double t_agg[MAX_ROUNDS], t_snap[MAX_ROUNDS], t_prom[MAX_ROUNDS], t_om[MAX_ROUNDS];
 	double t_gz[MAX_ROUNDS], t_gz_om[MAX_ROUNDS], t_json[MAX_ROUNDS];
+	double f_agg[MAX_ROUNDS], f_snap[MAX_ROUNDS], f_round[MAX_ROUNDS];
 	size_t prom_bytes = 0, gz_bytes = 0, om_bytes = 0, json_bytes = 0;
 	struct sample_entry *entries;
 	struct snapshot_info info = {.version = "bench",
@@ -78,6 +93,7 @@ int main(int argc, char **argv)
 				     .interval_s = 1.0};
 	struct agg_state st;
 	struct config cfg;
+	struct snapshot_pool_stats ps;
 	struct rusage ru;
 	uint32_t *live;
 	long n;
@@ -118,8 +134,11 @@ int main(int argc, char **argv)
 
 	config_init(&cfg);
 	aggregate_init(&st);
+	if (snapshot_pool_new(&info.pool) < 0)
+		return 1;
 	/* as in the daemon, a snapshot lives until the next one is published */
 	struct snapshot *prev = NULL;
+	struct blob b_prom = {}, b_om = {}, b_json = {};
 
 	for (int r = 0; r <= rounds; r++) {
 		struct sample sample = {.entries = entries,
@@ -129,37 +148,42 @@ int main(int argc, char **argv)
 					.mono_ns = (uint64_t)(r + 1) * 1000000000};
 		struct agg_key *dead = NULL;
 		struct snapshot *s = NULL;
-		struct blob b = {};
 		size_t n_dead = 0;
 		double t0, t1, t2;
+		long m0, m1, m2;
 
 		for (long i = 0; i < n; i++) {
 			entries[i].c.voluntary += 1 + i % 5;
 			entries[i].c.involuntary += i % 3;
 			entries[i].c.runtime_ns += 12345 * (1 + i % 7);
 		}
+		m0 = minflt();
 		t0 = now_ms();
 		if (aggregate_update(&st, &sample, &dead, &n_dead) < 0)
 			return 1;
 		free(dead);
 		t1 = now_ms();
+		m1 = minflt();
 		info.map_entries = n;
 		if (snapshot_new(&st, &info, &cfg, sample.mono_ns, 1.7e9 + r, &s) < 0)
 			return 1;
 		t2 = now_ms();
+		m2 = minflt();
 		snapshot_unref(prev);
 		prev = s;
 		if (r == 0)
 			continue;
 		t_agg[r - 1] = t1 - t0;
 		t_snap[r - 1] = t2 - t1;
+		f_agg[r - 1] = m1 - m0;
+		f_snap[r - 1] = m2 - m1;
 
 		/* each rendering alone, on the same snapshot */
 		t0 = now_ms();
-		render_prom(s, &b);
+		if (render_exposition_into(s, false, &b_prom) < 0)
+			return 1;
 		t_prom[r - 1] = now_ms() - t0;
-		prom_bytes = b.len;
-		blob_drop(&b);
+		prom_bytes = b_prom.len;
 		{
 			/* what the first gzip scrape of a snapshot pays (made once, then kept) */
 			const struct blob *z;
@@ -170,30 +194,42 @@ int main(int argc, char **argv)
 			gz_bytes = z ? z->len : 0;
 		}
 		t0 = now_ms();
-		render_openmetrics(s, &b);
+		if (render_exposition_into(s, true, &b_om) < 0)
+			return 1;
 		t_om[r - 1] = now_ms() - t0;
-		om_bytes = b.len;
-		blob_drop(&b);
+		om_bytes = b_om.len;
 		t0 = now_ms();
 		snapshot_body(s, BODY_OPENMETRICS_GZ);
 		t_gz_om[r - 1] = now_ms() - t0;
 		t0 = now_ms();
-		render_json_processes(s, NULL, &b);
+		if (render_json_processes_into(s, NULL, &b_json) < 0)
+			return 1;
 		t_json[r - 1] = now_ms() - t0;
-		json_bytes = b.len;
-		blob_drop(&b);
+		json_bytes = b_json.len;
+		f_round[r - 1] = minflt() - m0;
 	}
+	/* what the pool keeps between two intervals, beside the latest snapshot */
+	snapshot_pool_stats(info.pool, &ps);
 	snapshot_unref(prev);
+	info.pool = snapshot_pool_unref(info.pool);
+	blob_drop(&b_prom);
+	blob_drop(&b_om);
+	blob_drop(&b_json);
 	getrusage(RUSAGE_SELF, &ru);
 
 	printf("{\"processes\": %ld, \"rounds\": %d, \"aggregate_ms\": %.3f, "
 	       "\"snapshot_ms\": %.3f, \"render_prom_ms\": %.3f, \"render_openmetrics_ms\": %.3f, "
 	       "\"gzip_prom_ms\": %.3f, \"gzip_openmetrics_ms\": %.3f, \"render_json_ms\": %.3f, "
 	       "\"prom_bytes\": %zu, \"prom_gzip_bytes\": %zu, \"openmetrics_bytes\": %zu, "
-	       "\"json_bytes\": %zu, \"max_rss_kib\": %ld}\n",
+	       "\"json_bytes\": %zu, \"max_rss_kib\": %ld, \"aggregate_minflt\": %.0f, "
+	       "\"snapshot_minflt\": %.0f, \"round_minflt\": %.0f, \"pool_reused\": %llu, "
+	       "\"pool_allocated\": %llu, \"pool_freed\": %llu, \"pool_held_kib\": %zu}\n",
 	       n, rounds, median(t_agg, rounds), median(t_snap, rounds), median(t_prom, rounds),
 	       median(t_om, rounds), median(t_gz, rounds), median(t_gz_om, rounds),
-	       median(t_json, rounds), prom_bytes, gz_bytes, om_bytes, json_bytes, ru.ru_maxrss);
+	       median(t_json, rounds), prom_bytes, gz_bytes, om_bytes, json_bytes, ru.ru_maxrss,
+	       median(f_agg, rounds), median(f_snap, rounds), median(f_round, rounds),
+	       (unsigned long long)ps.reused, (unsigned long long)ps.allocated,
+	       (unsigned long long)ps.freed, ps.held_bytes >> 10);
 	aggregate_done(&st);
 	config_done(&cfg);
 	free(entries);

@@ -426,7 +426,7 @@ static struct snapshot *make_snapshot(uint64_t mono_ns, double interval_s)
 	s->procs = calloc(2, sizeof(*s->procs));
 	s->procs[0] = (struct snapshot_proc){.pid = 1, .comm = "init", .c = {5, 1, 1000, 10}};
 	s->procs[1] = (struct snapshot_proc){.pid = 42, .comm = "nginx", .c = {9, 9, 9000, 90}};
-#define BLOB(b, text) (s->body[b] = (struct blob){strdup(text), strlen(text)})
+#define BLOB(b, text) (s->body[b] = (struct blob){.data = strdup(text), .len = strlen(text)})
 	BLOB(BODY_PROM, "rawtpd_up 1\n");
 	BLOB(BODY_OPENMETRICS, "rawtpd_up 1\n# EOF\n");
 	BLOB(BODY_PROM_GZ, "GZ-TEXT");

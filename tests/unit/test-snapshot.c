@@ -3,12 +3,15 @@
  * snapshot: the series /metrics shows. group_by comm across exits (a name's counters never go
  * down), include/exclude filters, the max_series cap keeping the busiest by CPU and counting
  * what it cut, totals that include everything, exited processes leaving the per-pid series
- * at the next snapshot, and renames (fork + exec) that take nothing from the old name. The
- * state is built with aggregate_update(), as the daemon does.
+ * at the next snapshot, and renames (fork + exec) that take nothing from the old name; the
+ * pool that hands a dropped snapshot's buffers to the next. The state is built with
+ * aggregate_update(), as the daemon does.
  */
 #include <regex.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "aggregate.h"
 #include "config.h"
@@ -542,6 +545,161 @@ static void test_store(void)
 	config_done(&c);
 }
 
+/* n processes (pids 100, 103, ...; names of a few lengths), counters grown by round. */
+static void many_step(struct agg_state *st, size_t n, uint64_t round)
+{
+	static const char *const names[] = {"bash", "kworker/1:2", "systemd-journal", "nginx"};
+	struct sample_entry *e = calloc(n, sizeof(*e));
+	uint32_t *live = calloc(n, sizeof(*live));
+
+	CHECK(e && live);
+	for (size_t i = 0; e && live && i < n; i++) {
+		live[i] = 100 + 3 * (uint32_t)i;
+		e[i] = (struct sample_entry){
+			.tgid = live[i],
+			.start_ns = 1000ull * live[i],
+			.c = {round * (1 + i % 5), round * (i % 3), 12345 * round * (1 + i % 7),
+			      round * (i % 11)},
+		};
+		snprintf(e[i].comm, sizeof(e[i].comm), "%s", names[i % 4]);
+	}
+	if (e && live)
+		step(st, e, n, live, n);
+	free(e);
+	free(live);
+}
+
+static struct snapshot *pool_snap(const struct agg_state *st, const struct config *c,
+				  struct snapshot_pool *pool)
+{
+	struct snapshot_info info = {
+		.version = "test", .attach_mode = "tp_btf", .interval_s = 1.0, .pool = pool};
+	struct snapshot *s = NULL;
+
+	CHECK(snapshot_new(st, &info, c, st->mono_ns, 1764000000.0 + (double)st->updates, &s) == 0);
+	return s;
+}
+
+static bool same_bytes(const struct blob *a, const struct blob *b)
+{
+	return a && b && a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/*
+ * A dropped snapshot's buffers serve the next one (snapshot.h): the process table, the series,
+ * the text exposition and a gzip body come back as the same allocations, with the bytes a
+ * snapshot made without the pool has. While a snapshot is still held (by the store, by an HTTP
+ * response) the next one gets buffers of its own. Once the host has shrunk, the large buffers
+ * are let go: those still taken within a few snapshots, the others (a body nobody asks for
+ * any more) after 64.
+ */
+static void test_pool(void)
+{
+	struct config c = metrics_config(GROUP_BY_PID, 0, NULL, NULL);
+	const size_t n = 20000; /* every buffer far over 128 KiB: mmap'd by a default malloc */
+	struct snapshot_pool *pool = NULL;
+	struct snapshot_pool_stats ps;
+	struct snapshot *s1, *s2, *s3, *plain, *prev;
+	const struct blob *gz1, *gz3;
+	void *prom1, *procs1, *series1, *gz1_data;
+	struct agg_state st;
+	long faults;
+
+	CHECK(snapshot_pool_new(&pool) == 0);
+	aggregate_init(&st);
+	many_step(&st, n, 1);
+	s1 = pool_snap(&st, &c, pool);
+	gz1 = snapshot_body(s1, BODY_PROM_GZ);
+	CHECK(s1->n_procs == n && s1->n_series == n && gz1);
+	prom1 = s1->body[BODY_PROM].data;
+	procs1 = s1->procs;
+	series1 = s1->series;
+	gz1_data = gz1 ? gz1->data : NULL;
+	CHECK(s1->body[BODY_PROM].size >= s1->body[BODY_PROM].len);
+
+	/* made while s1 is still served: nothing to reuse yet */
+	many_step(&st, n, 2);
+	s2 = pool_snap(&st, &c, pool);
+	CHECK(s2->procs != procs1 && s2->series != series1 && s2->body[BODY_PROM].data != prom1);
+	snapshot_pool_stats(pool, &ps);
+	CHECK_EQ_U64(ps.reused, 0);
+	CHECK_EQ_U64(ps.allocated, 7); /* procs, series, text and its gzip; procs, series, text */
+	CHECK_EQ_U64(ps.held_bytes, 0);
+
+	/* s1 dropped: its four buffers wait in the pool, and s3 gets them */
+	snapshot_unref(s1);
+	snapshot_pool_stats(pool, &ps);
+	CHECK(ps.held_bytes > 0);
+	many_step(&st, n, 3);
+	faults = minor_faults();
+	s3 = pool_snap(&st, &c, pool);
+	gz3 = snapshot_body(s3, BODY_PROM_GZ);
+	faults = minor_faults() - faults;
+	CHECK(s3->procs == procs1);
+	CHECK(s3->series == series1);
+	CHECK(s3->body[BODY_PROM].data == prom1);
+	CHECK(gz3 && gz3->data == gz1_data);
+	snapshot_pool_stats(pool, &ps);
+	CHECK_EQ_U64(ps.reused, 4);
+	CHECK_EQ_U64(ps.allocated, 7);
+	CHECK_EQ_U64(ps.held_bytes, 0);
+	printf("test_pool: %zu processes, %ld minor faults for a snapshot and its gzip body made "
+	       "in "
+	       "reused buffers\n",
+	       n, faults);
+
+	/* the same bytes as without the pool */
+	plain = snap(&st, &c);
+	CHECK(plain->n_procs == s3->n_procs && plain->n_series == s3->n_series);
+	CHECK(same_bytes(snapshot_body(s3, BODY_PROM), snapshot_body(plain, BODY_PROM)));
+	CHECK(same_bytes(gz3, snapshot_body(plain, BODY_PROM_GZ)));
+	CHECK(same_bytes(snapshot_body(s3, BODY_JSON), snapshot_body(plain, BODY_JSON)));
+	CHECK(same_bytes(snapshot_body(s3, BODY_OPENMETRICS),
+			 snapshot_body(plain, BODY_OPENMETRICS)));
+	snapshot_unref(plain);
+	snapshot_unref(s2);
+
+	/* the host shrinks to 500 processes: a snapshot at a time, as the daemon publishes */
+	prev = s3;
+	for (uint64_t r = 4; r < 80; r++) { /* 64 snapshots, then the unused bodies go too */
+		struct snapshot *s;
+
+		many_step(&st, 500, r);
+		s = pool_snap(&st, &c, pool);
+		CHECK(s->n_procs == 500);
+		CHECK(snapshot_body(s, BODY_PROM_GZ));
+		if (r == 14) { /* ten snapshots on: what every snapshot takes is small again */
+			CHECK(s->procs_size < (1 << 20));
+			CHECK(s->series_size < (1 << 20));
+			CHECK(s->body[BODY_PROM].size < (1 << 20));
+		}
+		snapshot_unref(prev);
+		prev = s;
+	}
+	snapshot_pool_stats(pool, &ps);
+	CHECK(ps.freed > 0);
+	CHECK(ps.held_bytes < (1 << 20)); /* the 20k buffers were over 5 MiB */
+	printf("test_pool: after shrinking to 500 processes, %zu bytes kept\n", ps.held_bytes);
+	snapshot_unref(prev);
+
+	/* the pool lives until the last snapshot made from it goes */
+	s1 = pool_snap(&st, &c, pool);
+	pool = snapshot_pool_unref(pool);
+	CHECK(!pool);
+	CHECK(snapshot_body(s1, BODY_PROM));
+	snapshot_unref(s1);
+	aggregate_done(&st);
+	config_done(&c);
+}
+
 int main(void)
 {
 	test_comm_across_exits();
@@ -551,5 +709,6 @@ int main(void)
 	test_many_names();
 	test_rename_keeps_groups();
 	test_store();
+	test_pool();
 	TEST_DONE();
 }
