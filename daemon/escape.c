@@ -58,7 +58,22 @@ size_t escape_comm(const char *in, size_t len, char *out, size_t out_size)
 		return 0;
 
 	while (i < n) {
-		size_t k = utf8_sequence_len(s + i, n - i);
+		size_t k;
+
+		/* a run of ASCII, as most names are, in one copy */
+		for (k = 0; i + k < n && s[i + k] < 0x80; k++)
+			;
+		if (k > 0) {
+			if (o + k >= out_size)
+				k = out_size - 1 - o;
+			memcpy(out + o, s + i, k);
+			o += k;
+			i += k;
+			if (o + 1 >= out_size)
+				break;
+			continue;
+		}
+		k = utf8_sequence_len(s + i, n - i);
 
 		if (k > 0) {
 			if (o + k >= out_size)
