@@ -399,9 +399,8 @@ def per_event(args, res):
                         ("task", "alt: stash + task storage of leader, atomics"),
                         ("tstore", "alt: prev's task storage, figures stored"),
                         ("tidhash", "alt: shared hash by thread, figures stored"),
-                        ("slot", "alt: task storage + shared array by slot, atomics"),
-                        ("slotplain", "alt: the same, plain adds"),
-                        ("tslot", "alt: task storage + own array slot per thread, stored")):
+                        ("tslot", "alt: task storage + the thread's own array slot, stored "
+                                  "(the thread path's floor)")):
             tools.append(Tool(f"part {p}", f"breakdown: {what}", [loader, parts, f"parts_{p}"],
                               id_line=True))
     if args.tools:

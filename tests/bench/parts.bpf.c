@@ -18,9 +18,11 @@
  *   parts_task    stash + task local storage of the group leader, counted with atomic adds
  *                 (no hash lookup at all; user space would need a task iterator to read it)
  *   parts_tstore  prev's own task local storage, its figures stored (no stash, no hash, no
- *                 atomics): the floor of the thread data path, which also adds to a hash
+ *                 atomics)
  *   parts_tidhash one shared hash keyed by thread (tid, start time): prev's kernel figures
  *                 stored into its own entry, no stash, no atomics (each entry has one writer)
+ *   parts_tslot   prev's task local storage holds the index of its own slot in a shared
+ *                 mmap'able array, where its figures are stored: the thread data path's floor
  *
  * Kept in step with bpf/rawtpd.bpf.c by hand; it is a measuring device, not a second counter.
  */
@@ -311,78 +313,6 @@ int BPF_PROG(parts_tidhash, bool preempt, struct task_struct *prev, struct task_
 	return 0;
 }
 
-/* alt: prev's task storage (its figures and its process's slot) + a shared array by slot */
-struct sfig {
-	__u64 nvcsw, nivcsw, sum_exec_runtime, run_delay;
-	__u64 leader_start_ns;
-	__u32 slot, pad;
-};
-
-struct sentry {
-	__u64 voluntary, involuntary, runtime_ns, run_delay_ns;
-	__u64 start_ns;
-	__u32 tgid, pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sfig);
-} sstore SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 32768);
-	__type(key, __u32);
-	__type(value, struct sentry);
-} slots SEC(".maps");
-
-SEC("tp_btf/sched_switch")
-int BPF_PROG(parts_slot, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	__u64 vol, invol, sum, rd;
-	struct sentry *e;
-	struct sfig *f;
-
-	if (!prev->pid)
-		return 0;
-	f = bpf_task_storage_get(&sstore, prev, 0, 0);
-	if (!f) {
-		struct sfig init = {.leader_start_ns = prev->group_leader->start_time,
-				    .slot = prev->tgid & 32767};
-
-		tfig_store((struct tfig *)&init, prev);
-		bpf_task_storage_get(&sstore, prev, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		return 0;
-	}
-	e = bpf_map_lookup_elem(&slots, &f->slot);
-	if (!e || e->tgid != prev->tgid || e->start_ns != f->leader_start_ns) {
-		if (e) {
-			e->tgid = prev->tgid;
-			e->start_ns = f->leader_start_ns;
-		}
-		return 0;
-	}
-	vol = prev->nvcsw;
-	invol = prev->nivcsw;
-	sum = prev->se.sum_exec_runtime;
-	rd = prev->sched_info.run_delay;
-	if (vol != f->nvcsw)
-		__sync_fetch_and_add(&e->voluntary, vol - f->nvcsw);
-	if (invol != f->nivcsw)
-		__sync_fetch_and_add(&e->involuntary, invol - f->nivcsw);
-	__sync_fetch_and_add(&e->runtime_ns, sum - f->sum_exec_runtime);
-	if (rd != f->run_delay)
-		__sync_fetch_and_add(&e->run_delay_ns, rd - f->run_delay);
-	f->nvcsw = vol;
-	f->nivcsw = invol;
-	f->sum_exec_runtime = sum;
-	f->run_delay = rd;
-	return 0;
-}
-
 /* alt: prev's task storage (its slot) + its own entry in a shared array: figures stored, no
  * atomics (one writer per entry) */
 struct {
@@ -421,47 +351,5 @@ int BPF_PROG(parts_tslot, bool preempt, struct task_struct *prev, struct task_st
 	if (!e)
 		return 0;
 	tfig_store(e, prev);
-	return 0;
-}
-
-/* parts_slot with plain adds, to tell the atomics' cost */
-SEC("tp_btf/sched_switch")
-int BPF_PROG(parts_slotplain, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	__u64 vol, invol, sum, rd;
-	struct sentry *e;
-	struct sfig *f;
-
-	if (!prev->pid)
-		return 0;
-	f = bpf_task_storage_get(&sstore, prev, 0, 0);
-	if (!f) {
-		struct sfig init = {.leader_start_ns = prev->group_leader->start_time,
-				    .slot = prev->tgid & 32767};
-
-		tfig_store((struct tfig *)&init, prev);
-		bpf_task_storage_get(&sstore, prev, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		return 0;
-	}
-	e = bpf_map_lookup_elem(&slots, &f->slot);
-	if (!e || e->tgid != prev->tgid || e->start_ns != f->leader_start_ns) {
-		if (e) {
-			e->tgid = prev->tgid;
-			e->start_ns = f->leader_start_ns;
-		}
-		return 0;
-	}
-	vol = prev->nvcsw;
-	invol = prev->nivcsw;
-	sum = prev->se.sum_exec_runtime;
-	rd = prev->sched_info.run_delay;
-	e->voluntary += vol - f->nvcsw;
-	e->involuntary += invol - f->nivcsw;
-	e->runtime_ns += sum - f->sum_exec_runtime;
-	e->run_delay_ns += rd - f->run_delay;
-	f->nvcsw = vol;
-	f->nivcsw = invol;
-	f->sum_exec_runtime = sum;
-	f->run_delay = rd;
 	return 0;
 }
