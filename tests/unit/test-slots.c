@@ -119,7 +119,7 @@ static void check_counts(const struct sample_entry *e, uint64_t done)
 static size_t queued(void)
 {
 	size_t n = 0;
-	__u32 v;
+	__u32 v = UINT32_MAX; /* what the kernel writes there, valgrind cannot see */
 
 	while (bpf_map_lookup_and_delete_elem(free_fd, NULL, &v) == 0) {
 		CHECK(v < N_SLOTS);
