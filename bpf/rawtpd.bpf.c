@@ -460,16 +460,14 @@ static __always_inline void slot_take(struct task_struct *t, bool involuntary, b
 		goto full;
 	e = bpf_map_lookup_elem(&slots, &idx);
 	if (!e)
-		goto full;
+		goto back;
 	if (!dead) {
 		init.slot = idx;
 		init.cgroup_gen = (__u32)cgroup_gen;
 		init.early = 1;
 		b = bpf_task_storage_get(&threads, t, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (!b) {
-			bpf_map_push_elem(&free_slots, &idx, BPF_EXIST);
-			goto full;
-		}
+		if (!b)
+			goto back;
 	}
 	slot_base(e, t, involuntary);
 	slot_figures(e, t);
@@ -484,6 +482,10 @@ static __always_inline void slot_take(struct task_struct *t, bool involuntary, b
 	 * first) */
 	__sync_fetch_and_add(&e->tid, t->pid);
 	return;
+back:
+	/* the queue has room for it (it came from there), but its lock may refuse (6.15+) */
+	if (bpf_map_push_elem(&free_slots, &idx, 0) < 0)
+		stat_inc(RAWTPD_STAT_SLOTS_LOST);
 full:
 	stat_inc(RAWTPD_STAT_MAP_FULL);
 }

@@ -114,7 +114,8 @@ struct rawtpd_slot {
 
 /* Indexes of the per-CPU "stats" array. */
 enum rawtpd_stat {
-	RAWTPD_STAT_MAP_FULL = 0, /* an entry could not be created: the map is at capacity */
+	RAWTPD_STAT_MAP_FULL = 0,   /* an entry could not be created: the map is at capacity */
+	RAWTPD_STAT_SLOTS_LOST = 1, /* thread path: a slot taken back could not be queued again */
 	RAWTPD_STAT_MAX,
 };
 

@@ -294,8 +294,10 @@ static int merge_entry(const struct agg_state *s, const struct sample *sample, s
 		       const struct proc *old, const struct sample_entry *cur,
 		       const struct sample_entry *next)
 {
-	/* A later process holding the same tgid means this one has exited. */
-	bool superseded = next && next->tgid == cur->tgid;
+	/* A later process holding the same tgid means this one has exited; where entries say
+	 * when they ended (exits_reported), an entry still holds its threads' counts until then:
+	 * folding it at the reuse would count them again when it ends */
+	bool superseded = !sample->exits_reported && next && next->tgid == cur->tgid;
 	/* folded last time, and back for a last switch recorded after the deletion */
 	bool again = !old && recently_dead(s, cur->tgid, cur->start_ns);
 	bool alive = !superseded && !again &&

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +60,9 @@ struct collector {
 	uint32_t chunk;
 	struct rawtpd_key *keys;
 	struct rawtpd_value *values;
-	/* thread path: its slots, read in place */
+	/* thread path: its slots, read in place; the slots lost so far, as last logged */
 	struct slots *slots;
+	uint64_t slots_lost_logged;
 };
 
 /* Size of the per-CPU values of one read chunk: 6553 entries on 1 CPU, 51 on 128 (floor 64). */
@@ -139,7 +141,7 @@ static int collector_set_maps(struct collector *c, const struct collector_maps *
 	if (!c->keys || !c->values)
 		return -ENOMEM;
 	if (m->slots >= 0) {
-		r = slots_open(m->slots, m->free_slots, &c->slots);
+		r = slots_open(m->slots, m->free_slots, c->proc_root, &c->slots);
 		if (r < 0)
 			return r;
 		c->path = DATA_PATH_THREAD;
@@ -582,19 +584,40 @@ static int read_map(struct collector *c, struct entries *es, uint64_t *ret_in_us
 	return read_iter(c, es);
 }
 
-/* The BPF side's count of entries it could not create (the map was full), over all CPUs. */
-static uint64_t read_map_full(const struct collector *c)
+/* One of the BPF side's counts (enum rawtpd_stat), over all CPUs. */
+static uint64_t read_stat(const struct collector *c, __u32 idx)
 {
-	__u32 idx = RAWTPD_STAT_MAP_FULL;
 	__u64 vals[c->ncpus];
-	uint64_t failures = 0;
+	uint64_t sum = 0;
 
 	if (c->maps.stats >= 0 && bpf_map_lookup_elem(c->maps.stats, &idx, vals) == 0) {
 		MARK_DEFINED(vals, sizeof(vals));
 		for (int cpu = 0; cpu < c->ncpus; cpu++)
-			failures += vals[cpu];
+			sum += vals[cpu];
 	}
-	return failures;
+	return sum;
+}
+
+/* The entries the BPF side could not create (the map was full). */
+static uint64_t read_map_full(const struct collector *c)
+{
+	return read_stat(c, RAWTPD_STAT_MAP_FULL);
+}
+
+/*
+ * Thread path: slots that could not go back into the free queue (its lock refused a push, on
+ * the BPF side or here) are capacity lost until the next start. Never expected; never silent.
+ */
+static void check_slots_lost(struct collector *c)
+{
+	uint64_t lost = read_stat(c, RAWTPD_STAT_SLOTS_LOST) + slots_lost(c->slots);
+
+	if (lost > c->slots_lost_logged) {
+		log_warning("%" PRIu64 " thread slots could not be put back in the free queue: "
+			    "%" PRIu64 " threads can be counted at once until rawtpd restarts",
+			    lost, c->capacity > lost ? c->capacity - lost : 0);
+		c->slots_lost_logged = lost;
+	}
 }
 
 int collector_read(struct collector *c, struct sample *ret)
@@ -615,6 +638,8 @@ int collector_read(struct collector *c, struct sample *ret)
 	failures = read_map_full(c);
 	if (!c->slots) /* the thread path's bound is on threads: the slots in use */
 		map_entries = es.n;
+	else
+		check_slots_lost(c);
 
 	r = read_renames(c, &es, &renames, &n_renames);
 	if (r < 0)

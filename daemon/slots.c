@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 
@@ -31,8 +34,9 @@ struct view {
 /* What a process's freed slots (its exited threads) counted. */
 struct retired {
 	uint32_t tgid;
-	bool ended; /* one of them was its last thread */
-	bool gone;  /* forgotten: dropped at the next read */
+	bool ended;	/* one of them was its last thread */
+	bool gone;	/* forgotten: dropped at the next read */
+	uint8_t orphan; /* reads in a row with no slot of its own */
 	uint64_t start_ns;
 	struct counters c;
 	char comm[COMM_RAW_LEN];
@@ -41,6 +45,7 @@ struct retired {
 
 struct slots {
 	int free_fd;
+	char proc_root[64];
 	struct rawtpd_slot *map; /* the BPF array, shared with the kernel */
 	size_t map_len;
 	uint32_t n;
@@ -56,7 +61,46 @@ struct slots {
 	uint64_t lost;
 };
 
-int slots_open(int slots_fd, int free_fd, struct slots **ret)
+/*
+ * Is process (tgid, start_ns) still there? Its /proc/<tgid>/stat, with a start time (field 22,
+ * clock ticks since boot, on CLOCK_BOOTTIME) within two ticks of start_ns (CLOCK_MONOTONIC, as
+ * the kernel's task->start_time): a pid taken again by a later process is not it. Yes when
+ * it cannot be told (an unreadable /proc): never ended by mistake.
+ */
+static bool process_alive(const char *proc_root, uint32_t tgid, uint64_t start_ns)
+{
+	char path[96], buf[1024], *p;
+	long hz = sysconf(_SC_CLK_TCK);
+	struct timespec mono, boot;
+	unsigned long long ticks;
+	ssize_t l;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%u/stat", proc_root, tgid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT;
+	l = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (l <= 0)
+		return true;
+	buf[l] = 0;
+	p = strrchr(buf, ')'); /* the name may hold anything but ends at the last ')' */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &ticks) != 1 || hz <= 0 ||
+	    clock_gettime(CLOCK_MONOTONIC, &mono) < 0 || clock_gettime(CLOCK_BOOTTIME, &boot) < 0)
+		return true;
+	{
+		int64_t offset = ((int64_t)boot.tv_sec - mono.tv_sec) * 1000000000LL +
+				 (boot.tv_nsec - mono.tv_nsec);
+		double want = ((double)start_ns + (double)offset) * (double)hz / 1e9;
+
+		return (double)ticks > want - 2 && (double)ticks < want + 2;
+	}
+}
+
+int slots_open(int slots_fd, int free_fd, const char *proc_root, struct slots **ret)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
@@ -73,6 +117,7 @@ int slots_open(int slots_fd, int free_fd, struct slots **ret)
 	if (!s)
 		return -ENOMEM;
 	s->free_fd = free_fd;
+	snprintf(s->proc_root, sizeof(s->proc_root), "%s", proc_root ?: "/proc");
 	s->n = info.max_entries;
 	s->map_len = ((size_t)s->n * sizeof(struct rawtpd_slot) + page - 1) / page * page;
 	s->map = mmap(NULL, s->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, slots_fd, 0);
@@ -249,7 +294,7 @@ int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64
 		uint32_t tgid, best_gen = 0;
 		uint64_t start;
 		size_t live = 0;
-		bool kept;
+		bool kept, any = false;
 
 		if (j < s->n_ret &&
 		    (i == nv || key_cmp(s->ret[j].tgid, s->ret[j].start_ns, s->views[i].tgid,
@@ -270,6 +315,7 @@ int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64
 		for (; i < nv && s->views[i].tgid == tgid && s->views[i].start_ns == start; i++) {
 			const struct view *v = &s->views[i];
 
+			any = true;
 			counters_add(&e->c, &v->c);
 			if (!e->comm[0])
 				memcpy(e->comm, v->comm, sizeof(e->comm));
@@ -288,6 +334,19 @@ int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64
 			r.cgroup_id = e->cgroup_id;
 			kept = true;
 			s->to_free[n_free++] = v->idx;
+		}
+		/*
+		 * Kept counts and no slot: its last thread exits unseen when it found no free slot
+		 * at its last switch (the map was full). After two such reads, /proc says whether
+		 * the process is still there.
+		 */
+		if (kept && !r.ended && !any) {
+			if (r.orphan < 2)
+				r.orphan++;
+			else if (!process_alive(s->proc_root, tgid, start))
+				r.ended = true;
+		} else {
+			r.orphan = 0;
 		}
 		e->exited = r.ended && live == 0;
 		if (kept)

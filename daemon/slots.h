@@ -18,9 +18,10 @@ struct slots;
 /*
  * Map the slots array (fd slots_fd, an mmap'able BPF_MAP_TYPE_ARRAY of struct rawtpd_slot) and
  * take free_fd (the queue of free slot indexes) to put freed slots back. The fds stay the
- * caller's. 0, -EINVAL when the maps are not rawtpd's, or another -errno.
+ * caller's. proc_root ("/proc" when NULL) is where a process whose last thread exited without
+ * a slot is looked for. 0, -EINVAL when the maps are not rawtpd's, or another -errno.
  */
-int slots_open(int slots_fd, int free_fd, struct slots **ret);
+int slots_open(int slots_fd, int free_fd, const char *proc_root, struct slots **ret);
 struct slots *slots_close(struct slots *s);
 
 /* How many threads can have a slot at once. */

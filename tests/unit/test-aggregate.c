@@ -429,9 +429,43 @@ static void test_exits_reported(void)
 	aggregate_done(&s);
 }
 
+/*
+ * The thread path with a pid reused while the old process's last slot is still read (it ends
+ * one read later): the old one is not taken as exited at the reuse, so its counts, which its
+ * entry still holds when it ends, are folded once.
+ */
+static void test_exits_reported_reuse(void)
+{
+	struct agg_state s;
+	struct sample_entry a[] = {E(50, 1, 110, 0, 1000, "old")};
+	struct sample_entry b[] = {E(50, 1, 110, 0, 1000, "old"), E(50, 9, 2, 0, 20, "new")};
+	struct sample_entry c[] = {E(50, 1, 110, 0, 1000, "old"), E(50, 9, 3, 0, 30, "new")};
+	struct agg_key *dead = NULL;
+	size_t nd = 0;
+	struct counters t;
+
+	aggregate_init(&s);
+	CHECK(apply_thread(&s, a, 1, 1, &dead, &nd) == 0);
+	free(dead);
+	CHECK(apply_thread(&s, b, 2, 2, &dead, &nd) == 0);
+	free(dead);
+	CHECK_EQ_U64(s.processes_exited, 0);
+	CHECK_EQ_U64(s.n_procs, 2);
+	c[0].exited = true;
+	CHECK(apply_thread(&s, c, 2, 3, &dead, &nd) == 0);
+	CHECK_EQ_U64(nd, 1);
+	free(dead);
+	CHECK_EQ_U64(s.processes_exited, 1);
+	t = aggregate_totals(&s);
+	CHECK_EQ_U64(t.voluntary, 110 + 3);
+	CHECK_EQ_U64(t.runtime_ns, 1000 + 30);
+	aggregate_done(&s);
+}
+
 int main(void)
 {
 	test_exits_reported();
+	test_exits_reported_reuse();
 	test_live_and_delta();
 	test_exit_folds();
 	test_pid_reuse();

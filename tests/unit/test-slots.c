@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 
@@ -24,6 +26,7 @@
 #define N_SLOTS	  8
 
 static int slots_fd, free_fd;
+static char proc_root[] = "/tmp/rawtpd-test-slots.XXXXXX";
 static struct rawtpd_slot *map;
 
 static void make_maps(void)
@@ -130,15 +133,81 @@ static size_t queued(void)
 	return n;
 }
 
+/* A fixture /proc/<tgid>/stat for a process that started at start_ns (CLOCK_MONOTONIC). */
+static void fixture_stat(uint32_t tgid, uint64_t start_ns)
+{
+	struct timespec mono, boot;
+	char path[128];
+	double ticks;
+	FILE *f;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	ticks = ((double)start_ns + (double)(boot.tv_sec - mono.tv_sec) * 1e9 +
+		 (double)(boot.tv_nsec - mono.tv_nsec)) *
+		(double)sysconf(_SC_CLK_TCK) / 1e9;
+	snprintf(path, sizeof(path), "%s/%u", proc_root, tgid);
+	CHECK(mkdir(path, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/%u/stat", proc_root, tgid);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	/* a name with ") " in it, as a hostile process may have */
+	fprintf(f, "%u (a) b) S 1 1 1 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 %.0f 1000 1\n", tgid,
+		ticks);
+	fclose(f);
+}
+
+/*
+ * A process whose last thread found no free slot at its last switch: its kept counts have no
+ * slot. After two such reads /proc is asked: gone (or its pid taken by a later process) is
+ * exited, there is still live.
+ */
+static void test_orphans(struct slots *s)
+{
+	uint64_t start = 5000000000ull;
+	const struct sample_entry *e;
+	struct got g;
+
+	fixture_stat(401, start);     /* still running, its last threads without a slot yet */
+	fixture_stat(402, start + 1); /* the pid taken again, a second later */
+	take(1, 400, start, 400, 0, 4, "gone");
+	take(2, 401, start, 401, 0, 5, "there");
+	take(4, 402, start + 1000000000ull, 402, 0, 6, "reused");
+	for (uint32_t k = 1; k <= 4; k++)
+		if (k != 3)
+			map[k].dead = 1; /* not ended: the last threads are not seen */
+	for (int r = 0; r < 4; r++) {
+		g = read_all(s);
+		for (uint32_t t = 400; t <= 402; t++)
+			CHECK(find(&g, t, t == 402 ? start + 1000000000ull : start) &&
+			      !find(&g, t, t == 402 ? start + 1000000000ull : start)->exited);
+	}
+	g = read_all(s);
+	e = find(&g, 400, start);
+	check_counts(e, 4);
+	CHECK(e && e->exited);
+	e = find(&g, 401, start);
+	CHECK(e && !e->exited);
+	e = find(&g, 402, start + 1000000000ull);
+	CHECK(e && e->exited);
+	CHECK_EQ_U64(queued(), 3);
+}
+
 int main(void)
 {
 	struct slots *s = NULL;
 	struct got g;
 	const struct sample_entry *e;
 
+	if (!mkdtemp(proc_root)) {
+		fprintf(stderr, "mkdtemp: %m\n");
+		return EXIT_FAILURE;
+	}
 	make_maps();
-	CHECK(slots_open(free_fd, free_fd, &s) == -EINVAL); /* not the slots array */
-	CHECK(slots_open(slots_fd, free_fd, &s) == 0);
+	CHECK(slots_open(free_fd, free_fd, proc_root, &s) == -EINVAL); /* not the slots array */
+	CHECK(slots_open(slots_fd, free_fd, proc_root, &s) == 0);
 	CHECK_EQ_U64(slots_capacity(s), N_SLOTS);
 
 	/* process 100 with two threads, one seen before attaching (base 10); process 200 whose
@@ -216,6 +285,15 @@ int main(void)
 	CHECK_EQ_U64(queued(), 2);
 	CHECK_EQ_U64(slots_lost(s), 0);
 
+	slots_forget(s, (struct agg_key[]){{100, 1}}, 1);
+	test_orphans(s);
+
 	slots_close(s);
+	{
+		char cmd[96];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", proc_root);
+		CHECK(system(cmd) == 0);
+	}
 	TEST_DONE();
 }
