@@ -45,6 +45,9 @@ debian_mirror() {
 # nothing outlives the process even when it is killed; root_umount undoes it all the same.
 root_mount() {
 	local root=$1
+	# The root a mount point of its own: `unshare -m` in the chroot (the integration tests hide
+	# tracefs and BTF that way) makes / private, which fails on a plain directory.
+	mount --bind "$root" "$root"
 	mount -t proc proc "$root/proc"
 	mount --rbind /sys "$root/sys"
 	mount --make-rslave "$root/sys"
@@ -61,7 +64,7 @@ root_mount() {
 
 root_umount() {
 	local root=$1 d
-	for d in run dev sys proc; do
+	for d in run dev sys proc ""; do
 		if mountpoint -q "$root/$d"; then
 			umount -R "$root/$d" 2>/dev/null || umount -R -l "$root/$d" 2>/dev/null || true
 		fi

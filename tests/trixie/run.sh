@@ -41,9 +41,9 @@ copy_source() {
 }
 
 step_build() {
-	copy_source
+	copy_source || return 1
 	# shellcheck disable=SC2086 # a list of arguments
-	in_root sh -c 'cd /src/rawtpd && meson setup /src/build -Dwerror=true -Dvm_tests=false "$@" \
+	in_root sh -ec 'cd /src/rawtpd && meson setup /src/build -Dwerror=true -Dvm_tests=false "$@" \
 		>/src/build.setup.log 2>&1 || { cat /src/build.setup.log; exit 1; }
 		grep -E "^(Project version|C compiler for the host machine|Run-time dependency)" \
 			/src/build.setup.log
@@ -55,12 +55,13 @@ step_unit() {
 	in_root meson test -C /src/build --print-errorlogs --suite unit --suite fuzz
 }
 
+# (The steps run in `||` context, where set -e is off: each returns its command's status.)
 step_integration() {
-	exec 8>/tmp/rawtpd-integration.lock
+	local rc=0
 	echo "$prog: waiting for /tmp/rawtpd-integration.lock" >&2
-	flock 8
-	in_root meson test -C /src/build --print-errorlogs --num-processes 1 --suite integration
-	flock -u 8
+	flock /tmp/rawtpd-integration.lock bash "$here/in-root.sh" "$root" \
+		meson test -C /src/build --print-errorlogs --num-processes 1 --suite integration || rc=$?
+	return "$rc"
 }
 
 step_deb() {
