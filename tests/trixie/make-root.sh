@@ -41,7 +41,7 @@ packages=(
 	build-essential clang llvm bpftool libbpf-dev libmicrohttpd-dev libsystemd-dev
 	libjansson-dev libinih-dev libdeflate-dev zlib1g-dev libcrypt-dev meson ninja-build
 	pkg-config python3 prometheus curl clang-format scdoc stress-ng procps util-linux wrk openssl
-	debhelper dpkg-dev fakeroot lintian systemd kmod
+	debhelper dpkg-dev fakeroot lintian systemd systemd-dev kmod
 )
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot)"
