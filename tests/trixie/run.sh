@@ -11,7 +11,7 @@
 #   integration  meson test --suite integration --num-processes 1, under
 #                flock /tmp/rawtpd-integration.lock: they attach BPF to sched_switch and
 #                measure the machine, so they never run beside another run of them
-#   deb          packaging/build-deb.sh in the root (trixie's debhelper and lintian); the .deb,
+#   deb          copy the work tree again, and packaging/build-deb.sh in the root (trixie's debhelper and lintian); the .deb,
 #                .buildinfo and .changes land in ROOT/src/deb and the .deb's path is printed
 #
 # ROOT is $RAWTPD_TRIXIE_ROOT, else <make-root.sh's DIR>/root. RAWTPD_TRIXIE_MESON_ARGS adds
@@ -34,7 +34,7 @@ root=${RAWTPD_TRIXIE_ROOT:-$(trixie_dir "$repo")/root}
 in_root() { bash "$here/in-root.sh" "$root" "$@"; }
 
 copy_source() {
-	rm -rf "$root/src/rawtpd" "$root/src/build"
+	rm -rf "$root/src/rawtpd"
 	mkdir -p "$root/src/rawtpd"
 	(cd "$repo" && git ls-files -co --exclude-standard -z | tar --null -cT - -f -) |
 		tar -xf - -C "$root/src/rawtpd"
@@ -42,6 +42,7 @@ copy_source() {
 
 step_build() {
 	copy_source || return 1
+	rm -rf "$root/src/build"
 	# shellcheck disable=SC2086 # a list of arguments
 	in_root sh -ec 'cd /src/rawtpd && meson setup /src/build -Dwerror=true -Dvm_tests=false "$@" \
 		>/src/build.setup.log 2>&1 || { cat /src/build.setup.log; exit 1; }
@@ -65,7 +66,7 @@ step_integration() {
 }
 
 step_deb() {
-	[ -d "$root/src/rawtpd" ] || copy_source
+	copy_source || return 1
 	rm -rf "$root/src/deb"
 	local deb
 	deb=$(in_root env TMPDIR=/var/tmp bash /src/rawtpd/packaging/build-deb.sh /src/deb) || return 1
