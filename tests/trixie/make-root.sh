@@ -94,9 +94,11 @@ bootstrap() {
 	no_mounts_below "$new"
 	rm -rf "$new"
 	log "debootstrap --variant=minbase $suite from $mirror (cache $dir/debs)"
+	local t0=$SECONDS
 	debootstrap --variant=minbase --merged-usr --components=main --keyring="$keyring" \
 		--cache-dir="$dir/debs" "$suite" "$new" "$mirror" >&2 ||
 		die "debootstrap $suite failed (its log: $new/debootstrap/debootstrap.log)"
+	log "debootstrap done in $((SECONDS - t0)) s"
 	printf 'deb %s %s main\n' "$mirror" "$suite" >"$new/etc/apt/sources.list"
 	# No service starts in a chroot (postinsts ask invoke-rc.d); the systemd VM's guest
 	# removes this file in its overlay, where starting the service is what is tested.
@@ -124,8 +126,10 @@ install_packages() {
 	if [ -n "${RAWTPD_TRIXIE_REFRESH:-}" ]; then
 		bash "$here/in-root.sh" "$root" "${apt[@]}" -y upgrade >&2 || die "apt-get upgrade in $root failed"
 	fi
+	local t0=$SECONDS
 	bash "$here/in-root.sh" "$root" "${apt[@]}" install -y --no-install-recommends "${packages[@]}" >&2 ||
 		die "apt-get install in $root failed"
+	log "apt-get install done in $((SECONDS - t0)) s"
 	printf '%s\n' "$want" >"$root/etc/rawtpd-root"
 }
 
