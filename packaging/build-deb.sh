@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # build-deb.sh [--ref REF] [OUTDIR] - build the rawtpd .deb from this work tree, or from the
-# commit REF (`git archive`; use it when the work tree holds others' half-done edits).
+# commit REF (`git archive`; use it when the work tree holds others' half-done edits). A tree
+# that is not a git work tree is copied whole, build directories left out.
 #
 # dpkg-buildpackage wants debian/ at the top of the source tree, and the repository keeps it in
 # packaging/debian/, so this copies the tree (the files git knows of, tracked or not ignored)
@@ -43,8 +44,13 @@ src=$work/rawtpd
 mkdir -p "$src"
 if [ -n "$ref" ]; then
 	git -C "$repo" archive --format=tar "$ref" | tar -xf - -C "$src"
-else
+elif git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 	(cd "$repo" && git ls-files -co --exclude-standard -z | tar --null -cT - -f -) |
+		tar -xf - -C "$src"
+else
+	# An unpacked tree without git (tests/trixie/run.sh copies the work tree into a chroot that
+	# has no git): all of it but build directories, as .gitignore says.
+	(cd "$repo" && tar --exclude='./build*' --exclude='__pycache__' --exclude='*.pyc' -cf - .) |
 		tar -xf - -C "$src"
 fi
 rm -rf "$src/debian"

@@ -3,10 +3,12 @@
 # Every test, from a fresh Debian 12 machine, as root: installs what the build and the tests
 # need, builds, runs the unit and integration tests (plain, then under ASan/UBSan), the unit
 # tests and a daemon run under valgrind, the kernel-matrix VM tests, builds the .deb and .rpm and
-# boots systemd in a VM to check rawtpd.service as installed from the .deb.
+# boots systemd in a VM to check rawtpd.service as installed from the .deb; then the same on
+# Debian 13 (trixie): a root made by debootstrap, the build, unit and integration tests in it,
+# its .deb, and systemd 257 in a VM on trixie's 6.12 kernel (tests/trixie/).
 #
 #   bash tests/run-all.sh            everything
-#   SKIP_VM=1 bash tests/run-all.sh  everything but the qemu tests (and the packages)
+#   SKIP_VM=1 bash tests/run-all.sh  everything but the qemu tests (and the packages, trixie's too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
@@ -117,6 +119,33 @@ if $vm; then
 	# installs the .deb in the guest, checks the unit (notify, watchdog, reload, capabilities,
 	# journal, restart, socket activation, each attach mode), then dpkg -r and -P
 	step vm-systemd systemd_vm
+fi
+
+# --- Debian 13 (issue 16): a trixie root made by debootstrap; build, unit and integration tests
+# in it as a chroot (BPF on this kernel), its .deb with trixie's debhelper and lintian, and
+# systemd 257 booted in qemu on trixie's 6.12 kernel with that root and that .deb ----------------
+export RAWTPD_TRIXIE_DIR=$out/trixie
+trixie_deb() {
+	local deb
+	rm -f "$out/trixie-deb.path"
+	deb=$(bash tests/trixie/run.sh deb) || return 1
+	printf '%s\n' "$deb" >"$out/trixie-deb.path"
+}
+trixie_vm_systemd() {
+	local deb
+	deb=$(cat "$out/trixie-deb.path") || return 1
+	RAWTPD_SD_TIMEOUT=${RAWTPD_SD_TIMEOUT:-900} bash tests/vm/rawtpd-systemd.sh \
+		--root "$RAWTPD_TRIXIE_DIR/root" --kernel trixie --deb "$deb"
+}
+step trixie-root bash tests/trixie/make-root.sh "$RAWTPD_TRIXIE_DIR"
+if [ -f "$RAWTPD_TRIXIE_DIR/root/etc/rawtpd-root" ]; then
+	step trixie-build bash tests/trixie/run.sh build
+	step trixie-unit bash tests/trixie/run.sh unit
+	step trixie-integration bash tests/trixie/run.sh integration
+	if $vm; then
+		step trixie-deb trixie_deb
+		step trixie-vm-systemd trixie_vm_systemd
+	fi
 fi
 
 echo

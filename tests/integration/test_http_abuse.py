@@ -109,7 +109,9 @@ def malformed(t, d):
          + b"Content-Length: -1\r\n\r\n", {400}),
         ("Content-Length past 2^64", b"GET /metrics HTTP/1.1\r\n" + H
          + b"Content-Length: 99999999999999999999999\r\n\r\n", {400, 413}),
-        ("NUL in the path", b"GET /met\x00rics HTTP/1.1\r\n" + H + b"\r\n", {400, 404}),
+        # libmicrohttpd 1.0 (Debian 13) closes the connection without an answer (None);
+        # 0.9.75 (Debian 12) answers 400. Either way the path never reaches rawtpd.
+        ("NUL in the path", b"GET /met\x00rics HTTP/1.1\r\n" + H + b"\r\n", {400, 404, None}),
         ("NUL in a header value", b"GET /metrics HTTP/1.1\r\n" + H + b"X-A: a\x00b\r\n\r\n",
          {200, 400}),
         ("control byte in the path", b"GET /metrics\x01 HTTP/1.1\r\n" + H + b"\r\n", {400, 404}),
@@ -141,7 +143,7 @@ def malformed(t, d):
     ]
     for what, req, ok in cases:
         status, hdrs, body = raw(p, req)
-        t.check(status in ok, f"{what}: {status} (want {sorted(ok)})")
+        t.check(status in ok, f"{what}: {status} (want {sorted(ok, key=str)})")
         if status == 405:
             t.check(hdrs.get("allow", "").replace(" ", "") == "GET,HEAD",
                     f"{what}: Allow: {hdrs.get('allow')}")

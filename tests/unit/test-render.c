@@ -281,6 +281,60 @@ static void check_promtool(const struct blob *b)
 }
 
 /*
+ * promtool on a large body, in pieces of at most PROMTOOL_PIECE series of a family, each piece
+ * with its family's "# HELP" and "# TYPE" lines. promtool 2.53 (Debian 13) lints a family in
+ * time quadratic in its series: 10k series took 4 minutes, against 0.2 s with 2.42 (Debian 12).
+ * Every line is still parsed and linted, duplicates within a piece are still found, and the
+ * caller's series are distinct by construction (one pid each, counted).
+ */
+#define PROMTOOL_PIECE 500
+
+static void append(struct blob *b, const char *p, size_t len)
+{
+	memcpy(b->data + b->len, p, len);
+	b->len += len;
+}
+
+static void check_promtool_pieces(const struct blob *b)
+{
+	const char *end = b->data + b->len, *help = NULL, *type = NULL;
+	size_t help_len = 0, type_len = 0, n = 0, pieces = 0;
+	/* a piece is its family's header lines and lines of the body that follow them */
+	struct blob piece = {.data = malloc(2 * b->len + 1), .len = 0};
+
+	CHECK(piece.data != NULL);
+	if (!piece.data || !find_in_path("promtool")) {
+		check_promtool(b); /* says SKIP */
+		free(piece.data);
+		return;
+	}
+	for (const char *p = b->data; p < end;) {
+		const char *nl = memchr(p, '\n', end - p);
+		size_t len = (nl ? nl + 1 : end) - p;
+
+		if (len > 7 && memcmp(p, "# HELP ", 7) == 0) {
+			help = p, help_len = len, type = NULL, n = 0;
+		} else if (len > 7 && memcmp(p, "# TYPE ", 7) == 0) {
+			type = p, type_len = len;
+		} else if (p[0] != '#' && ++n > PROMTOOL_PIECE) {
+			check_promtool(&piece);
+			pieces++;
+			piece.len = 0;
+			if (help)
+				append(&piece, help, help_len);
+			if (type)
+				append(&piece, type, type_len);
+			n = 1;
+		}
+		append(&piece, p, len);
+		p += len;
+	}
+	check_promtool(&piece);
+	printf("promtool: %zu pieces of at most %d series a family\n", pieces + 1, PROMTOOL_PIECE);
+	free(piece.data);
+}
+
+/*
  * Parse with prometheus_client (Debian's python3-prometheus-client, importable from
  * /usr/bin/python3) and print {pid or comm: decoded comm} of rawtpd_process_cpu_seconds.
  */
@@ -634,7 +688,7 @@ static void test_many(void)
 		lines++;
 	CHECK_EQ_U64(lines, 4 * n); /* two switch series, CPU, wait */
 	check_gunzip(&prom);
-	check_promtool(&prom);
+	check_promtool_pieces(&prom);
 	doc = json_loadb(json.data, json.len, 0, NULL);
 	CHECK_EQ_U64(json_array_size(json_object_get(doc, "processes")), n);
 	json_decref(doc);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# rawtpd-systemd.sh [--machinery | --deb FILE] [BUILD_DIR]
+# rawtpd-systemd.sh [--root DIR] [--kernel SUITE] [--machinery | --deb FILE] [BUILD_DIR]
 #
 # The systemd test: boots Debian's 6.1 kernel in qemu (software emulation) with the host's root
 # read-only under a tmpfs overlay and systemd 252 as PID 1 (run-vm.sh, RAWTPD_VM_INIT=systemd),
@@ -15,9 +15,14 @@
 #   --deb FILE      install the .deb with dpkg in the guest, and at the end remove and purge it
 #   --machinery     no rawtpd: a stand-in Type=notify service proves the VM, notify, restart
 #                   and watchdog machinery (useful when the daemon does not build)
+#   --root DIR      the guest's root is DIR instead of the host's (RAWTPD_VM_ROOT): the Debian 13
+#                   root of tests/trixie/make-root.sh, systemd 257; its kernel defaults to trixie
+#                   (6.12). With --deb the .deb is copied into the guest's overlay.
+#   --kernel SUITE  boot fetch-kernels.sh's kernel of SUITE (bookworm, bullseye, trixie)
 #
 # BUILD_DIR defaults to $MESON_BUILD_ROOT, else <repository>/build. The kernel is
-# $RAWTPD_VM_KERNEL_DIR, else bookworm from fetch-kernels.sh (cached). The whole VM is bounded by
+# $RAWTPD_VM_KERNEL_DIR, else --kernel's from fetch-kernels.sh (cached; bookworm, or trixie with
+# --root). The whole VM is bounded by
 # RAWTPD_SD_TIMEOUT seconds (default 900); RAWTPD_VM_RESULT_DIR keeps the run's files.
 # RAWTPD_SD_CHECKS picks groups of checks (see rawtpd-systemd-guest.sh).
 # Exit status: the guest checks' (0 all passed, 1 some failed), 123 hung twice, 124 timeout,
@@ -35,16 +40,23 @@ log() { printf '%s: %s\n' "$prog" "$*" >&2; }
 mode=tree
 deb=
 build=
+vmroot=
+suite=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--machinery) mode=machinery ;;
+	--root | --kernel)
+		[ $# -ge 2 ] || die "$1 needs an argument"
+		if [ "$1" = --root ]; then vmroot=$(realpath "$2"); else suite=$2; fi
+		shift
+		;;
 	--deb)
 		[ $# -ge 2 ] || die "--deb needs a file"
 		mode=deb
 		deb=$(realpath "$2")
 		shift
 		;;
-	-h | --help) sed -n '4,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '4,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) die "unknown option $1 (see --help)" ;;
 	*) build=$1 ;;
 	esac
@@ -53,11 +65,17 @@ done
 
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (apt-get install qemu-system-x86)" 77
 
+if [ -n "$vmroot" ]; then
+	[ -x "$vmroot/usr/lib/systemd/systemd" ] || die "$vmroot has no systemd: not a root for this test"
+	[ "$mode" != tree ] || die "--root wants --deb or --machinery: the install tree is built for the host"
+	suite=${suite:-trixie}
+fi
+suite=${suite:-bookworm}
 kdir=${RAWTPD_VM_KERNEL_DIR:-}
 if [ -z "$kdir" ]; then
-	kdir=$(bash "$here/fetch-kernels.sh" | awk '$1 == "bookworm" { print $2 }') ||
+	kdir=$(RAWTPD_VM_SUITES=$suite bash "$here/fetch-kernels.sh" | awk -v s="$suite" '$1 == s { print $2 }') ||
 		die "fetch-kernels.sh failed: no kernel to boot" 77
-	[ -n "$kdir" ] || die "fetch-kernels.sh gave no bookworm kernel" 77
+	[ -n "$kdir" ] || die "fetch-kernels.sh gave no $suite kernel" 77
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rawtpd-systemd.XXXXXX")
@@ -93,16 +111,22 @@ tree)
 	;;
 deb)
 	[ -f "$deb" ] || die "$deb does not exist"
+	if [ -n "$vmroot" ]; then
+		# the guest sees DIR, not the host's root: the package goes in with the overlay
+		mkdir -p "$overlay/var/cache/rawtpd-test"
+		cp "$deb" "$overlay/var/cache/rawtpd-test/"
+		deb_guest=/var/cache/rawtpd-test/${deb##*/}
+	fi
 	f=$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - --wildcards '*/rawtpd.socket' 2>/dev/null |
 		sed -n 's/^ListenStream=\([0-9]*\)$/\1/p')
 	[ -z "$f" ] || port=$f
 	;;
 esac
 
-export RAWTPD_SD_MODE=$mode RAWTPD_SD_DEB=$deb RAWTPD_SD_CONF=$conf RAWTPD_SD_PORT=$port
-export RAWTPD_VM_INIT=systemd RAWTPD_VM_OVERLAY=$overlay
+export RAWTPD_SD_MODE=$mode RAWTPD_SD_DEB=${deb_guest:-$deb} RAWTPD_SD_CONF=$conf RAWTPD_SD_PORT=$port
+export RAWTPD_VM_INIT=systemd RAWTPD_VM_OVERLAY=$overlay RAWTPD_VM_ROOT=${vmroot:-/}
 export RAWTPD_VM_PASSENV="RAWTPD_SD_MODE RAWTPD_SD_DEB RAWTPD_SD_CONF RAWTPD_SD_PORT RAWTPD_SD_CHECKS"
-log "mode $mode, kernel $(cat "$kdir/release" 2>/dev/null || echo "$kdir"), config $conf, port $port"
+log "mode $mode, kernel $(cat "$kdir/release" 2>/dev/null || echo "$kdir"), root ${vmroot:-/}, config $conf, port $port"
 start=$SECONDS
 # A guest that hangs (run-vm.sh's hang watch, exit 123) or times out (124) is booted once more;
 # only a second hang fails.

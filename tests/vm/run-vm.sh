@@ -21,6 +21,9 @@
 #   RAWTPD_VM_INIT=systemd   systemd (from the host's root) is PID 1 and starts
 #                            rawtpd-vm.service, which runs the script; --unit= names the unit
 #   RAWTPD_VM_UNIT           the unit systemd starts (default rawtpd-vm.service)
+#   RAWTPD_VM_ROOT=DIR       the guest's root, shared read-only under the tmpfs overlay (default
+#                            /, the host's own; tests/trixie/make-root.sh makes a Debian 13 one).
+#                            Another root gets the kernel's modules over a 9p share of their own.
 #   RAWTPD_VM_OVERLAY=DIR    copied over the guest's root before switch_root (units, configs, an
 #                            install tree: DESTDIR layout)
 #   RAWTPD_VM_PASSENV="A B"  host variables exported to the script in the guest
@@ -55,6 +58,8 @@ shift 2
 release=$(cat "$kdir/release" 2>/dev/null || ls "$kdir/lib/modules")
 moddir=$kdir/lib/modules/$release
 [ -f "$moddir/modules.dep" ] || die "$moddir/modules.dep missing (run fetch-kernels.sh)"
+vmroot=$(cd "${RAWTPD_VM_ROOT:-/}" 2>/dev/null && pwd -P) || die "RAWTPD_VM_ROOT=$RAWTPD_VM_ROOT is not a directory"
+[ "$vmroot" = / ] || [ -x "$vmroot/usr/bin/bash" ] || die "RAWTPD_VM_ROOT=$vmroot has no usr/bin/bash: not a root"
 init=${RAWTPD_VM_INIT:-busybox}
 case $init in busybox | systemd) ;; *) die "RAWTPD_VM_INIT must be busybox or systemd" ;; esac
 # One host thread runs every vCPU in turn. Multi-threaded TCG (qemu 7.2's default) lets one
@@ -142,6 +147,8 @@ build_initramfs() {
 		printf '%s\n' "$base" >>"$root/modules.list"
 	done
 	printf 'RELEASE=%q\nKERNEL_DIR=%q\nMSIZE=%q\n' "$release" "$kdir" 262144 >"$root/init.conf"
+	# The host's root has the kernel dir at its host path; another root gets it over 9p.
+	[ "$vmroot" = / ] || printf 'MODULES_TAG=rawtpd-modules\n' >>"$root/init.conf"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
 }
 
@@ -247,6 +254,9 @@ write_guest_files "$@"
 # nokaslr: the hang watch names where each vCPU is from System.map.
 append="console=ttyS0 rdinit=/init panic=-1 loglevel=4 nokaslr ${RAWTPD_VM_APPEND:-}"
 [ "$init" = systemd ] && append+=" systemd.show_status=1 systemd.log_color=0 systemd.log_target=console"
+modshare=()
+[ "$vmroot" = / ] ||
+	modshare=(-virtfs "local,path=$moddir,mount_tag=rawtpd-modules,security_model=none,readonly=on,multidevs=remap")
 start=$(date +%s%N)
 qemu-system-x86_64 \
 	-accel "$accel" -cpu "$cpu" -smp "${RAWTPD_VM_CPUS:-2}" -m "${RAWTPD_VM_MEM:-1024}" \
@@ -254,8 +264,9 @@ qemu-system-x86_64 \
 	-monitor "unix:$work/monitor.sock,server=on,wait=off" \
 	-serial "file:$result/console.log" \
 	-kernel "$kdir/vmlinuz" -initrd "$work/initramfs.gz" -append "$append" \
-	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+	-virtfs "local,path=$vmroot,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$result,mount_tag=rawtpd-vm,security_model=none,multidevs=remap" \
+	"${modshare[@]}" \
 	</dev/null >"$work/qemu.out" 2>&1 &
 qemu_pid=$!
 watch=0

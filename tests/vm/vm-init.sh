@@ -7,7 +7,7 @@
 # under a tmpfs overlay, mounts the run's result directory (9p tag "rawtpd-vm", read-write) at
 # /rawtpd-vm inside it, copies /rawtpd-vm/overlay/ over the new root, and switch_roots into
 # the command in /rawtpd-vm/vm/init-cmd: the guest runner, or systemd.
-# Settings come from /init.conf (written by run-vm.sh): RELEASE, KERNEL_DIR, MSIZE.
+# Settings come from /init.conf (written by run-vm.sh): RELEASE, KERNEL_DIR, MSIZE, MODULES_TAG.
 
 /bin/busybox mkdir -p /bin /proc /sys /dev /lower /rw /newroot
 /bin/busybox --install -s /bin
@@ -49,10 +49,16 @@ rm -f /newroot/.dockerenv
 if [ -d /newroot/rawtpd-vm/overlay ]; then
 	cp -a /newroot/rawtpd-vm/overlay/. /newroot/ || fail "cannot copy the overlay files"
 fi
-# This kernel's modules, so that modprobe works in the guest.
+# This kernel's modules, so that modprobe works in the guest: in the host's root at the kernel
+# dir's host path, or over their own 9p share when the guest's root is another (MODULES_TAG).
 mkdir -p "/newroot/lib/modules/$RELEASE"
-mount -o bind "/newroot$KERNEL_DIR/lib/modules/$RELEASE" "/newroot/lib/modules/$RELEASE" ||
-	echo "rawtpd-vm init: warning: $KERNEL_DIR/lib/modules/$RELEASE not visible, no modprobe"
+if [ -n "${MODULES_TAG:-}" ]; then
+	mount -t 9p -o "$opts,ro,cache=loose" "$MODULES_TAG" "/newroot/lib/modules/$RELEASE" ||
+		echo "rawtpd-vm init: warning: cannot mount the modules share, no modprobe"
+else
+	mount -o bind "/newroot$KERNEL_DIR/lib/modules/$RELEASE" "/newroot/lib/modules/$RELEASE" ||
+		echo "rawtpd-vm init: warning: $KERNEL_DIR/lib/modules/$RELEASE not visible, no modprobe"
+fi
 
 read -r cmd </newroot/rawtpd-vm/vm/init-cmd || fail "no /rawtpd-vm/vm/init-cmd"
 mount --move /dev /newroot/dev
