@@ -15,34 +15,25 @@
 #define AGG_MAX_GROUPS	16384 /* distinct names of exited processes kept apart */
 #define AGG_OTHER_GROUP "[other]"
 
-static int key_cmp(uint32_t at, uint64_t as, uint32_t bt, uint64_t bs)
-{
-	if (at != bt)
-		return at < bt ? -1 : 1;
-	if (as != bs)
-		return as < bs ? -1 : 1;
-	return 0;
-}
-
 static int entry_cmp(const void *a, const void *b)
 {
 	const struct sample_entry *x = a, *y = b;
 
-	return key_cmp(x->tgid, x->start_ns, y->tgid, y->start_ns);
+	return agg_key_cmp(x->tgid, x->start_ns, y->tgid, y->start_ns);
 }
 
 static int proc_cmp(const void *a, const void *b)
 {
 	const struct proc *x = a, *y = b;
 
-	return key_cmp(x->tgid, x->start_ns, y->tgid, y->start_ns);
+	return agg_key_cmp(x->tgid, x->start_ns, y->tgid, y->start_ns);
 }
 
-static int agg_key_cmp(const void *a, const void *b)
+static int dead_key_cmp(const void *a, const void *b)
 {
 	const struct agg_key *x = a, *y = b;
 
-	return key_cmp(x->tgid, x->start_ns, y->tgid, y->start_ns);
+	return agg_key_cmp(x->tgid, x->start_ns, y->tgid, y->start_ns);
 }
 
 static int group_cmp(const void *a, const void *b)
@@ -229,7 +220,7 @@ static bool recently_dead(const struct agg_state *s, uint32_t tgid, uint64_t sta
 	struct agg_key k = {tgid, start_ns};
 
 	return s->n_recent_dead &&
-	       bsearch(&k, s->recent_dead, s->n_recent_dead, sizeof(k), agg_key_cmp) != NULL;
+	       bsearch(&k, s->recent_dead, s->n_recent_dead, sizeof(k), dead_key_cmp) != NULL;
 }
 
 /*
@@ -404,8 +395,8 @@ static int merge_sample(struct agg_state *s, const struct sample *sample, struct
 		else if (j >= ne)
 			c = -1;
 		else
-			c = key_cmp(s->procs[i].tgid, s->procs[i].start_ns, e[j].tgid,
-				    e[j].start_ns);
+			c = agg_key_cmp(s->procs[i].tgid, s->procs[i].start_ns, e[j].tgid,
+					e[j].start_ns);
 		if (c <= 0)
 			old = &s->procs[i++];
 		if (c >= 0)

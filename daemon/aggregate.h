@@ -85,6 +85,16 @@ struct agg_key {
 	uint64_t start_ns;
 };
 
+/* The order of process keys everywhere: by tgid, then start time. */
+static inline int agg_key_cmp(uint32_t at, uint64_t as, uint32_t bt, uint64_t bs)
+{
+	if (at != bt)
+		return at < bt ? -1 : 1;
+	if (as != bs)
+		return as < bs ? -1 : 1;
+	return 0;
+}
+
 struct agg_state {
 	struct proc *procs; /* sorted by (tgid, start_ns) */
 	size_t n_procs, procs_cap;

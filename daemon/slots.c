@@ -156,20 +156,11 @@ uint64_t slots_lost(const struct slots *s)
 	return s->lost;
 }
 
-static int key_cmp(uint32_t at, uint64_t as, uint32_t bt, uint64_t bs)
-{
-	if (at != bt)
-		return at < bt ? -1 : 1;
-	if (as != bs)
-		return as < bs ? -1 : 1;
-	return 0;
-}
-
 static int view_cmp(const void *a, const void *b)
 {
 	const struct view *x = a, *y = b;
 
-	return key_cmp(x->tgid, x->start_ns, y->tgid, y->start_ns)
+	return agg_key_cmp(x->tgid, x->start_ns, y->tgid, y->start_ns)
 		       ?: (x->idx > y->idx) - (x->idx < y->idx);
 }
 
@@ -297,8 +288,8 @@ int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64
 		bool kept, any = false;
 
 		if (j < s->n_ret &&
-		    (i == nv || key_cmp(s->ret[j].tgid, s->ret[j].start_ns, s->views[i].tgid,
-					s->views[i].start_ns) <= 0))
+		    (i == nv || agg_key_cmp(s->ret[j].tgid, s->ret[j].start_ns, s->views[i].tgid,
+					    s->views[i].start_ns) <= 0))
 			old = &s->ret[j++];
 		tgid = old ? old->tgid : s->views[i].tgid;
 		start = old ? old->start_ns : s->views[i].start_ns;
@@ -385,7 +376,7 @@ static int retired_key_cmp(const void *key, const void *elem)
 	const struct agg_key *k = key;
 	const struct retired *r = elem;
 
-	return key_cmp(k->tgid, k->start_ns, r->tgid, r->start_ns);
+	return agg_key_cmp(k->tgid, k->start_ns, r->tgid, r->start_ns);
 }
 
 void slots_forget(struct slots *s, const struct agg_key *keys, size_t n)

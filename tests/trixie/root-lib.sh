@@ -11,32 +11,8 @@ trixie_dir() {
 	printf '%s\n' "${RAWTPD_TRIXIE_DIR:-${RAWTPD_TEST_OUT:-$repo/build-tests}/trixie}"
 }
 
-# The URI of the host's main Debian archive (not -security), from deb822 or one-line sources;
-# RAWTPD_VM_MIRROR overrides it, as for tests/vm/fetch-kernels.sh.
-debian_mirror() {
-	local f uri=${RAWTPD_VM_MIRROR:-}
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -z "$uri" ] || break
-		[ -r "$f" ] || continue
-		uri=$(awk '
-			BEGIN { RS = ""; FS = "\n" }
-			{
-				u = ""; s = ""
-				for (i = 1; i <= NF; i++) {
-					if ($i ~ /^URIs:/) { u = $i; sub(/^URIs:[ \t]*/, "", u); sub(/[ \t].*/, "", u) }
-					if ($i ~ /^Suites:/) s = $i
-				}
-				if (u != "" && s ~ /(bookworm|bullseye|trixie|stable)([ \t]|$)/ && u !~ /security/) { print u; exit }
-			}' "$f")
-	done
-	if [ -z "$uri" ]; then
-		uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-			awk '$1 == "deb" && $0 !~ /security/ {
-				for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit }
-			}')
-	fi
-	printf '%s\n' "${uri:-http://deb.debian.org/debian}"
-}
+# shellcheck source=tests/vm/debian-mirror.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../vm/debian-mirror.sh"
 
 # root_mount ROOT: what a chroot needs to build, run BPF and run the tests as on the host:
 # /proc (its own), /sys recursively (so /sys/fs/bpf, /sys/kernel/tracing, /sys/kernel/btf and

@@ -76,31 +76,8 @@ ensure_tools() {
 		die "cannot install ${want[*]} with apt-get"
 }
 
-# The URI of the host's main Debian archive (not -security), from deb822 or one-line sources.
-debian_mirror() {
-	local f uri=
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -r "$f" ] || continue
-		uri=$(awk '
-			BEGIN { RS = ""; FS = "\n" }
-			{
-				u = ""; s = ""
-				for (i = 1; i <= NF; i++) {
-					if ($i ~ /^URIs:/) { u = $i; sub(/^URIs:[ \t]*/, "", u); sub(/[ \t].*/, "", u) }
-					if ($i ~ /^Suites:/) s = $i
-				}
-				if (u != "" && s ~ /(bookworm|bullseye|trixie|stable)([ \t]|$)/ && u !~ /security/) { print u; exit }
-			}' "$f")
-		[ -n "$uri" ] && break
-	done
-	if [ -z "$uri" ]; then
-		uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-			awk '$1 == "deb" && $0 !~ /security/ {
-				for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit }
-			}')
-	fi
-	printf '%s\n' "${uri:-http://deb.debian.org/debian}"
-}
+# shellcheck source=tests/vm/debian-mirror.sh
+. "$here/debian-mirror.sh"
 
 # Unpack DEB into kernels/<release>; prints the kernel dir.
 unpack_kernel() {
