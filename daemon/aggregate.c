@@ -441,37 +441,43 @@ static void merge_commit(struct agg_state *s, const struct sample *sample, struc
 	s->updates++;
 }
 
-/* A copy of the keys this update folded, for the caller to delete from the map. */
-static void copy_dead(const struct agg_state *s, struct agg_key **ret_dead, size_t *ret_n_dead)
+/*
+ * A copy of the keys this merge folded, for the caller to delete from the map; made before the
+ * merge is committed, so that no memory for it means no update at all. (Committed without it,
+ * nothing would be deleted, and the next update would fold the entries again as "recently
+ * dead": counted twice.)
+ */
+static int copy_dead(const struct merge *m, struct agg_key **ret)
 {
-	size_t n = s->n_recent_dead;
-
-	if (!ret_dead)
-		return;
-	*ret_dead = NULL;
-	*ret_n_dead = 0;
-	if (!n)
-		return;
-	*ret_dead = malloc(n * sizeof(**ret_dead));
-	if (!*ret_dead)
-		return; /* not deleted now: found again, and folded, as "recently dead" */
-	memcpy(*ret_dead, s->recent_dead, n * sizeof(**ret_dead));
-	*ret_n_dead = n;
+	*ret = NULL;
+	if (!m->n_dead)
+		return 0;
+	*ret = malloc(m->n_dead * sizeof(**ret));
+	if (!*ret)
+		return -ENOMEM;
+	memcpy(*ret, m->dead, m->n_dead * sizeof(**ret));
+	return 0;
 }
 
 int aggregate_update(struct agg_state *s, const struct sample *sample, struct agg_key **ret_dead,
 		     size_t *ret_n_dead)
 {
 	_cleanup_(merge_done) struct merge m = {};
+	struct agg_key *dead = NULL;
 	int r;
 
 	r = merge_sample(s, sample, &m);
 	if (r >= 0)
 		r = groups_reserve(s, m.folds, m.n_folds, sample->n_renames);
+	if (r >= 0 && ret_dead)
+		r = copy_dead(&m, &dead);
 	if (r < 0)
 		return r;
+	if (ret_dead) {
+		*ret_dead = dead;
+		*ret_n_dead = m.n_dead;
+	}
 	merge_commit(s, sample, &m);
-	copy_dead(s, ret_dead, ret_n_dead);
 	return 0;
 }
 
