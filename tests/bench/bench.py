@@ -360,6 +360,17 @@ HOOK_OF = {"tp_btf": "tp_btf", "raw_tp": "raw_tp", "tracepoint": "tracepoint",
            "kprobe": None, "bpftrace": "tracepoint", "cpudist": "tp_btf", "part": "tp_btf"}
 
 
+def measured_window(own, seconds):
+    """One window of stress-ng --switch 2 with the bench's programs (ids own) attached: the
+    program stats at both ends, the throughput, and the other programs on the hook, looked for
+    at both ends (outside the window)."""
+    foreign = foreign_sched_switch_programs(own)
+    before = prog_stats()
+    ops = stress_switch(seconds)
+    after = prog_stats()
+    return before, after, ops, union_foreign([foreign, foreign_sched_switch_programs(own)])
+
+
 def per_event(args, res):
     """Per-event BPF cost and stress-ng throughput of every tool.
 
@@ -445,13 +456,7 @@ def per_event(args, res):
                     started.append(fb)
                     fb_ids = fb.start()
                     own |= fb_ids
-                # other programs on the hook: looked for at both ends of the window (outside
-                # it), while the bench's own are attached
-                foreign = foreign_sched_switch_programs(own)
-                before = prog_stats()
-                ops = stress_switch(seconds)
-                after = prog_stats()
-                foreign = union_foreign([foreign, foreign_sched_switch_programs(own)])
+                before, after, ops, foreign = measured_window(own, seconds)
             except RuntimeError as e:
                 log(f"  {t.name}: could not start: {e}")
                 runs[t.name].append({"error": str(e)})
@@ -575,12 +580,7 @@ def together_runs(args, rounds, seconds, loader, empty_obj, empty_prog):
             for t in order + [fl]:
                 started.append(t)
                 ids[t.name] = t.start()
-            own = set().union(*ids.values())
-            foreign = foreign_sched_switch_programs(own)
-            before = prog_stats()
-            ops = stress_switch(seconds)
-            after = prog_stats()
-            foreign = union_foreign([foreign, foreign_sched_switch_programs(own)])
+            before, after, ops, foreign = measured_window(set().union(*ids.values()), seconds)
         except RuntimeError as e:
             log(f"  together: could not start: {e}")
             continue
