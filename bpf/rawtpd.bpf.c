@@ -29,6 +29,11 @@ const volatile bool prev_state_arg = true;
  */
 const volatile __u64 new_after_ns = 0;
 /*
+ * Thread data path: count each thread's run-queue latency histogram and the preemptions between
+ * cgroups ([metrics] group_by unit or cgroup at start).
+ */
+const volatile bool count_latency = false;
+/*
  * Bumped by user space after every read: the hot path notes a process's cgroup (v2) id once
  * per interval (per CPU on the process path, per thread on the thread path), not at every
  * switch.
@@ -95,11 +100,25 @@ struct {
 	__type(value, struct rawtpd_slot);
 } slots SEC(".maps");
 
+/* a stack: the lowest indexes are taken again first, so the slots in use stay at the front */
 struct {
-	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(type, BPF_MAP_TYPE_STACK);
 	__uint(max_entries, 32768);
 	__type(value, __u32);
 } free_slots SEC(".maps");
+
+/*
+ * Thread data path: preemptions by pair of cgroups (struct rawtpd_pair), counted with atomic
+ * adds: only involuntary switches between two cgroups come here. User space deletes the pairs
+ * of cgroups that are gone. Made on the thread path (empty unless count_latency).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct rawtpd_pair);
+	__type(value, __u64);
+} preempts SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -409,12 +428,83 @@ int BPF_KPROBE(rawtpd_kprobe, struct task_struct *prev)
  * prev as a typed pointer (the raw and classic tracepoints fire with prev still current).
  */
 
-static __always_inline void slot_figures(struct rawtpd_slot *e, struct task_struct *t)
+/* t's figures now, its run_delay being rd */
+static __always_inline void slot_figures(struct rawtpd_slot *e, struct task_struct *t, __u64 rd)
 {
 	e->voluntary = t->nvcsw;
 	e->involuntary = t->nivcsw;
 	e->runtime_ns = t->se.sum_exec_runtime;
-	e->run_delay_ns = compat_run_delay(t, true);
+	e->run_delay_ns = rd;
+}
+
+/* The histogram bucket of a wait of ns nanoseconds (rawtpd.h): floor(log2(ns)) - 9, bounded. */
+static __always_inline __u32 hist_bucket(__u64 ns)
+{
+	__u32 b = 0;
+
+	ns >>= RAWTPD_HIST_SHIFT - 1;
+	if (ns >> 32) {
+		b += 32;
+		ns >>= 32;
+	}
+	if (ns >> 16) {
+		b += 16;
+		ns >>= 16;
+	}
+	if (ns >> 8) {
+		b += 8;
+		ns >>= 8;
+	}
+	if (ns >> 4) {
+		b += 4;
+		ns >>= 4;
+	}
+	if (ns >> 2) {
+		b += 2;
+		ns >>= 2;
+	}
+	if (ns >> 1)
+		b += 1;
+	return b < RAWTPD_HIST_BUCKETS ? b : RAWTPD_HIST_BUCKETS - 1;
+}
+
+/*
+ * prev was preempted (switched out involuntarily) and next takes its CPU: count the pair of
+ * their cgroups when they differ. next is NULL where the hook does not have it (the classic
+ * tracepoint), or raw (not BTF-typed) in the raw tracepoint.
+ */
+static __always_inline void count_preemption(struct task_struct *prev, struct task_struct *next,
+					     const int hook)
+{
+	struct rawtpd_pair pair;
+	__u64 one = 1, *v;
+
+	if (!next)
+		return;
+	/* one css_set: one cgroup (the common case, a preemption within a service) */
+	if (hook == HOOK_TP_BTF) {
+		if (next->cgroups == prev->cgroups || !next->pid)
+			return;
+		pair.by = task_cgroup_id(next, true);
+	} else {
+		if (BPF_CORE_READ(next, cgroups) == prev->cgroups || !BPF_CORE_READ(next, pid))
+			return;
+		pair.by = task_cgroup_id(next, false);
+	}
+	pair.victim = task_cgroup_id(prev, true);
+	if (pair.victim == pair.by)
+		return;
+	v = bpf_map_lookup_elem(&preempts, &pair);
+	if (!v) {
+		if (bpf_map_update_elem(&preempts, &pair, &one, BPF_NOEXIST) == 0)
+			return;
+		v = bpf_map_lookup_elem(&preempts, &pair); /* made by another CPU meanwhile */
+		if (!v) {
+			stat_inc(RAWTPD_STAT_PAIRS_FULL);
+			return;
+		}
+	}
+	__sync_fetch_and_add(v, 1);
 }
 
 /*
@@ -470,7 +560,14 @@ static __always_inline void slot_take(struct task_struct *t, bool involuntary, b
 			goto back;
 	}
 	slot_base(e, t, involuntary);
-	slot_figures(e, t);
+	slot_figures(e, t, compat_run_delay(t, true));
+	/* born after attaching: its first wait counts, as it does in run_delay */
+	if (count_latency && t->start_time >= new_after_ns) {
+		__u32 k = hist_bucket(e->run_delay_ns);
+
+		if (k < RAWTPD_HIST_BUCKETS)
+			e->hist[k]++;
+	}
 	e->cgroup_id = task_cgroup_id(t, true);
 	e->cgroup_gen = (__u32)cgroup_gen;
 	e->tgid = t->tgid;
@@ -490,13 +587,19 @@ full:
 	stat_inc(RAWTPD_STAT_MAP_FULL);
 }
 
-/* prev leaves the CPU; involuntary is only asked for when prev is seen for the first time. */
-static __always_inline int thread_switch(struct task_struct *prev, unsigned long long *ctx,
-					 bool preempt, const int hook)
+/*
+ * prev leaves the CPU, next (NULL: not known) takes it; involuntary is only asked for when prev
+ * is seen for the first time. The wait before the slice that ends is the growth of prev's
+ * run_delay since its last switch-out (one switch-in between the two).
+ */
+static __always_inline int thread_switch(struct task_struct *prev, struct task_struct *next,
+					 unsigned long long *ctx, bool preempt, const int hook)
 {
 	bool dead = prev->__state & TASK_DEAD_STATE;
 	struct rawtpd_thread *b;
 	struct rawtpd_slot *e;
+	__u64 rd;
+	__u32 k;
 
 	if (prev->pid == 0)
 		return 0;
@@ -514,7 +617,15 @@ static __always_inline int thread_switch(struct task_struct *prev, unsigned long
 	e = bpf_map_lookup_elem(&slots, &b->slot);
 	if (!e)
 		return 0;
-	slot_figures(e, prev);
+	rd = compat_run_delay(prev, true);
+	if (count_latency) {
+		if (prev->nivcsw != e->involuntary)
+			count_preemption(prev, next, hook);
+		k = hist_bucket(rd - e->run_delay_ns);
+		if (k < RAWTPD_HIST_BUCKETS) /* for the verifier */
+			e->hist[k]++;
+	}
+	slot_figures(e, prev, rd);
 	if (b->cgroup_gen != (__u32)cgroup_gen || b->early < RAWTPD_EARLY_SWITCHES) {
 		e->cgroup_id = task_cgroup_id(prev, true);
 		e->cgroup_gen = (__u32)cgroup_gen;
@@ -530,13 +641,13 @@ static __always_inline int thread_switch(struct task_struct *prev, unsigned long
 SEC("tp_btf/sched_switch")
 int BPF_PROG(rawtpd_thread_tp_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return thread_switch(prev, ctx, preempt, HOOK_TP_BTF);
+	return thread_switch(prev, next, ctx, preempt, HOOK_TP_BTF);
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(rawtpd_thread_raw_tp, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return thread_switch(bpf_get_current_task_btf(), ctx, preempt, HOOK_TP_BTF);
+	return thread_switch(bpf_get_current_task_btf(), next, ctx, preempt, HOOK_RAW_TP);
 }
 
 SEC("tracepoint/sched/sched_switch")
@@ -544,7 +655,7 @@ int rawtpd_thread_tracepoint(struct trace_event_raw_sched_switch *ctx)
 {
 	unsigned long long state = ctx->prev_state;
 
-	return thread_switch(bpf_get_current_task_btf(), &state, false, HOOK_TRACEPOINT);
+	return thread_switch(bpf_get_current_task_btf(), NULL, &state, false, HOOK_TRACEPOINT);
 }
 
 /*

@@ -81,14 +81,24 @@ struct rawtpd_thread {
 #define RAWTPD_EARLY_SWITCHES 64
 
 /*
+ * Thread data path: the run-queue latency histogram of a thread, its waits for a CPU by length:
+ * bucket k (0 to RAWTPD_HIST_BUCKETS - 2) counts the waits shorter than 2^(RAWTPD_HIST_SHIFT + k)
+ * ns (and not shorter than the bucket before's bound), the last one every longer wait. 2^10 ns
+ * (1.024 us) to 2^32 ns (4.29 s), as runqlat's log2 buckets of microseconds.
+ */
+#define RAWTPD_HIST_BUCKETS 24
+#define RAWTPD_HIST_SHIFT   10
+
+/*
  * Thread data path: one thread's figures, in a slot of the "slots" array (mmap'ed by user
  * space). Its only writer is the thread itself, at its switches: no atomics. The figures are
  * the kernel's own (nvcsw, nivcsw, se.sum_exec_runtime, sched_info.run_delay) at its last
  * switch-out; what it did while rawtpd watched is each minus its base (zero for a thread born
  * after attaching). A slot is in use while tid is not 0 (written last, when the slot is
  * taken); the thread's last switch sets dead, and user space frees the slot (zeroes it and
- * puts its index back in "free_slots") once it has read it dead twice. 128 bytes: what every
- * switch writes is the first cache line.
+ * puts its index back in "free_slots") once it has read it dead twice. 256 bytes: what every
+ * switch writes is the first cache line and one histogram bucket; the second line is written
+ * when the slot is taken.
  */
 struct rawtpd_slot {
 	__u64 voluntary;
@@ -110,12 +120,26 @@ struct rawtpd_slot {
 	__u64 base_run_delay_ns;
 	char comm[RAWTPD_COMM_LEN]; /* its group leader's when the slot was taken */
 	__u64 pad1[2];
+	/* its waits for a CPU since the slot was taken, by length; u32 counts, which user space
+	 * reads as growth since its last read (wrapping) */
+	__u32 hist[RAWTPD_HIST_BUCKETS];
+	__u64 pad2[4];
+};
+
+/*
+ * Thread data path: preemptions between cgroups. A thread of cgroup "victim" (v2 id) was
+ * switched out involuntarily and a thread of cgroup "by" took its CPU; the value counts that.
+ */
+struct rawtpd_pair {
+	__u64 victim;
+	__u64 by;
 };
 
 /* Indexes of the per-CPU "stats" array. */
 enum rawtpd_stat {
 	RAWTPD_STAT_MAP_FULL = 0,   /* an entry could not be created: the map is at capacity */
 	RAWTPD_STAT_SLOTS_LOST = 1, /* thread path: a slot taken back could not be queued again */
+	RAWTPD_STAT_PAIRS_FULL = 2, /* thread path: a preemption whose pair found no room */
 	RAWTPD_STAT_MAX,
 };
 

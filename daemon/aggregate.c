@@ -58,6 +58,7 @@ void aggregate_done(struct agg_state *s)
 	free(s->spare);
 	free(s->groups);
 	free(s->recent_dead);
+	free(s->folds);
 	aggregate_init(s);
 }
 
@@ -104,19 +105,11 @@ static int group_add(struct agg_state *s, const char *comm, const struct counter
 	return 0;
 }
 
-/* What one exit adds to the group of its name. */
-struct group_fold {
-	char comm[COMM_TEXT_MAX];
-	struct counters c;
-	bool exit; /* a process exited (not a late switch of one already counted) */
-};
-
 /*
  * Room in s->groups for every group the folds and the renames can add (one each at most: the
  * name, or "[other]"), so that adding them cannot fail.
  */
-static int groups_reserve(struct agg_state *s, const struct group_fold *f, size_t n,
-			  size_t n_renames)
+static int groups_reserve(struct agg_state *s, const struct agg_fold *f, size_t n, size_t n_renames)
 {
 	size_t need = s->n_groups + n_renames;
 	struct comm_group *g;
@@ -232,7 +225,7 @@ struct merge {
 	size_t n_procs;
 	struct agg_key *dead; /* exited, to be deleted from the map; sorted */
 	size_t n_dead;
-	struct group_fold *folds; /* in the order of the merge */
+	struct agg_fold *folds; /* in the order of the merge */
 	size_t n_folds, folds_cap;
 	struct counters exited;
 	uint64_t processes_exited;
@@ -244,18 +237,20 @@ static void merge_done(struct merge *m)
 	free(m->folds);
 }
 
-static int fold_add(struct merge *m, const char *comm, struct counters c, bool exit)
+static int fold_add(struct merge *m, const char *comm, struct counters c, bool exit,
+		    uint64_t cgroup_id, struct counters grew)
 {
 	if (m->n_folds == m->folds_cap) {
 		size_t cap = m->folds_cap ? 2 * m->folds_cap : 64;
-		struct group_fold *f = realloc(m->folds, cap * sizeof(*f));
+		struct agg_fold *f = realloc(m->folds, cap * sizeof(*f));
 
 		if (!f)
 			return -ENOMEM;
 		m->folds = f;
 		m->folds_cap = cap;
 	}
-	m->folds[m->n_folds] = (struct group_fold){.c = c, .exit = exit};
+	m->folds[m->n_folds] =
+		(struct agg_fold){.c = c, .exit = exit, .cgroup_id = cgroup_id, .grew = grew};
 	snprintf(m->folds[m->n_folds].comm, sizeof(m->folds[m->n_folds].comm), "%s", comm);
 	m->n_folds++;
 	return 0;
@@ -274,7 +269,8 @@ static int merge_vanished(const struct sample *sample, struct merge *m, const st
 	}
 	counters_add(&m->exited, &old->c);
 	m->processes_exited++;
-	return fold_add(m, old->comm, counters_delta(&old->c, &old->named_base), true);
+	return fold_add(m, old->comm, counters_delta(&old->c, &old->named_base), true,
+			old->cgroup_id, (struct counters){});
 }
 
 /*
@@ -319,7 +315,8 @@ static int merge_entry(const struct agg_state *s, const struct sample *sample, s
 	counters_add(&m->exited, &fold);
 	if (!again)
 		m->processes_exited++;
-	r = fold_add(m, p.comm, counters_delta(&fold, &p.named_base), !again);
+	r = fold_add(m, p.comm, counters_delta(&fold, &p.named_base), !again, p.cgroup_id,
+		     old ? counters_delta(&fold, &old->c) : cur->c);
 	if (r < 0)
 		return r;
 	m->dead[m->n_dead++] = (struct agg_key){cur->tgid, cur->start_ns};
@@ -425,6 +422,9 @@ static void merge_commit(struct agg_state *s, const struct sample *sample, struc
 	s->spare_cap = old_cap;
 	for (size_t k = 0; k < m->n_folds; k++)
 		(void)group_add(s, m->folds[k].comm, &m->folds[k].c, m->folds[k].exit);
+	free(s->folds);
+	s->folds = TAKE_PTR(m->folds);
+	s->n_folds = m->n_folds;
 	apply_renames(s, sample);
 	free(s->recent_dead);
 	s->recent_dead = m->n_dead ? TAKE_PTR(m->dead) : NULL;

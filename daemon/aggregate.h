@@ -80,6 +80,15 @@ struct comm_group {
 	uint64_t exited;
 };
 
+/* What one exit (or a late switch of one) added, as the last update folded it. */
+struct agg_fold {
+	char comm[COMM_TEXT_MAX];
+	struct counters c;    /* to its name's group: what it counted under this name */
+	bool exit;	      /* a process exited (not a late switch of one already counted) */
+	uint64_t cgroup_id;   /* where it last ran */
+	struct counters grew; /* what it grew by since the previous update */
+};
+
 struct agg_key {
 	uint32_t tgid;
 	uint64_t start_ns;
@@ -106,6 +115,8 @@ struct agg_state {
 	uint64_t processes_exited;
 	struct comm_group *groups;   /* exited processes by name, sorted by comm */
 	size_t n_groups, groups_cap; /* groups_cap: allocated */
+	struct agg_fold *folds;	     /* what the last update folded, in the order of the merge */
+	size_t n_folds;
 	struct agg_key *recent_dead; /* keys folded by the previous update, sorted */
 	size_t n_recent_dead;
 	uint64_t mono_ns;  /* of the sample behind this state; 0 before the first */

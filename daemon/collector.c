@@ -63,6 +63,10 @@ struct collector {
 	/* thread path: its slots, read in place; the slots lost so far, as last logged */
 	struct slots *slots;
 	uint64_t slots_lost_logged;
+	/* counting latency: the pairs map, and its entries as the last read saw them */
+	int preempts;
+	struct sample_pair *pairs;
+	size_t n_pairs, pairs_cap;
 };
 
 /* Size of the per-CPU values of one read chunk: 6553 entries on 1 CPU, 51 on 128 (floor 64). */
@@ -88,6 +92,7 @@ static int collector_alloc(const char *proc_root, const char *fdinfo_root, struc
 	snprintf(c->proc_root, sizeof(c->proc_root), "%s", proc_root ?: "/proc");
 	snprintf(c->fdinfo_root, sizeof(c->fdinfo_root), "%s", fdinfo_root ?: "/proc/self/fdinfo");
 	c->prog_fd = -1;
+	c->preempts = -1;
 	c->path = DATA_PATH_PROCESS;
 	c->path_why = "";
 	c->ncpus = libbpf_num_possible_cpus();
@@ -191,7 +196,8 @@ int collector_new(const struct collector_maps *m, const char *proc_root, struct 
 static int attach_one(struct collector *c, enum attach_mode m, const struct collector_options *o,
 		      const struct kernel_facts *f, char **ret_error)
 {
-	int r = loader_attach(m, o->data_path, f, o->max_processes, &c->loader, ret_error);
+	int r = loader_attach(m, o->data_path, f, o->max_processes, o->latency, &c->loader,
+			      ret_error);
 
 	if (r == 0) /* the path itself follows from the maps (collector_set_maps()) */
 		c->path_why = loader_data_path_reason(c->loader);
@@ -288,6 +294,10 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 		.stats = fds.stats,
 	};
 	r = collector_set_maps(c, &maps);
+	if (r >= 0 && fds.preempts >= 0 && c->slots) {
+		r = slots_count_latency(c->slots);
+		c->preempts = fds.preempts;
+	}
 	if (r < 0) {
 		collector_close(c);
 		return r;
@@ -304,6 +314,7 @@ struct collector *collector_close(struct collector *c)
 	free(c->keys);
 	free(c->values);
 	slots_close(c->slots);
+	free(c->pairs);
 	free(c);
 	return NULL;
 }
@@ -451,7 +462,7 @@ static int add_entries(const struct collector *c, uint32_t count, struct entries
 	return 0;
 }
 
-_Static_assert(sizeof(struct rawtpd_slot) == 128, "a slot is two cache lines");
+_Static_assert(sizeof(struct rawtpd_slot) == 256, "a slot is four cache lines");
 _Static_assert(sizeof(struct rawtpd_thread) == 16, "a thread's storage stays small");
 
 /* Read the whole map into es, c->chunk entries per BPF_MAP_LOOKUP_BATCH; 0 or a negative errno. */
@@ -620,6 +631,73 @@ static void check_slots_lost(struct collector *c)
 	}
 }
 
+static int sample_pair_order(const void *a, const void *b)
+{
+	const struct sample_pair *x = a, *y = b;
+
+	if (x->victim != y->victim)
+		return x->victim < y->victim ? -1 : 1;
+	return (x->by > y->by) - (x->by < y->by);
+}
+
+/* Every pair of cgroups in the preemptions map (a few hundred: one syscall pair each). */
+static int read_pairs(struct collector *c)
+{
+	struct rawtpd_pair key, next;
+	void *prev = NULL;
+
+	c->n_pairs = 0;
+	while (bpf_map_get_next_key(c->preempts, prev, &next) == 0) {
+		__u64 count;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(c->preempts, &key, &count) < 0)
+			continue; /* deleted meanwhile */
+		if (c->n_pairs == c->pairs_cap) {
+			size_t cap = c->pairs_cap ? 2 * c->pairs_cap : 256;
+			struct sample_pair *t = realloc(c->pairs, cap * sizeof(*t));
+
+			if (!t)
+				return -ENOMEM;
+			c->pairs = t;
+			c->pairs_cap = cap;
+		}
+		c->pairs[c->n_pairs++] =
+			(struct sample_pair){.victim = key.victim, .by = key.by, .count = count};
+	}
+	if (c->n_pairs)
+		qsort(c->pairs, c->n_pairs, sizeof(*c->pairs), sample_pair_order);
+	return 0;
+}
+
+bool collector_latency(const struct collector *c, const struct sample_hist **ret_hists,
+		       size_t *ret_n_hists, const struct sample_pair **ret_pairs,
+		       size_t *ret_n_pairs)
+{
+	*ret_hists = NULL;
+	*ret_n_hists = 0;
+	*ret_pairs = c->pairs;
+	*ret_n_pairs = c->n_pairs;
+	if (c->preempts < 0 || !c->slots)
+		return false;
+	slots_hists(c->slots, ret_hists, ret_n_hists);
+	return true;
+}
+
+int collector_delete_pairs(struct collector *c, const struct sample_pair *p, size_t n)
+{
+	int failed = 0;
+
+	for (size_t i = 0; c->preempts >= 0 && i < n; i++) {
+		struct rawtpd_pair key = {.victim = p[i].victim, .by = p[i].by};
+
+		if (bpf_map_delete_elem(c->preempts, &key) < 0 && errno != ENOENT)
+			failed++;
+	}
+	return failed;
+}
+
 int collector_read(struct collector *c, struct sample *ret)
 {
 	_cleanup_(entries_done) struct entries es = {};
@@ -631,6 +709,8 @@ int collector_read(struct collector *c, struct sample *ret)
 	int r;
 
 	r = read_map(c, &es, &map_entries);
+	if (r >= 0 && c->preempts >= 0)
+		r = read_pairs(c);
 	if (r < 0)
 		return r;
 	loader_next_interval(c->loader);

@@ -15,6 +15,7 @@
 
 #include "aggregate.h"
 #include "config.h"
+#include "groups.h"
 #include "kernel.h"
 #include "snapshot.h"
 
@@ -27,6 +28,7 @@ struct collector_options {
 	const char *proc_root;	     /* "/proc" unless testing */
 	struct kernel_btf_given btf; /* --btf or [bpf] btf, if given */
 	const char *fdinfo_root;     /* "/proc/self/fdinfo" unless testing */
+	bool latency; /* count run-queue latency histograms and preemptions (thread path) */
 };
 
 /*
@@ -70,6 +72,18 @@ uint32_t collector_capacity(const struct collector *c);
  */
 int collector_read(struct collector *c, struct sample *ret);
 void collector_sample_done(struct sample *s);
+
+/*
+ * Counting latency (the thread path, collector_options.latency): the last read's histogram
+ * growth by cgroup and every pair of cgroups the BPF side holds, sorted; lent until the next
+ * read. Returns whether latency is counted at all (else nothing is returned).
+ */
+bool collector_latency(const struct collector *c, const struct sample_hist **ret_hists,
+		       size_t *ret_n_hists, const struct sample_pair **ret_pairs,
+		       size_t *ret_n_pairs);
+
+/* Delete pairs of cgroups that are gone from the BPF side. Returns how many failed. */
+int collector_delete_pairs(struct collector *c, const struct sample_pair *p, size_t n);
 
 /* Does the attached mode report renames (sample.renames)? If not, names come from /proc. */
 bool collector_tracks_renames(const struct collector *c);

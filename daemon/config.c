@@ -59,6 +59,7 @@ void config_init(struct config *c)
 		.listen = {(char *)default_listen},
 		.n_listen = 1,
 		.group_by = GROUP_BY_PID,
+		.max_preemption_pairs = 100,
 	};
 }
 
@@ -494,8 +495,14 @@ const struct config_item config_items[] = {
 	 .parse = parse_password_hash},
 	{KEY("metrics", "group_by", group_by), .flag = "group-by", .arg = "KEY",
 	 .parse = parse_name, .set = OPT_SET_GROUP_BY,
-	 .info = &(const struct config_names){group_by_from_string, "a grouping", "pid, comm"},
-	 .help = "pid or comm (default pid)"},
+	 .info = &(const struct config_names){group_by_from_string, "a grouping",
+					      "pid, comm, unit, cgroup"},
+	 .help = "pid, comm, unit or cgroup (default pid)"},
+	{KEY("metrics", "max_preemption_pairs", max_preemption_pairs),
+	 .flag = "max-preemption-pairs", .arg = "N", .parse = parse_u32,
+	 .set = OPT_SET_MAX_PREEMPTION_PAIRS, .info = &(const struct config_range){0, 16384, ""},
+	 .help = "most pairs of groups shown in rawtpd_preemptions_total,\n"
+		 "the rest as [other] (default 100)"},
 	{KEY("metrics", "max_series", max_series), .flag = "max-series", .arg = "N",
 	 .parse = parse_u32, .set = OPT_SET_MAX_SERIES,
 	 .info = &(const struct config_range){0, UINT32_MAX, " (0: unlimited)"},

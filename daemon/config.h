@@ -40,6 +40,7 @@ struct config {
 	/* [metrics] */
 	enum group_by group_by;		   /* default pid */
 	uint32_t max_series;		   /* 0: unlimited (default) */
+	uint32_t max_preemption_pairs;	   /* default 100 */
 	char *include_comm, *exclude_comm; /* POSIX ERE source text, NULL if unset */
 	regex_t include_re, exclude_re;	   /* compiled when the text above is set */
 	bool has_include_re, has_exclude_re;
@@ -73,6 +74,7 @@ enum {
 	OPT_SET_EXCLUDE_COMM = 1u << 8,
 	OPT_SET_BTF = 1u << 9,
 	OPT_SET_DATA_PATH = 1u << 10,
+	OPT_SET_MAX_PREEMPTION_PAIRS = 1u << 11,
 };
 
 /* Fill *c with the built-in defaults. */

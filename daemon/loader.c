@@ -111,7 +111,7 @@ static uint32_t tid_map_size(uint32_t max_processes)
  * (NULL where this kernel has none for the mode).
  */
 static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_path path,
-			const struct kernel_facts *f, uint32_t max_processes,
+			const struct kernel_facts *f, uint32_t max_processes, bool latency,
 			struct bpf_program **ret_want, struct bpf_program **ret_rename)
 {
 	struct bpf_program *p, *want, *rename;
@@ -128,11 +128,13 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_p
 	bpf_map__set_autocreate(skel->maps.threads, thread);
 	bpf_map__set_autocreate(skel->maps.slots, thread);
 	bpf_map__set_autocreate(skel->maps.free_slots, thread);
+	bpf_map__set_autocreate(skel->maps.preempts, thread);
 	bpf_map__set_autocreate(skel->maps.oncpu, !thread);
 	bpf_map__set_autocreate(skel->maps.tid_runtime, !thread);
 	/* unknown: assume a current kernel (a wrong guess fails the load, not the counts) */
 	skel->rodata->prev_state_arg = f->sched_switch_prev_state != 0;
 	skel->rodata->new_after_ns = now_nsec(CLOCK_MONOTONIC);
+	skel->rodata->count_latency = latency && thread;
 
 	/* the thread path reads no per-process per-CPU hash: one entry keeps the fds uniform */
 	r = bpf_map__set_max_entries(skel->maps.counts, thread ? 1 : max_processes);
@@ -159,12 +161,12 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_p
 	return 0;
 }
 
-/* Thread path: every slot is free before the program runs. */
+/* Thread path: every slot is free before the program runs; a stack, slot 0 on top. */
 static int fill_free_slots(struct rawtpd_bpf *skel, uint32_t n)
 {
 	int fd = bpf_map__fd(skel->maps.free_slots);
 
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = n; i-- > 0;)
 		if (bpf_map_update_elem(fd, NULL, &i, BPF_ANY) < 0)
 			return -errno;
 	return 0;
@@ -184,7 +186,7 @@ static struct rawtpd_bpf *open_object(const struct kernel_facts *f)
 }
 
 static int attach_path(enum attach_mode m, enum data_path path, const struct kernel_facts *f,
-		       uint32_t max_processes, struct loader **ret, char **ret_error)
+		       uint32_t max_processes, bool latency, struct loader **ret, char **ret_error)
 {
 	struct rawtpd_bpf *skel = NULL;
 	struct bpf_program *want, *rename;
@@ -196,7 +198,7 @@ static int attach_path(enum attach_mode m, enum data_path path, const struct ker
 	if (!l)
 		return -ENOMEM;
 	skel = open_object(f);
-	r = skel ? prepare_mode(skel, m, path, f, max_processes, &want, &rename) : -errno;
+	r = skel ? prepare_mode(skel, m, path, f, max_processes, latency, &want, &rename) : -errno;
 	if (r < 0)
 		goto fail;
 
@@ -259,6 +261,9 @@ void loader_fds(const struct loader *l, struct loader_fds *ret)
 			l->path == DATA_PATH_THREAD ? bpf_map__fd(l->skel->maps.free_slots) : -1,
 		.renames = l->rename_link ? bpf_map__fd(l->skel->maps.renames) : -1,
 		.stats = bpf_map__fd(l->skel->maps.stats),
+		.preempts = l->path == DATA_PATH_THREAD && l->skel->rodata->count_latency
+				    ? bpf_map__fd(l->skel->maps.preempts)
+				    : -1,
 		.prog = bpf_program__fd(l->prog),
 	};
 }
@@ -286,7 +291,7 @@ enum attach_mode loader_mode(const struct loader *l)
 }
 
 int loader_attach(enum attach_mode m, enum data_path want, const struct kernel_facts *f,
-		  uint32_t max_processes, struct loader **ret, char **ret_error)
+		  uint32_t max_processes, bool latency, struct loader **ret, char **ret_error)
 {
 	_cleanup_free_ char *err = NULL;
 	enum data_path path;
@@ -304,12 +309,12 @@ int loader_attach(enum attach_mode m, enum data_path want, const struct kernel_f
 			*ret_error = NULL;
 		return r;
 	}
-	r = attach_path(m, path, f, max_processes, ret, &err);
+	r = attach_path(m, path, f, max_processes, latency, ret, &err);
 	if (r < 0 && want == DATA_PATH_AUTO && path == DATA_PATH_THREAD) {
 		log_info("The thread data path did not load in mode %s (%s); taking the process "
 			 "path",
 			 attach_mode_to_string(m), err ?: strerror(-r));
-		r = attach_path(m, DATA_PATH_PROCESS, f, max_processes, ret, ret_error);
+		r = attach_path(m, DATA_PATH_PROCESS, f, max_processes, false, ret, ret_error);
 		if (r == 0)
 			snprintf((*ret)->path_why, sizeof((*ret)->path_why),
 				 "the thread path did not load: %s", err ?: strerror(-r));

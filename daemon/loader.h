@@ -8,6 +8,7 @@
 #ifndef RAWTPD_LOADER_H
 #define RAWTPD_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,7 +30,7 @@ void loader_log_libbpf(void);
  * and what to do.
  */
 int loader_attach(enum attach_mode m, enum data_path path, const struct kernel_facts *f,
-		  uint32_t max_processes, struct loader **ret, char **ret_error);
+		  uint32_t max_processes, bool latency, struct loader **ret, char **ret_error);
 
 /* Detach and free. Accepts NULL, returns NULL. */
 struct loader *loader_detach(struct loader *l);
@@ -41,6 +42,7 @@ struct loader_fds {
 	int free_slots; /* thread path: queue of the slots not in use; else -1 */
 	int renames;	/* hash of the renames noted since the last read; -1: no rename hook */
 	int stats;	/* per-CPU array of RAWTPD_STAT_* */
+	int preempts;	/* thread path counting latency: the pairs of cgroups; else -1 */
 	int prog;	/* the sched_switch program */
 };
 void loader_fds(const struct loader *l, struct loader_fds *ret);

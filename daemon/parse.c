@@ -24,6 +24,8 @@ static const char *const data_path_names[_DATA_PATH_MAX] = {
 static const char *const group_by_names[] = {
 	[GROUP_BY_PID] = "pid",
 	[GROUP_BY_COMM] = "comm",
+	[GROUP_BY_UNIT] = "unit",
+	[GROUP_BY_CGROUP] = "cgroup",
 };
 
 const char *attach_mode_to_string(enum attach_mode m)

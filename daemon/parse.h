@@ -30,6 +30,8 @@ enum data_path {
 enum group_by {
 	GROUP_BY_PID,
 	GROUP_BY_COMM,
+	GROUP_BY_UNIT,
+	GROUP_BY_CGROUP,
 };
 
 /* Names used in the config file, flags, logs and metrics ("auto", "tp_btf", ...). */

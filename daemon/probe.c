@@ -132,7 +132,7 @@ static int try_mode(enum attach_mode m, const struct kernel_facts *f, struct pro
 	struct loader *l;
 	int r;
 
-	r = loader_attach(m, DATA_PATH_AUTO, f, 64, &l, &pm->error);
+	r = loader_attach(m, DATA_PATH_AUTO, f, 64, false, &l, &pm->error);
 	if (r < 0)
 		return r;
 	loader_fds(l, &fds);

@@ -83,6 +83,7 @@ enum kind {
 	COUNTER,
 	GAUGE,
 	INFO,
+	HISTOGRAM,
 };
 
 struct family {
@@ -115,6 +116,9 @@ static void put_family(struct out *o, const struct family *f)
 	switch (f->kind) {
 	case COUNTER:
 		put_lit(o, " counter\n");
+		break;
+	case HISTOGRAM:
+		put_lit(o, " histogram\n");
 		break;
 	case INFO:
 		if (o->om) {
@@ -161,12 +165,55 @@ static void metric_double(struct out *o, const struct family *f, double v)
 	put_lit(o, "\n");
 }
 
-/*
- * The labels of one series: pid and comm, or comm alone when grouped by name. A process's
- * series also carry its systemd unit, where it has one (one value per pid: no more series).
- */
-static void put_series_labels(struct out *o, bool by_comm, const struct snapshot_series *e)
+/* ",name=\"value\"" for a label of a group, only when it has a value. */
+static void put_opt_label(struct out *o, const char *prefix, const char *name, const char *v)
 {
+	if (!v || !v[0])
+		return;
+	put_lit(o, ",");
+	put_str(o, prefix);
+	put_str(o, name);
+	put_lit(o, "=\"");
+	put_label_text(o, v);
+	put_lit(o, "\"");
+}
+
+/*
+ * A group's labels: its key (unit, or cgroup: always there, "" when it has none) first, then
+ * what else its path names. Pairs (preemptions) carry only the key labels, prefixed.
+ */
+static void put_group_labels(struct out *o, enum group_by by, const struct cgroup_labels *cg,
+			     const char *prefix, bool key_only)
+{
+	if (prefix[0])
+		put_lit(o, ",");
+	put_str(o, prefix);
+	put_str(o, by == GROUP_BY_CGROUP ? "cgroup=\"" : "unit=\"");
+	put_label_text(o, by == GROUP_BY_CGROUP ? cg->cgroup : cg->unit);
+	put_lit(o, "\"");
+	if (by == GROUP_BY_CGROUP && !key_only)
+		put_opt_label(o, prefix, "unit", cg->unit);
+	if (by == GROUP_BY_UNIT || !key_only)
+		put_opt_label(o, prefix, "user_unit", cg->user_unit);
+	if (key_only)
+		return;
+	put_opt_label(o, prefix, "container_id", cg->container_id);
+	put_opt_label(o, prefix, "pod_uid", cg->pod_uid);
+}
+
+/*
+ * The labels of one series: pid and comm, comm alone when grouped by name, a group's labels
+ * when grouped by unit or cgroup. A process's series also carry its systemd unit, where it has
+ * one (one value per pid: no more series).
+ */
+static void put_series_labels(struct out *o, enum group_by by, const struct snapshot_series *e)
+{
+	bool by_comm = by == GROUP_BY_COMM;
+
+	if (by == GROUP_BY_UNIT || by == GROUP_BY_CGROUP) {
+		put_group_labels(o, by, e->cg, "", false);
+		return;
+	}
 	if (!by_comm) {
 		put_lit(o, "pid=\"");
 		put_u64(o, e->pid);
@@ -189,6 +236,12 @@ static const struct family f_proc_switches[] = {
 	[GROUP_BY_COMM] = {"rawtpd_process_context_switches", COUNTER,
 			   "Context switches of every process of a name, exited ones included: "
 			   "voluntary when a thread blocked, involuntary when it was preempted."},
+	[GROUP_BY_UNIT] = {"rawtpd_process_context_switches", COUNTER,
+			   "Context switches of the processes of a systemd unit while they ran in "
+			   "it, exited ones included."},
+	[GROUP_BY_CGROUP] = {"rawtpd_process_context_switches", COUNTER,
+			     "Context switches of the processes of a cgroup while they ran in it, "
+			     "exited ones included."},
 };
 
 static const struct family f_proc_cpu[] = {
@@ -196,6 +249,10 @@ static const struct family f_proc_cpu[] = {
 			  "CPU time of a process, summed over its threads."},
 	[GROUP_BY_COMM] = {"rawtpd_process_cpu_seconds", COUNTER,
 			   "CPU time of every process of a name, exited ones included."},
+	[GROUP_BY_UNIT] = {"rawtpd_process_cpu_seconds", COUNTER,
+			   "CPU time of the processes of a systemd unit, exited ones included."},
+	[GROUP_BY_CGROUP] = {"rawtpd_process_cpu_seconds", COUNTER,
+			     "CPU time of the processes of a cgroup, exited ones included."},
 };
 
 static const struct family f_proc_wait[] = {
@@ -205,7 +262,21 @@ static const struct family f_proc_wait[] = {
 	[GROUP_BY_COMM] = {"rawtpd_process_run_queue_wait_seconds", COUNTER,
 			   "Time the threads of every process of a name were runnable but waiting "
 			   "for a CPU, exited ones included."},
+	[GROUP_BY_UNIT] = {"rawtpd_process_run_queue_wait_seconds", COUNTER,
+			   "Time the threads of a systemd unit were runnable but waiting for a "
+			   "CPU, exited ones included."},
+	[GROUP_BY_CGROUP] = {"rawtpd_process_run_queue_wait_seconds", COUNTER,
+			     "Time the threads of a cgroup were runnable but waiting for a CPU, "
+			     "exited ones included."},
 };
+
+static const struct family
+	f_latency = {"rawtpd_run_queue_latency_seconds", HISTOGRAM,
+		     "How long each switch-in of a group's threads waited for a CPU (runnable, "
+		     "not running), in log2 buckets."},
+	f_preemptions = {"rawtpd_preemptions", COUNTER,
+			 "Involuntary switches of a thread of one group where a thread of another "
+			 "group took the CPU; pairs past max_preemption_pairs are [other]."};
 
 static const struct family
 	f_wait = {"rawtpd_run_queue_wait_seconds", COUNTER,
@@ -256,50 +327,143 @@ static const struct family
 			"Start time of the process since unix epoch in seconds."};
 
 /* A series' sample up to its labels: the caller adds its own labels, "} ", value and "\n". */
-static void put_series_head(struct out *o, const struct family *f, bool by_comm,
+static void put_series_head(struct out *o, const struct family *f, enum group_by by,
 			    const struct snapshot_series *e)
 {
 	put_name(o, f);
 	put_lit(o, "{");
-	put_series_labels(o, by_comm, e);
+	put_series_labels(o, by, e);
 }
 
 static void put_series(struct out *o, const struct snapshot *s)
 {
-	bool by_comm = s->group_by == GROUP_BY_COMM;
-	const struct family *f = &f_proc_switches[by_comm];
+	enum group_by by = s->group_by;
+	const struct family *f = &f_proc_switches[by];
 
 	put_family(o, f);
 	for (size_t i = 0; i < s->n_series; i++) {
 		const struct snapshot_series *e = &s->series[i];
 
-		put_series_head(o, f, by_comm, e);
+		put_series_head(o, f, by, e);
 		put_lit(o, ",type=\"voluntary\"} ");
 		put_u64(o, e->c.voluntary);
 		put_lit(o, "\n");
-		put_series_head(o, f, by_comm, e);
+		put_series_head(o, f, by, e);
 		put_lit(o, ",type=\"involuntary\"} ");
 		put_u64(o, e->c.involuntary);
 		put_lit(o, "\n");
 	}
 
-	f = &f_proc_cpu[by_comm];
+	f = &f_proc_cpu[by];
 	put_family(o, f);
 	for (size_t i = 0; i < s->n_series; i++) {
-		put_series_head(o, f, by_comm, &s->series[i]);
+		put_series_head(o, f, by, &s->series[i]);
 		put_lit(o, "} ");
 		put_ns_seconds(o, s->series[i].c.runtime_ns);
 		put_lit(o, "\n");
 	}
 
-	f = &f_proc_wait[by_comm];
+	f = &f_proc_wait[by];
 	put_family(o, f);
 	for (size_t i = 0; i < s->n_series; i++) {
-		put_series_head(o, f, by_comm, &s->series[i]);
+		put_series_head(o, f, by, &s->series[i]);
 		put_lit(o, "} ");
 		put_ns_seconds(o, s->series[i].c.run_delay_ns);
 		put_lit(o, "\n");
 	}
+}
+
+/* The bound of latency bucket k, in seconds: 2^(10+k) ns. */
+static void put_bucket_bound(struct out *o, int k)
+{
+	char t[32];
+
+	snprintf(t, sizeof(t), "%.10g", (double)(1ull << (10 + k)) / 1e9);
+	put_str(o, t);
+}
+
+/* Each group's run-queue latency histogram (counting latency: group_by unit or cgroup). */
+static void put_latency(struct out *o, const struct snapshot *s)
+{
+	const struct family *f = &f_latency;
+
+	put_family(o, f);
+	for (size_t i = 0; i < s->n_series; i++) {
+		const struct snapshot_series *e = &s->series[i];
+		uint64_t cum = 0;
+
+		for (int k = 0; k < GROUPS_HIST_FINITE; k++) {
+			cum += e->group->hist[k];
+			put_str(o, f->name);
+			put_lit(o, "_bucket{");
+			put_series_labels(o, s->group_by, e);
+			put_lit(o, ",le=\"");
+			put_bucket_bound(o, k);
+			put_lit(o, "\"} ");
+			put_u64(o, cum);
+			put_lit(o, "\n");
+		}
+		put_str(o, f->name);
+		put_lit(o, "_bucket{");
+		put_series_labels(o, s->group_by, e);
+		put_lit(o, ",le=\"+Inf\"} ");
+		put_u64(o, e->group->hist_count);
+		put_lit(o, "\n");
+		put_str(o, f->name);
+		put_lit(o, "_sum{");
+		put_series_labels(o, s->group_by, e);
+		put_lit(o, "} ");
+		put_ns_seconds(o, e->group->c.run_delay_ns);
+		put_lit(o, "\n");
+		put_str(o, f->name);
+		put_lit(o, "_count{");
+		put_series_labels(o, s->group_by, e);
+		put_lit(o, "} ");
+		put_u64(o, e->group->hist_count);
+		put_lit(o, "\n");
+	}
+}
+
+/* Preemptions by pair of groups, the largest first, then [other]. */
+static void put_preemptions(struct out *o, const struct snapshot *s, const struct groups_view *v)
+{
+	static const struct cgroup_labels other = {
+		.cgroup = (char *)GROUPS_OTHER, .unit = GROUPS_OTHER, .user_unit = ""};
+	const struct family *f = &f_preemptions;
+
+	put_family(o, f);
+	for (size_t i = 0; i <= v->n_pairs; i++) {
+		const struct cgroup_labels *a = &other, *b = &other;
+		uint64_t n = v->other_preemptions;
+
+		if (i < v->n_pairs) {
+			a = &v->groups[v->pairs[i].victim].cg;
+			b = &v->groups[v->pairs[i].by].cg;
+			n = v->pairs[i].count;
+		} else if (!n) {
+			break;
+		}
+		put_name(o, f);
+		put_lit(o, "{");
+		put_group_labels(o, s->group_by, a, "", true);
+		put_group_labels(o, s->group_by, b, "by_", true);
+		put_lit(o, "} ");
+		put_u64(o, n);
+		put_lit(o, "\n");
+	}
+}
+
+/* What only groups have: latency histograms and preemptions, where they are counted. */
+static void put_group_extras(struct out *o, const struct snapshot *s)
+{
+	const struct groups_view *v = s->group_by == GROUP_BY_UNIT     ? s->groups[0]
+				      : s->group_by == GROUP_BY_CGROUP ? s->groups[1]
+								       : NULL;
+
+	if (!v || !v->latency)
+		return;
+	put_latency(o, s);
+	put_preemptions(o, s, v);
 }
 
 static void put_totals(struct out *o, const struct snapshot *s)
@@ -392,6 +556,8 @@ static size_t estimate(const struct snapshot *s)
 		n += 320 + 4 * strlen(e->comm);
 		if (e->cg && e->cg->unit[0])
 			n += 4 * (8 + strlen(e->cg->unit));
+		if (e->group) /* 4 + 26 lines, each with the labels */
+			n += 30 * (64 + 2 * (strlen(e->cg->cgroup) + strlen(e->cg->unit)));
 	}
 	return n;
 }
@@ -402,6 +568,7 @@ int render_exposition_into(const struct snapshot *s, bool om, struct blob *buf)
 
 	render_buf_reserve(&o.b, estimate(s));
 	put_series(&o, s);
+	put_group_extras(&o, s);
 	put_totals(&o, s);
 	put_self(&o, s);
 	if (om)

@@ -15,15 +15,15 @@ static bool comm_selected(const struct config *cfg, const char *comm)
 	return true;
 }
 
+static int series_key(const void *a, const void *b);
+
 static int series_cpu_desc(const void *a, const void *b)
 {
 	const struct snapshot_series *x = a, *y = b;
 
 	if (x->c.runtime_ns != y->c.runtime_ns)
 		return x->c.runtime_ns > y->c.runtime_ns ? -1 : 1;
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return strcmp(x->comm, y->comm);
+	return series_key(a, b);
 }
 
 static int series_key(const void *a, const void *b)
@@ -32,7 +32,8 @@ static int series_key(const void *a, const void *b)
 
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
-	return strcmp(x->comm, y->comm);
+	/* groups are in the view's order (by their labels) */
+	return strcmp(x->comm, y->comm) ?: (x->group > y->group) - (x->group < y->group);
 }
 
 /* One series per name: s sorted by comm, then runs of the same name summed. Returns the count. */
@@ -98,20 +99,34 @@ static size_t by_pid(const struct agg_state *st, const struct config *cfg,
 	return n;
 }
 
-size_t series_max(const struct agg_state *st)
+size_t series_max(const struct agg_state *st, const struct groups_view *v)
 {
-	return st->n_procs + st->n_groups + 1;
+	return st->n_procs + st->n_groups + (v ? v->n_groups : 0) + 1;
 }
 
-size_t series_build(const struct agg_state *st, const struct config *cfg, struct snapshot_series *s,
-		    uint64_t *ret_dropped)
+/* One series per group (unit or cgroup), exited processes included. */
+static size_t by_group(const struct groups_view *v, struct snapshot_series *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; v && i < v->n_groups; i++, n++)
+		s[n] = (struct snapshot_series){
+			.c = v->groups[i].c, .cg = &v->groups[i].cg, .group = &v->groups[i]};
+	return n;
+}
+
+size_t series_build(const struct agg_state *st, const struct groups_view *v,
+		    const struct config *cfg, struct snapshot_series *s, uint64_t *ret_dropped)
 {
 	size_t n, total = st->n_procs;
 
-	if (cfg->group_by == GROUP_BY_COMM)
+	if (cfg->group_by == GROUP_BY_COMM) {
 		n = by_comm(st, cfg, s, &total);
-	else
+	} else if (cfg->group_by == GROUP_BY_UNIT || cfg->group_by == GROUP_BY_CGROUP) {
+		n = total = by_group(v, s);
+	} else {
 		n = by_pid(st, cfg, s);
+	}
 
 	if (cfg->max_series && n > cfg->max_series) {
 		qsort(s, n, sizeof(*s), series_cpu_desc);

@@ -40,6 +40,8 @@ struct service {
 	double collect_s;	      /* read + fold + names, of this aggregation */
 	int listen_fds;		      /* from socket activation; 0 if none */
 	struct cgroup_cache *cgroups; /* cgroup ids to paths and units; no labels without */
+	struct groups *groups[2];     /* by unit, by cgroup (groups.h) */
+	bool latency;		      /* the BPF side counts latency and preemptions */
 };
 
 /* What the snapshots say about the daemon and the kernel, known before attaching. */
@@ -144,6 +146,8 @@ static int publish(struct service *s, uint64_t t0)
 	info.aggregations = s->aggregations + 1;
 	info.collect_duration_s = s->collect_s;
 	info.cgroups = s->cgroups;
+	for (int k = 0; k < 2; k++)
+		info.groups[k] = s->groups[k] ? groups_view(s->groups[k]) : NULL;
 	info.pool = s->pool;
 	info.aggregation_failures = s->aggregation_failures;
 	self_stats_read("/proc", &info);
@@ -155,6 +159,8 @@ static int publish(struct service *s, uint64_t t0)
 
 	r = snapshot_new(&s->agg, &info, &s->cfg, t0,
 			 (double)now_nsec(CLOCK_REALTIME) / NSEC_PER_SEC, &snap);
+	groups_view_unref(info.groups[0]); /* the snapshot holds its own references */
+	groups_view_unref(info.groups[1]);
 	if (r < 0)
 		return log_warning_errno(r, "Failed to build a snapshot: %m");
 	snapshot_store_publish(s->store, snap);
@@ -175,12 +181,61 @@ static void label_cgroups(struct service *s)
 
 	if (!s->cgroups)
 		return;
+	const struct sample_hist *h;
+	const struct sample_pair *p;
+	size_t nh, np;
+
 	for (size_t i = 0; i < s->agg.n_procs; i++)
 		(void)cgroup_cache_get(s->cgroups, s->agg.procs[i].cgroup_id);
+	for (size_t i = 0; i < s->agg.n_folds; i++)
+		(void)cgroup_cache_get(s->cgroups, s->agg.folds[i].cgroup_id);
+	if (collector_latency(s->collector, &h, &nh, &p, &np)) {
+		for (size_t i = 0; i < nh; i++)
+			(void)cgroup_cache_get(s->cgroups, h[i].cgroup_id);
+		for (size_t i = 0; i < np; i++) {
+			(void)cgroup_cache_get(s->cgroups, p[i].victim);
+			(void)cgroup_cache_get(s->cgroups, p[i].by);
+		}
+	}
 	r = cgroup_cache_refresh(s->cgroups);
 	if (r < 0 && r != -ENOENT)
 		log_debug("Reading the cgroup hierarchy at %s failed: %s",
 			  cgroup_cache_root(s->cgroups), strerror(-r));
+}
+
+static const struct cgroup_labels *resolve_cgroup(void *userdata, uint64_t id)
+{
+	return userdata ? cgroup_cache_get(userdata, id) : NULL;
+}
+
+/*
+ * Add this update's growth to the groups by unit and by cgroup; the pairs of cgroups that are
+ * gone leave the BPF map.
+ */
+static void update_groups(struct service *s)
+{
+	struct groups_input in = {
+		.st = &s->agg,
+		.max_pairs = s->cfg.max_preemption_pairs,
+		.resolve = resolve_cgroup,
+		.userdata = s->cgroups,
+	};
+
+	in.latency =
+		collector_latency(s->collector, &in.hists, &in.n_hists, &in.pairs, &in.n_pairs);
+	for (int k = 0; k < 2; k++) {
+		_cleanup_free_ struct sample_pair *gone = NULL;
+		size_t n_gone = 0;
+
+		if (!s->groups[k])
+			continue;
+		if (groups_update(s->groups[k], &in, &gone, &n_gone) < 0) {
+			log_warning("Failed to count the groups: %s", strerror(ENOMEM));
+			continue;
+		}
+		if (k == 1 || !s->groups[1]) /* both find the same pairs gone */
+			(void)collector_delete_pairs(s->collector, gone, n_gone);
+	}
 }
 
 /* One cycle: read the map, fold, settle names, publish a new snapshot. */
@@ -195,6 +250,7 @@ static int aggregate_once(struct service *s)
 	aggregate_read_names(&s->agg, &s->names);
 	log_map_episode(s);
 	label_cgroups(s);
+	update_groups(s);
 	s->collect_s = (double)(now_nsec(CLOCK_MONOTONIC) - t0) / NSEC_PER_SEC;
 	return publish(s, t0);
 }
@@ -320,6 +376,7 @@ static int attach(struct service *s)
 		.mode = s->cfg.attach,
 		.data_path = s->cfg.data_path,
 		.max_processes = s->cfg.max_processes,
+		.latency = s->cfg.group_by == GROUP_BY_UNIT || s->cfg.group_by == GROUP_BY_CGROUP,
 		.btf = {s->cfg.btf,
 			s->opts->set & OPT_SET_BTF ? KERNEL_BTF_FLAG : KERNEL_BTF_CONFIG},
 	};
@@ -362,6 +419,23 @@ static int attach(struct service *s)
 	} else {
 		log_info("Labelling processes from the cgroup2 hierarchy at %s",
 			 cgroup_cache_root(s->cgroups));
+	}
+	if (groups_new(GROUP_BY_UNIT, &s->groups[0]) < 0 ||
+	    groups_new(GROUP_BY_CGROUP, &s->groups[1]) < 0) {
+		log_error("Out of memory");
+		return -ENOMEM;
+	}
+	{
+		const struct sample_hist *h;
+		const struct sample_pair *p;
+		size_t nh, np;
+
+		s->latency = collector_latency(s->collector, &h, &nh, &p, &np);
+		if (s->latency)
+			log_info("Counting run-queue latency histograms and preemptions by group");
+		else if (co.latency)
+			log_notice("Run-queue latency histograms and preemptions need the thread "
+				   "data path (Linux 6.5+); grouping counters only");
 	}
 	/*
 	 * Loading parsed the kernel's BTF and the BPF object: megabytes, freed now, that the
@@ -432,6 +506,8 @@ static void service_done(struct service *s)
 	s->store = snapshot_store_free(s->store);
 	s->pool = snapshot_pool_unref(s->pool); /* freed with the last snapshot that uses it */
 	s->cgroups = cgroup_cache_free(s->cgroups);
+	s->groups[0] = groups_free(s->groups[0]);
+	s->groups[1] = groups_free(s->groups[1]);
 	aggregate_done(&s->agg);
 	config_done(&s->cfg);
 }

@@ -59,6 +59,14 @@ struct slots {
 	uint32_t *to_free;
 	size_t to_free_cap;
 	uint64_t lost;
+	/* latency: each slot's histogram as the last read saw it (mapped lazily: the pages of
+	 * slots never used cost nothing), and the growth by cgroup, with its index by id */
+	uint32_t (*seen)[RAWTPD_HIST_BUCKETS];
+	size_t seen_len;
+	struct sample_hist *hists;
+	size_t n_hists, hists_cap;
+	uint32_t *hist_index; /* open addressing over hists, 0: empty, else index + 1 */
+	size_t index_cap;     /* a power of two */
 };
 
 /*
@@ -136,6 +144,10 @@ struct slots *slots_close(struct slots *s)
 	if (!s)
 		return NULL;
 	munmap(s->map, s->map_len);
+	if (s->seen)
+		munmap(s->seen, s->seen_len);
+	free(s->hists);
+	free(s->hist_index);
 	free(s->views);
 	free(s->tmp);
 	free(s->out);
@@ -240,9 +252,89 @@ static struct counters slot_counters(const struct rawtpd_slot *e)
 	};
 }
 
+int slots_count_latency(struct slots *s)
+{
+	if (s->seen)
+		return 0;
+	s->seen_len = (size_t)s->n * sizeof(*s->seen);
+	s->seen = mmap(NULL, s->seen_len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (s->seen == MAP_FAILED) {
+		s->seen = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+void slots_hists(const struct slots *s, const struct sample_hist **ret, size_t *ret_n)
+{
+	*ret = s->hists;
+	*ret_n = s->n_hists;
+}
+
+/* The growth entry of cgroup id in this read's hists; NULL without memory. */
+static struct sample_hist *hist_entry(struct slots *s, uint64_t id)
+{
+	size_t mask, i;
+
+	if (2 * (s->n_hists + 1) > s->index_cap) {
+		size_t cap = s->index_cap ? 2 * s->index_cap : 256;
+		uint32_t *t = calloc(cap, sizeof(*t));
+
+		if (!t)
+			return NULL;
+		free(s->hist_index);
+		s->hist_index = t;
+		s->index_cap = cap;
+		for (size_t k = 0; k < s->n_hists; k++) {
+			for (i = (size_t)(s->hists[k].cgroup_id * 0x9e3779b97f4a7c15ULL) &
+				 (cap - 1);
+			     t[i]; i = (i + 1) & (cap - 1))
+				;
+			t[i] = (uint32_t)k + 1;
+		}
+	}
+	mask = s->index_cap - 1;
+	for (i = (size_t)(id * 0x9e3779b97f4a7c15ULL) & mask; s->hist_index[i]; i = (i + 1) & mask)
+		if (s->hists[s->hist_index[i] - 1].cgroup_id == id)
+			return &s->hists[s->hist_index[i] - 1];
+	if (reserve((void **)&s->hists, &s->hists_cap, s->n_hists + 1, sizeof(*s->hists)) < 0)
+		return NULL;
+	s->hist_index[i] = (uint32_t)++s->n_hists;
+	s->hists[s->n_hists - 1] = (struct sample_hist){.cgroup_id = id};
+	return &s->hists[s->n_hists - 1];
+}
+
+/* Slot k's histogram growth since the last read, added to its cgroup's. */
+static int read_hist(struct slots *s, uint32_t k, uint64_t cgroup_id)
+{
+	const struct rawtpd_slot *e = &s->map[k];
+	uint32_t now[RAWTPD_HIST_BUCKETS], grew = 0;
+	struct sample_hist *h;
+
+	for (int b = 0; b < RAWTPD_HIST_BUCKETS; b++) {
+		now[b] = READ_ONCE(e->hist[b]);
+		grew |= now[b] - s->seen[k][b];
+	}
+	if (!grew)
+		return 0;
+	h = hist_entry(s, cgroup_id);
+	if (!h)
+		return -ENOMEM;
+	for (int b = 0; b < RAWTPD_HIST_BUCKETS; b++) {
+		h->bucket[b] += now[b] - s->seen[k][b]; /* u32: right across a wrap */
+		s->seen[k][b] = now[b];
+	}
+	return 0;
+}
+
 int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64_t *ret_threads)
 {
 	size_t nv = 0, n = 0, n_next = 0, n_free = 0, i = 0, j = 0;
+
+	s->n_hists = 0;
+	if (s->index_cap)
+		memset(s->hist_index, 0, s->index_cap * sizeof(*s->hist_index));
 
 	/* the slots in use, front to back; tid is written last when a slot is taken */
 	for (uint32_t k = 0; k < s->n; k++) {
@@ -269,6 +361,8 @@ int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64
 		v->free = dead && e->seen_dead;
 		v->ended = dead && e->ended;
 		nv++;
+		if (s->seen && read_hist(s, k, v->cgroup_id) < 0)
+			return -ENOMEM;
 	}
 	/* at most one process per slot and one per kept entry: no allocation after these */
 	if (reserve((void **)&s->tmp, &s->tmp_cap, nv, sizeof(*s->tmp)) < 0 ||
@@ -351,6 +445,8 @@ int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64
 	/* zeroed before it goes back: the BPF side takes it from the queue only after that */
 	for (size_t k = 0; k < n_free; k++) {
 		memset(&s->map[s->to_free[k]], 0, sizeof(s->map[0]));
+		if (s->seen)
+			memset(s->seen[s->to_free[k]], 0, sizeof(s->seen[0]));
 		if (bpf_map_update_elem(s->free_fd, NULL, &s->to_free[k], BPF_ANY) < 0)
 			s->lost++;
 	}

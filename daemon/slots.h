@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "aggregate.h"
+#include "groups.h"
 
 struct slots;
 
@@ -35,6 +36,18 @@ uint32_t slots_capacity(const struct slots *s);
  * 0 or -ENOMEM (then nothing was changed).
  */
 int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64_t *ret_threads);
+
+/*
+ * Read the threads' run-queue latency histograms too (the BPF side counts them): from then on
+ * each read also gives their growth by cgroup (slots_hists()). 0 or -errno.
+ */
+int slots_count_latency(struct slots *s);
+
+/*
+ * The last read's histogram growth, one entry per cgroup id (any order); lent until the next
+ * read. None unless slots_count_latency() was called.
+ */
+void slots_hists(const struct slots *s, const struct sample_hist **ret, size_t *ret_n);
 
 /* Forget the kept counts of processes that aggregation folded (they exited). */
 void slots_forget(struct slots *s, const struct agg_key *keys, size_t n);

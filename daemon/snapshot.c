@@ -214,6 +214,8 @@ struct snapshot *snapshot_unref(struct snapshot *s)
 	pool_give(s->pool, POOL_PROCS, s->procs, s->procs_size, s->procs_need);
 	pool_give(s->pool, POOL_SERIES, s->series, s->series_size, s->series_need);
 	cgroup_table_unref(s->cgroups);
+	groups_view_unref(s->groups[0]);
+	groups_view_unref(s->groups[1]);
 	for (int b = 0; b < BODY_MAX; b++) {
 		/* the status document is small, and made without the pool: never kept */
 		pool_give(s->pool, b, s->body[b].data, b == BODY_STATUS ? 0 : s->body[b].size,
@@ -344,6 +346,9 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 
 	/* labels point into the cache's current table: the snapshot keeps a reference to it */
 	s->cgroups = cgroup_cache_table(info->cgroups);
+	for (int k = 0; k < 2; k++)
+		s->groups[k] = groups_view_ref(info->groups[k]);
+	s->info.groups[0] = s->info.groups[1] = NULL;
 	s->pool = pool_ref(info->pool);
 	s->info.pool = NULL;
 	pool_tick(s->pool);
@@ -373,13 +378,17 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 	}
 	s->n_procs = st->n_procs;
 
-	s->series_need = series_max(st) * sizeof(*s->series);
+	const struct groups_view *v = cfg->group_by == GROUP_BY_UNIT	 ? s->groups[0]
+				      : cfg->group_by == GROUP_BY_CGROUP ? s->groups[1]
+									 : NULL;
+
+	s->series_need = series_max(st, v) * sizeof(*s->series);
 	buf = pool_take(s->pool, POOL_SERIES, s->series_need);
 	s->series = (struct snapshot_series *)buf.data;
 	s->series_size = buf.size;
 	if (!s->series)
 		return -ENOMEM;
-	s->n_series = series_build(st, cfg, s->series, &s->info.series_dropped);
+	s->n_series = series_build(st, v, cfg, s->series, &s->info.series_dropped);
 	if (info->cgroups) {
 		for (size_t i = 0; i < s->n_series; i++)
 			if (s->series[i].cgroup_id)

@@ -16,6 +16,7 @@
 
 #include "aggregate.h"
 #include "config.h"
+#include "groups.h"
 #include "series.h"
 
 struct blob {
@@ -91,6 +92,8 @@ struct snapshot_info {
 	double self_cpu_seconds;
 	/* the daemon's cgroup cache, to label processes with (NULL: no labels); not owned */
 	struct cgroup_cache *cgroups;
+	/* the groups by unit and by cgroup (NULL: none); the snapshot takes a reference */
+	struct groups_view *groups[2];
 	/* where the snapshot's large buffers come from and go back to (NULL: malloc and free
 	 * every time); the snapshot takes a reference */
 	struct snapshot_pool *pool;
@@ -112,7 +115,9 @@ struct snapshot {
 	size_t n_series;
 	struct counters totals; /* live + exited, filtered or not */
 	uint64_t processes_exited;
-	struct cgroup_table *cgroups;	/* the labels procs and series point into; may be NULL */
+	struct cgroup_table *cgroups; /* the labels procs and series point into; may be NULL */
+	/* by unit ([0]) and by cgroup ([1]), for /api/v1/groups and group_by; may be NULL */
+	struct groups_view *groups[2];
 	struct snapshot_pool *pool;	/* where procs, series and bodies go back to; may be NULL */
 	size_t procs_size, series_size; /* bytes allocated at procs and series (0: unknown) */
 	size_t procs_need, series_need; /* bytes of them this snapshot asked for */
