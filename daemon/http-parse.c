@@ -281,3 +281,60 @@ int http_query_add(struct http_query *hq, const char *key, size_t key_len, const
 	hq->seen |= 1u << i;
 	return 0;
 }
+
+enum { GQ_BY, GQ_SORT, GQ_TOP, _GQ_MAX };
+
+static const char *const groups_query_names[_GQ_MAX] = {
+	[GQ_BY] = "by",
+	[GQ_SORT] = "sort",
+	[GQ_TOP] = "top",
+};
+
+void http_groups_query_init(struct http_groups_query *hq)
+{
+	*hq = (struct http_groups_query){.q = {.by = GROUP_BY_UNIT, .sort = JSON_SORT_WAIT}};
+}
+
+int http_groups_query_add(struct http_groups_query *hq, const char *key, size_t key_len,
+			  const char *value, size_t value_len, const char **ret_reason)
+{
+	struct json_groups_query q = hq->q;
+	uint32_t n;
+	int i;
+
+	i = parse_name_index(groups_query_names, _GQ_MAX, key, key_len);
+	if (i < 0)
+		return bad(ret_reason, "unknown parameter; the known ones are by, sort and top");
+	if (hq->seen & (1u << i))
+		return bad(ret_reason, "given more than once");
+	if (!value || value_len == 0)
+		return bad(ret_reason, "needs a value");
+	switch (i) {
+	case GQ_BY:
+		if (value_len == 4 && memcmp(value, "unit", 4) == 0)
+			q.by = GROUP_BY_UNIT;
+		else if (value_len == 6 && memcmp(value, "cgroup", 6) == 0)
+			q.by = GROUP_BY_CGROUP;
+		else
+			return bad(ret_reason, "must be unit or cgroup");
+		break;
+	case GQ_SORT:
+		if (value_len == 4 && memcmp(value, "wait", 4) == 0)
+			q.sort = JSON_SORT_WAIT;
+		else if (value_len == 3 && memcmp(value, "cpu", 3) == 0)
+			q.sort = JSON_SORT_CPU;
+		else if (value_len == 8 && memcmp(value, "switches", 8) == 0)
+			q.sort = JSON_SORT_SWITCHES;
+		else
+			return bad(ret_reason, "must be one of wait, cpu, switches");
+		break;
+	case GQ_TOP:
+		if (!parse_number(value, value_len, 1, HTTP_TOP_MAX, &n))
+			return bad(ret_reason, "must be a whole number from 1 to 1000000");
+		q.top = n;
+		break;
+	}
+	hq->q = q;
+	hq->seen |= 1u << i;
+	return 0;
+}

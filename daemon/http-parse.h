@@ -47,4 +47,15 @@ void http_query_init(struct http_query *hq);
 int http_query_add(struct http_query *hq, const char *key, size_t key_len, const char *value,
 		   size_t value_len, const char **ret_reason);
 
+/* /api/v1/groups query parameters: by (unit, cgroup), sort (wait, cpu, switches), top. */
+struct http_groups_query {
+	struct json_groups_query q;
+	unsigned seen;
+};
+
+void http_groups_query_init(struct http_groups_query *hq);
+/* As http_query_add(), for /api/v1/groups. */
+int http_groups_query_add(struct http_groups_query *hq, const char *key, size_t key_len,
+			  const char *value, size_t value_len, const char **ret_reason);
+
 #endif

@@ -163,6 +163,8 @@ static struct MHD_Response *landing_response(const struct snapshot *s)
 		"<li><a href=\"metrics\">/metrics</a> Prometheus text, or OpenMetrics</li>\n"
 		"<li><a href=\"api/v1/processes\">/api/v1/processes</a> every process as "
 		"JSON (top, sort, pid, comm)</li>\n"
+		"<li><a href=\"api/v1/groups\">/api/v1/groups</a> systemd units (or "
+		"cgroups: by=cgroup) as JSON: who waits for a CPU, who takes it</li>\n"
 		"<li><a href=\"api/v1/status\">/api/v1/status</a> the daemon's own state</li>\n"
 		"<li><a href=\"-/healthy\">/-/healthy</a>, <a href=\"-/ready\">/-/ready</a></li>\n"
 		"</ul>\n</body></html>\n",
@@ -241,6 +243,53 @@ static enum MHD_Result serve_processes(struct MHD_Connection *c, struct snapshot
 			     error_json("out of memory", NULL, 0), method, url, NULL);
 	return queue(c, MHD_HTTP_OK, owned_response(b.data, b.len, CT_JSON), method, url,
 		     "(query)");
+}
+
+struct groups_iter {
+	struct http_groups_query hq;
+	const char *bad_key;
+	size_t bad_key_len;
+	const char *reason;
+};
+
+static enum MHD_Result groups_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				  size_t key_len, const char *value, size_t value_len)
+{
+	struct groups_iter *it = cls;
+
+	(void)kind;
+	if (http_groups_query_add(&it->hq, key, key_len, value, value_len, &it->reason) < 0) {
+		it->bad_key = key;
+		it->bad_key_len = key_len;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result serve_groups(struct MHD_Connection *c, struct snapshot *s,
+				    const char *method, const char *url)
+{
+	struct groups_iter it = {};
+	struct blob b = {};
+	int r;
+
+	http_groups_query_init(&it.hq);
+	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, groups_arg, &it);
+	if (it.reason)
+		return queue(c, MHD_HTTP_BAD_REQUEST,
+			     error_json(it.reason, it.bad_key, it.bad_key_len), method, url,
+			     it.reason);
+	r = render_json_groups(s, &it.hq.q, &b);
+	if (r == -ENOENT)
+		return queue(
+			c, MHD_HTTP_NOT_FOUND,
+			error_json("no groups: no cgroup2 (unified) hierarchy is mounted", NULL, 0),
+			method, url, NULL);
+	if (r < 0)
+		return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			     error_json("out of memory", NULL, 0), method, url, NULL);
+	return queue(c, MHD_HTTP_OK, owned_response(b.data, b.len, CT_JSON), method, url,
+		     "(groups)");
 }
 
 static enum MHD_Result serve_metrics(struct MHD_Connection *c, struct snapshot *s,
@@ -339,7 +388,7 @@ static bool authorized(const struct http_server *h, struct MHD_Connection *c)
 	return ok;
 }
 
-enum route { R_NONE, R_ROOT, R_METRICS, R_PROCESSES, R_STATUS, R_HEALTHY, R_READY };
+enum route { R_NONE, R_ROOT, R_METRICS, R_PROCESSES, R_GROUPS, R_STATUS, R_HEALTHY, R_READY };
 
 static enum route route_of(const char *url)
 {
@@ -350,6 +399,7 @@ static enum route route_of(const char *url)
 		{"/", R_ROOT},
 		{"/metrics", R_METRICS},
 		{"/api/v1/processes", R_PROCESSES},
+		{"/api/v1/groups", R_GROUPS},
 		{"/api/v1/status", R_STATUS},
 		{"/-/healthy", R_HEALTHY},
 		{"/-/ready", R_READY},
@@ -422,6 +472,8 @@ static enum MHD_Result dispatch(const struct http_server *h, struct MHD_Connecti
 		return serve_metrics(c, s, method, url);
 	if (route == R_PROCESSES)
 		return serve_processes(c, s, method, url);
+	if (route == R_GROUPS)
+		return serve_groups(c, s, method, url);
 	return queue(c, MHD_HTTP_OK, body_response(s, BODY_STATUS, CT_JSON), method, url, NULL);
 }
 

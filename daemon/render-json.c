@@ -375,3 +375,168 @@ int render_json_status(const struct snapshot *s, struct blob *ret)
 	render_buf_put_lit(&b, "\n");
 	return render_buf_finish(&b, ret);
 }
+
+double render_hist_quantile(const uint64_t hist[GROUPS_HIST_BUCKETS], uint64_t count, double q)
+{
+	double rank = q * (double)count, cum = 0;
+
+	if (!count)
+		return NAN;
+	for (int k = 0; k < GROUPS_HIST_BUCKETS; k++) {
+		double lo = k ? (double)(1ull << (9 + k)) : 0, hi = (double)(1ull << (10 + k));
+
+		if (!hist[k] || cum + (double)hist[k] < rank) {
+			cum += (double)hist[k];
+			continue;
+		}
+		if (k == GROUPS_HIST_FINITE) /* +Inf: the highest finite bound, as Prometheus */
+			return (double)(1ull << (9 + k)) / 1e9;
+		return (lo + (hi - lo) * (rank - cum) / (double)hist[k]) / 1e9;
+	}
+	return (double)(1ull << (9 + GROUPS_HIST_FINITE)) / 1e9;
+}
+
+static json_t *label_or_null(const char *v)
+{
+	return v && v[0] ? json_string(v) : json_null();
+}
+
+static json_t *group_labels(const struct cgroup_labels *cg, enum group_by by)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	if (by == GROUP_BY_CGROUP)
+		json_object_set_new(o, "cgroup", label_or_null(cg->cgroup));
+	json_object_set_new(o, "unit", label_or_null(cg->unit));
+	json_object_set_new(o, "user_unit", label_or_null(cg->user_unit));
+	json_object_set_new(o, "container_id", label_or_null(cg->container_id));
+	json_object_set_new(o, "pod_uid", label_or_null(cg->pod_uid));
+	return o;
+}
+
+/* The groups that preempted group i most (and those i preempted), the largest first. */
+static json_t *group_preemptors(const struct groups_view *v, size_t i, bool by_them)
+{
+	json_t *a = json_array();
+
+	for (size_t k = 0; a && k < v->n_pairs && json_array_size(a) < 5; k++) {
+		const struct group_pair *p = &v->pairs[k];
+		uint32_t me = by_them ? p->victim : p->by, other = by_them ? p->by : p->victim;
+		json_t *o;
+
+		if (me != i)
+			continue;
+		o = group_labels(&v->groups[other].cg, v->by);
+		if (o)
+			json_object_set_new(o, "preemptions", json_integer((json_int_t)p->count));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *group_json(const struct snapshot *s, const struct groups_view *v, size_t i)
+{
+	const struct group *g = &v->groups[i];
+	json_t *o = group_labels(&g->cg, v->by), *sw, *r, *lat;
+	double dt = s->rate_s;
+
+	if (!o)
+		return NULL;
+	sw = json_pack("{sI sI}", "voluntary", (json_int_t)g->c.voluntary, "involuntary",
+		       (json_int_t)g->c.involuntary);
+	json_object_set_new(o, "context_switches", sw);
+	json_object_set_new(o, "cpu_seconds", json_real((double)g->c.runtime_ns / 1e9));
+	json_object_set_new(o, "run_queue_wait_seconds",
+			    json_real((double)g->c.run_delay_ns / 1e9));
+	json_object_set_new(o, "processes_exited", json_integer((json_int_t)g->exited));
+	r = json_pack("{sf sf sf}", "context_switches_per_second",
+		      dt > 0 ? (double)counters_switches(&g->delta) / dt : 0.0, "cpu_utilization",
+		      dt > 0 ? (double)g->delta.runtime_ns / 1e9 / dt : 0.0, "run_queue_wait_share",
+		      dt > 0 ? (double)g->delta.run_delay_ns / 1e9 / dt : 0.0);
+	json_object_set_new(o, "rates", r);
+	if (v->latency) {
+		double p50 = render_hist_quantile(g->hist, g->hist_count, 0.5);
+		double p99 = render_hist_quantile(g->hist, g->hist_count, 0.99);
+
+		lat = json_pack("{sI so so}", "count", (json_int_t)g->hist_count, "p50_seconds",
+				isfinite(p50) ? json_real(p50) : json_null(), "p99_seconds",
+				isfinite(p99) ? json_real(p99) : json_null());
+		json_object_set_new(o, "run_queue_latency", lat);
+		json_object_set_new(o, "preempted_by", group_preemptors(v, i, true));
+		json_object_set_new(o, "preempts", group_preemptors(v, i, false));
+	}
+	return o;
+}
+
+static uint64_t group_key(const struct group *g, enum json_sort sort)
+{
+	return sort == JSON_SORT_CPU	    ? g->delta.runtime_ns
+	       : sort == JSON_SORT_SWITCHES ? counters_switches(&g->delta)
+					    : g->delta.run_delay_ns;
+}
+
+/* By the last interval's figure, descending, then by the total, then by label order. */
+static int group_cmp(const void *a, const void *b, void *userdata)
+{
+	const struct group *x = *(const struct group *const *)a;
+	const struct group *y = *(const struct group *const *)b;
+	enum json_sort sort = *(const enum json_sort *)userdata;
+	uint64_t kx = group_key(x, sort), ky = group_key(y, sort);
+
+	if (kx != ky)
+		return kx > ky ? -1 : 1;
+	kx = sort == JSON_SORT_CPU ? x->c.runtime_ns : x->c.run_delay_ns;
+	ky = sort == JSON_SORT_CPU ? y->c.runtime_ns : y->c.run_delay_ns;
+	if (kx != ky)
+		return kx > ky ? -1 : 1;
+	return (x > y) - (x < y);
+}
+
+int render_json_groups(const struct snapshot *s, const struct json_groups_query *q,
+		       struct blob *ret)
+{
+	const struct groups_view *v = s->groups[q->by == GROUP_BY_CGROUP];
+	_cleanup_free_ const struct group **order = NULL;
+	json_t *doc, *arr;
+	size_t n;
+	char *text;
+
+	*ret = (struct blob){};
+	if (!v)
+		return -ENOENT;
+	order = malloc((v->n_groups + 1) * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (size_t i = 0; i < v->n_groups; i++)
+		order[i] = &v->groups[i];
+	qsort_r(order, v->n_groups, sizeof(*order), group_cmp, (void *)&q->sort);
+	n = q->top && q->top < v->n_groups ? q->top : v->n_groups;
+	arr = json_array();
+	for (size_t i = 0; arr && i < n; i++)
+		json_array_append_new(arr, group_json(s, v, (size_t)(order[i] - v->groups)));
+	doc = json_pack("{sf sf ss sb so sI sI}", "timestamp", s->timestamp, "interval_seconds",
+			s->info.interval_s, "by", q->by == GROUP_BY_CGROUP ? "cgroup" : "unit",
+			"latency", v->latency, "groups", arr ?: json_array(), "preemptions",
+			(json_int_t)v->preemptions, "preemptions_other",
+			(json_int_t)v->other_preemptions);
+	if (!doc)
+		return -ENOMEM;
+	text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	json_decref(doc);
+	if (!text)
+		return -ENOMEM;
+	n = strlen(text);
+	*ret = (struct blob){.data = text, .len = n};
+	/* a final newline, as the other documents have */
+	ret->data = realloc(text, n + 2);
+	if (!ret->data) {
+		free(text);
+		*ret = (struct blob){};
+		return -ENOMEM;
+	}
+	memcpy(ret->data + n, "\n", 2);
+	ret->len = n + 1;
+	return 0;
+}

@@ -26,6 +26,27 @@ int render_json_processes(const struct snapshot *s, const struct json_query *q, 
 /* The same into a buffer to reuse, as render_exposition_into() (render-prom.h). */
 int render_json_processes_into(const struct snapshot *s, const struct json_query *q,
 			       struct blob *buf);
+/* What /api/v1/groups is asked: by unit or cgroup, the order, how many. */
+struct json_groups_query {
+	enum group_by by;    /* GROUP_BY_UNIT (default) or GROUP_BY_CGROUP */
+	enum json_sort sort; /* JSON_SORT_WAIT (default), _CPU or _SWITCHES; descending */
+	size_t top;	     /* 0: all */
+};
+
+/*
+ * The /api/v1/groups document: each group's counters, rates, latency quantile estimates (where
+ * latency is counted) and its top preemptors. 0, -ENOMEM, or -ENOENT when the snapshot has no
+ * groups of that kind (no cgroup2 hierarchy).
+ */
+int render_json_groups(const struct snapshot *s, const struct json_groups_query *q,
+		       struct blob *ret);
+
+/*
+ * The q-quantile (0..1) of a latency histogram, in seconds, interpolated linearly inside its
+ * bucket as Prometheus' histogram_quantile() does; NAN for an empty one.
+ */
+double render_hist_quantile(const uint64_t hist[GROUPS_HIST_BUCKETS], uint64_t count, double q);
+
 /* The /api/v1/status document. */
 int render_json_status(const struct snapshot *s, struct blob *ret);
 

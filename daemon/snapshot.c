@@ -336,6 +336,7 @@ int snapshot_new(const struct agg_state *st, const struct snapshot_info *info,
 		pthread_mutex_init(&s->body_lock[b], NULL);
 	s->mono_ns = mono_ns;
 	s->timestamp = timestamp;
+	s->rate_s = dt;
 	s->group_by = cfg->group_by;
 	s->info = *info;
 	s->info.processes_seen = st->n_procs + st->processes_exited;

@@ -106,6 +106,7 @@ struct snapshot {
 	int n_ref;
 	uint64_t mono_ns; /* CLOCK_MONOTONIC of the aggregation */
 	double timestamp; /* seconds since the epoch of the aggregation */
+	double rate_s;	  /* the interval the rates are over (the last two samples) */
 	enum group_by group_by;
 	struct snapshot_info info;
 
