@@ -205,7 +205,7 @@ def static_checks(t):
 def dashboard_query(expr):
     """A dashboard query with Grafana's variables given values, for Prometheus."""
     for var, val in (("$__rate_interval", "1m"), ("$__range", "5m"), ("$instance", ".*"),
-                     ("$job", ".*"), ("$top", "10")):
+                     ("$job", ".*"), ("$top", "10"), ("$unit", ".+")):
         expr = expr.replace(var, val)
     return expr
 
