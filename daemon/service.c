@@ -350,6 +350,11 @@ static void reload(struct service *s)
 	s->cfg = next;
 	log_info("Configuration reloaded (interval %.3fs, group_by %s)",
 		 (double)s->cfg.interval_usec / USEC_PER_SEC, group_by_to_string(s->cfg.group_by));
+	if ((s->cfg.group_by == GROUP_BY_UNIT || s->cfg.group_by == GROUP_BY_CGROUP) && !s->latency)
+		log_notice("group_by %s: run-queue latency histograms and preemptions are counted "
+			   "only when rawtpd starts with group_by unit or cgroup (on the thread "
+			   "data path); restart rawtpd to have them",
+			   group_by_to_string(s->cfg.group_by));
 done:
 	sd_notify(false, "READY=1");
 }
