@@ -347,6 +347,7 @@ int render_json_status(const struct snapshot *s, struct blob *ret)
 	    !set(root, "attach_mode", text(in->attach_mode, SIZE_MAX)) ||
 	    !set(root, "data_path", text(in->data_path, SIZE_MAX)) ||
 	    !set(root, "data_path_reason", text(in->data_path_reason, SIZE_MAX)) ||
+	    !set(root, "counting_latency", json_boolean(s->groups[0] && s->groups[0]->latency)) ||
 	    !set(root, "interval_seconds", real(in->interval_s)) ||
 	    !set(root, "start_time", real(in->start_time)) ||
 	    !set(root, "uptime_seconds", real(uptime > 0 ? uptime : 0)) ||

@@ -187,6 +187,8 @@ def one_path(t, path, root, dirs, hostile):
         switched_in = {k: pcount(p.pid) for k, p in hogs.items()}
         usage = {k: cpu_usage(dirs[k]) - before[k] for k in hogs}
         _, text = d.metrics()
+        t.check(d.json("/api/v1/status").get("counting_latency") == latency,
+                f"{path}: /api/v1/status says counting_latency {latency}")
         groups = d.json("/api/v1/groups?by=unit")
         by_cgroup = d.json("/api/v1/groups?by=cgroup&sort=cpu&top=50")
         check_units(t, path, text, groups, kernel, switched_in, usage, latency)
