@@ -707,11 +707,110 @@ out:
 	free(ss);
 }
 
+/* group_by = unit: the group families, the latency histogram and the preemption pairs. */
+static void test_groups(void)
+{
+	static struct group gs[2];
+	static struct group_pair pairs[] = {{.victim = 1, .by = 0, .count = 7}};
+	static struct groups_view v = {.n_ref = 1, .by = GROUP_BY_UNIT, .latency = true};
+	static struct snapshot_series ss[2];
+	struct snapshot *s = make_snapshot(GROUP_BY_UNIT);
+	static const char hostile_path[] = "/system.slice/we\"ird\\\xc0\n.service";
+	struct blob prom, om, js;
+	json_t *doc;
+
+	CHECK(cgroup_path_labels("/system.slice/web.service", 25, &gs[0].cg) == 0);
+	CHECK(cgroup_path_labels(hostile_path, sizeof(hostile_path) - 1, &gs[1].cg) == 0);
+	gs[0].cg.cgroup[0] = 0; /* grouped by unit: no path */
+	gs[1].cg.cgroup[0] = 0;
+	gs[0].c = (struct counters){10, 2, 3000000000, 500000000};
+	gs[1].c = (struct counters){4, 9, 1000000000, 2000000000};
+	gs[1].delta = (struct counters){1, 1, 100000000, 500000000};
+	gs[1].hist[0] = 2;  /* under 1.024 us */
+	gs[1].hist[12] = 5; /* 2.097 ms to 4.194 ms */
+	gs[1].hist[23] = 1; /* over 4.29 s */
+	gs[1].hist_count = 8;
+	v.groups = gs;
+	v.n_groups = 2;
+	v.pairs = pairs;
+	v.n_pairs = 1;
+	v.other_preemptions = 3;
+	v.preemptions = 10;
+	for (int i = 0; i < 2; i++)
+		ss[i] = (struct snapshot_series){.c = gs[i].c, .cg = &gs[i].cg, .group = &gs[i]};
+	s->series = ss;
+	s->n_series = 2;
+	s->groups[0] = &v;
+	s->rate_s = 1.0;
+
+	CHECK(render_prom(s, &prom) == 0);
+	CHECK(render_openmetrics(s, &om) == 0);
+	CHECK(contains(&prom, "\nrawtpd_process_cpu_seconds_total{unit=\"web.service\"} 3\n"));
+	CHECK(contains(&prom, "\nrawtpd_process_context_switches_total{unit=\"we\\\"ird\\\\\\\\xc0"
+			      "\\n.service\",type=\"involuntary\"} 9\n"));
+	CHECK(contains(&prom, "# TYPE rawtpd_run_queue_latency_seconds histogram\n"));
+	CHECK(contains(&om, "# TYPE rawtpd_run_queue_latency_seconds histogram\n"));
+	/* cumulative: 2 below the first bound, 7 by 4.194304 ms, all 8 only at +Inf */
+	CHECK(contains(&prom, "{unit=\"web.service\",le=\"1.024e-06\"} 0\n"));
+	CHECK(contains(&prom, "\\n.service\",le=\"1.024e-06\"} 2\n"));
+	CHECK(contains(&prom, "\\n.service\",le=\"0.004194304\"} 7\n"));
+	CHECK(contains(&prom, "\\n.service\",le=\"4.294967296\"} 7\n"));
+	CHECK(contains(&prom, "\\n.service\",le=\"+Inf\"} 8\n"));
+	CHECK(contains(&prom, "rawtpd_run_queue_latency_seconds_sum{unit=\"web.service\"} 0.5\n"));
+	CHECK(contains(&prom, "rawtpd_run_queue_latency_seconds_count{unit=\"web.service\"} 0\n"));
+	CHECK(contains(&prom, "\\n.service\",by_unit=\"web.service\"} 7\n"));
+	CHECK(contains(&prom,
+		       "rawtpd_preemptions_total{unit=\"[other]\",by_unit=\"[other]\"} 3\n"));
+	CHECK(contains(&om, "# TYPE rawtpd_preemptions counter\n"));
+	CHECK(!contains(&prom, "pid=\""));
+	check_promtool(&prom);
+
+	/* the median of 8: rank 4 falls in bucket 12, 2 in, 5 there: 2^21 + 2^21 * 2/5 ns */
+	CHECK(fabs(render_hist_quantile(gs[1].hist, 8, 0.5) - (2097152 + 2097152 * 0.4) / 1e9) <
+	      1e-12);
+	CHECK(fabs(render_hist_quantile(gs[1].hist, 8, 1.0) - 4.294967296) < 1e-9);
+	CHECK(isnan(render_hist_quantile(gs[0].hist, 0, 0.5)));
+	CHECK(render_json_groups(
+		      s, &(struct json_groups_query){.by = GROUP_BY_UNIT, .sort = JSON_SORT_WAIT},
+		      &js) == 0);
+	doc = json_loadb(js.data, js.len, 0, NULL);
+	CHECK(doc != NULL);
+	if (doc) {
+		json_t *g0 = json_array_get(json_object_get(doc, "groups"), 0);
+		json_t *lat = json_object_get(g0, "run_queue_latency");
+
+		/* the one that waited most in the last interval first, its name escaped */
+		CHECK_STREQ(json_string_value(json_object_get(g0, "unit")),
+			    "we\"ird\\\\xc0\n.service");
+		CHECK_EQ_U64(json_integer_value(json_object_get(lat, "count")), 8);
+		CHECK(json_real_value(json_object_get(lat, "p99_seconds")) >=
+		      json_real_value(json_object_get(lat, "p50_seconds")));
+		CHECK_STREQ(
+			json_string_value(json_object_get(
+				json_array_get(json_object_get(g0, "preempted_by"), 0), "unit")),
+			"web.service");
+		CHECK(json_is_null(json_object_get(
+			json_array_get(json_object_get(doc, "groups"), 1), "user_unit")));
+		CHECK_EQ_U64(json_integer_value(json_object_get(doc, "preemptions_other")), 3);
+		json_decref(doc);
+	}
+	free(js.data);
+	/* no groups by cgroup in this snapshot (as without a cgroup2 hierarchy) */
+	CHECK(render_json_groups(s, &(struct json_groups_query){.by = GROUP_BY_CGROUP}, &js) ==
+	      -ENOENT);
+	s->groups[0] = NULL;
+	free(gs[0].cg.cgroup);
+	free(gs[1].cg.cgroup);
+	free(prom.data);
+	free(om.data);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	test_prom(GROUP_BY_PID);
 	test_prom(GROUP_BY_COMM);
+	test_groups();
 	test_gzip();
 	test_json_queries();
 	test_json_document();
