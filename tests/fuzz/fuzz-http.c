@@ -2,7 +2,7 @@
 /*
  * What a client controls in a request before any snapshot is touched: the Accept and
  * Accept-Encoding headers (http_negotiate_format(), http_accepts_gzip()) and the
- * /api/v1/processes query (http_query_add()). The input is split at its first NUL: the part
+ * /api/v1/processes and /api/v1/groups queries (http_query_add(), http_groups_query_add()). The input is split at its first NUL: the part
  * before is the header value (MHD hands headers over NUL-terminated), the part after is a query
  * string "k=v&k=v" as MHD would decode it. Properties: the parsers stay inside the input, a
  * refused parameter leaves the query as it was and says why, an accepted one is in range.
@@ -47,6 +47,7 @@ static size_t unescape(char *s, size_t n)
 static void check_query(const char *q, size_t n)
 {
 	struct http_query hq, before;
+	struct http_groups_query gq, gbefore;
 	char *copy = malloc(n + 1);
 	char *p, *end;
 
@@ -54,6 +55,7 @@ static void check_query(const char *q, size_t n)
 	memcpy(copy, q, n);
 	copy[n] = 0;
 	http_query_init(&hq);
+	http_groups_query_init(&gq);
 	for (p = copy, end = copy + n; p <= end;) {
 		char *amp = memchr(p, '&', (size_t)(end - p));
 		char *stop = amp ? amp : end;
@@ -89,6 +91,24 @@ static void check_query(const char *q, size_t n)
 							       sizeof(text)) == value_len,
 					   "comm of %zu bytes accepted", value_len);
 			}
+		}
+		/* the same argument to /api/v1/groups's parser */
+		gbefore = gq;
+		r = http_groups_query_add(&gq, p, key_len, value, value_len, &reason);
+		if (r < 0) {
+			FUZZ_CHECK(r == -EINVAL && reason && *reason,
+				   "groups: refused without a reason");
+			FUZZ_CHECK(memcmp(&gq, &gbefore, sizeof(gq)) == 0,
+				   "groups: refusal changed the query");
+		} else {
+			FUZZ_CHECK(r == 0 && gq.seen != gbefore.seen,
+				   "groups: accepted, not recorded");
+			FUZZ_CHECK(gq.q.top <= HTTP_TOP_MAX, "groups: top %zu", gq.q.top);
+			FUZZ_CHECK(gq.q.by == GROUP_BY_UNIT || gq.q.by == GROUP_BY_CGROUP,
+				   "groups: by %d", gq.q.by);
+			FUZZ_CHECK(gq.q.sort == JSON_SORT_WAIT || gq.q.sort == JSON_SORT_CPU ||
+					   gq.q.sort == JSON_SORT_SWITCHES,
+				   "groups: sort %d", gq.q.sort);
 		}
 		if (!amp)
 			break;
