@@ -425,11 +425,15 @@ static int attach(struct service *s)
 		log_info("Labelling processes from the cgroup2 hierarchy at %s",
 			 cgroup_cache_root(s->cgroups));
 	}
-	if (groups_new(GROUP_BY_UNIT, &s->groups[0]) < 0 ||
-	    groups_new(GROUP_BY_CGROUP, &s->groups[1]) < 0) {
+	if (s->cgroups && (groups_new(GROUP_BY_UNIT, &s->groups[0]) < 0 ||
+			   groups_new(GROUP_BY_CGROUP, &s->groups[1]) < 0)) {
 		log_error("Out of memory");
 		return -ENOMEM;
 	}
+	if (!s->cgroups && co.latency)
+		log_notice("group_by %s needs the cgroup2 (unified) hierarchy: there are no groups "
+			   "to show",
+			   group_by_to_string(s->cfg.group_by));
 	{
 		const struct sample_hist *h;
 		const struct sample_pair *p;

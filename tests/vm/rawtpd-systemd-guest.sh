@@ -15,7 +15,8 @@
 #   RAWTPD_SD_PORT  its default port
 #   RAWTPD_SD_CHECKS  the groups of checks to run (default all of them): service (user,
 #                   capabilities, HTTP, reload, journal), restart (SIGKILL, watchdog), modes
-#                   (attach modes inside the unit), socket (socket activation)
+#                   (attach modes inside the unit), socket (socket activation), groups
+#                   (group_by = unit: two transient units competing for one CPU)
 #
 # Prints one "ok N - ..." or "not ok N - ..." line per check (TAP) and a closing
 # "N passed, N failed" line; exits 1 if any check failed.
@@ -52,7 +53,7 @@ wait_for() {
 		sleep 0.5
 	done
 }
-want() { [[ " ${RAWTPD_SD_CHECKS:-service restart modes socket} " == *" $1 "* ]]; }
+want() { [[ " ${RAWTPD_SD_CHECKS:-service restart modes socket groups} " == *" $1 "* ]]; }
 prop() { systemctl show -P "$1" "$svc"; }
 main_pid() { prop MainPID; }
 is_running() { [ "$(prop ActiveState)/$(prop SubState)" = active/running ]; }
@@ -396,6 +397,91 @@ if [ "$mode" != machinery ] && want socket; then
 	else
 		not_ok "rawtpd.socket starts"
 	fi
+fi
+
+# ---- group_by = unit: two transient units compete for one CPU -------------------------------
+
+# unit_metric NAME UNIT [MORE]: the value of the sample of NAME whose labels start with
+# unit="UNIT" (and hold MORE), from the body in $metrics.
+unit_metric() {
+	grep -F "$1{unit=\"$2\"" <<<"$metrics" | grep -F -- "${3:-}" | grep -v by_unit |
+		head -n 1 | sed 's/.* //'
+}
+# Seconds (a decimal) to nanoseconds, exactly.
+to_ns() { python3 -c 'import sys; from decimal import Decimal; print(int(Decimal(sys.argv[1]) * 10**9))' "$1"; }
+
+if [ "$mode" != machinery ] && want groups; then
+	cp "$conf" /run/rawtpd-test-conf.orig 2>/dev/null || true
+	mkdir -p /run/rawtpd-test
+	printf '[daemon]\ninterval = 1s\n[metrics]\ngroup_by = unit\n' >"$conf"
+	systemctl restart "$svc" || true
+	check "rawtpd restarts with group_by = unit" wait_for 60 is_running
+	latency=$(http /api/v1/status | python3 -c 'import json, sys
+print("yes" if json.load(sys.stdin).get("counting_latency") else "no")' || echo no)
+	note "counting latency histograms and preemptions: $latency ($(uname -r))"
+	hog='import time
+end = time.monotonic() + 4
+while time.monotonic() < end:
+    pass
+time.sleep(1000)'
+	for u in a b; do
+		systemctl reset-failed "rawtpd-hog-$u.service" 2>/dev/null || true
+		systemd-run -q --unit="rawtpd-hog-$u" -p CPUAffinity=0 /usr/bin/python3 -c "$hog"
+	done
+	# a container scope made by hand, as docker's systemd driver names it
+	hex=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+	scope=/sys/fs/cgroup/rawtpd-test.slice/docker-$hex.scope
+	mkdir -p "$scope"
+	python3 -c 'import time
+while True: time.sleep(0.01)' &
+	ctr=$!
+	echo "$ctr" >"$scope/cgroup.procs"
+	sleep 6 # the hogs' 4 s of spinning on one CPU, under TCG
+	sleep 3 # and three intervals
+	metrics=$(http /metrics || true)
+	for u in a b; do
+		unit=rawtpd-hog-$u.service
+		pid=$(systemctl show -P MainPID "$unit")
+		read -r _ rd pc <"/proc/$pid/schedstat"
+		ran=$(sed -n 's/^se.sum_exec_runtime *: *//p' "/proc/$pid/sched")
+		usage=$(sed -n 's/^usage_usec //p' "/sys/fs/cgroup/system.slice/$unit/cpu.stat")
+		cpu=$(unit_metric rawtpd_process_cpu_seconds_total "$unit")
+		wait=$(unit_metric rawtpd_process_run_queue_wait_seconds_total "$unit")
+		note "$unit: rawtpd CPU ${cpu:-?} s, wait ${wait:-?} s; kernel run_delay $rd ns, pcount $pc, cpu.stat usage $usage us, sum_exec_runtime $ran ms"
+		cpu_ns=$(to_ns "${cpu:-0}")
+		close() { python3 -c 'import sys; a, b = int(sys.argv[1]), int(sys.argv[2]); sys.exit(abs(a - b) > 0.02 * b)' "$@"; }
+		check "$unit: CPU within 2% of its cgroup's cpu.stat usage_usec" close "$cpu_ns" "$((usage * 1000))"
+		check "$unit: wait is its process's run_delay (schedstat), exactly" test "$(to_ns "${wait:-0}")" = "$rd"
+		spun() { [ "$rd" -gt 500000000 ]; }
+		check "$unit: it waited for its CPU (the two units shared it)" spun
+		if [ "$latency" = yes ]; then
+			count=$(unit_metric rawtpd_run_queue_latency_seconds_count "$unit")
+			near() { python3 -c 'import sys; a, b = float(sys.argv[1]), int(sys.argv[2]); sys.exit(abs(a - b) > 2 + 0.01 * b)' "$@"; }
+			check "$unit: latency histogram count ${count:-?} is its switch-ins (pcount $pc)" near "${count:-0}" "$pc"
+		fi
+	done
+	if [ "$latency" = yes ]; then
+		ab=$(grep -F 'rawtpd_preemptions_total{unit="rawtpd-hog-a.service",by_unit="rawtpd-hog-b.service"}' <<<"$metrics" | sed 's/.* //')
+		ba=$(grep -F 'rawtpd_preemptions_total{unit="rawtpd-hog-b.service",by_unit="rawtpd-hog-a.service"}' <<<"$metrics" | sed 's/.* //')
+		both() { [ "${ab:-0}" -gt 0 ] && [ "${ba:-0}" -gt 0 ]; }
+		check "preemptions counted both ways between the two units (a by b ${ab:-0}, b by a ${ba:-0})" both
+		groups=$(http '/api/v1/groups?by=unit' || true)
+		p99() { python3 -c 'import json, sys
+g = {x["unit"]: x for x in json.load(sys.stdin)["groups"]}
+l = g["rawtpd-hog-a.service"]["run_queue_latency"]
+sys.exit(not (l["p99_seconds"] >= l["p50_seconds"] > 0))' <<<"$groups"; }
+		check "/api/v1/groups has hog-a's p50 and p99 wait" p99
+	else
+		ok "latency histograms and preemptions # SKIP: the process data path ($(uname -r) is before 6.5)"
+	fi
+	container() { grep -Fq "rawtpd_process_cpu_seconds_total{unit=\"docker-$hex.scope\",container_id=\"$hex\"}" <<<"$metrics"; }
+	check "a docker-<id>.scope made by hand is a unit with its container_id" container
+	kill "$ctr" 2>/dev/null || true
+	wait "$ctr" 2>/dev/null || true
+	systemctl stop rawtpd-hog-a.service rawtpd-hog-b.service 2>/dev/null || true
+	rmdir "$scope" /sys/fs/cgroup/rawtpd-test.slice 2>/dev/null || true
+	if [ -e /run/rawtpd-test-conf.orig ]; then cp /run/rawtpd-test-conf.orig "$conf"; fi
+	systemctl restart "$svc" || true
 fi
 
 # ---- deb: remove and purge -------------------------------------------------------------------
