@@ -202,8 +202,11 @@ static struct MHD_Response *error_json(const char *error, const char *parameter,
  * Routes.
  */
 
+/* A query string, argument by argument, into one endpoint's parser; stops at the first bad one. */
 struct query_iter {
-	struct http_query hq;
+	int (*add)(void *q, const char *key, size_t key_len, const char *value, size_t value_len,
+		   const char **ret_reason);
+	void *q;
 	const char *bad_key;
 	size_t bad_key_len;
 	const char *reason;
@@ -214,7 +217,8 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 {
 	struct query_iter *it = cls;
 
-	if (http_query_add(&it->hq, key, key_len, value, value_len, &it->reason) < 0) {
+	(void)kind;
+	if (it->add(it->q, key, key_len, value, value_len, &it->reason) < 0) {
 		it->bad_key = key;
 		it->bad_key_len = key_len;
 		return MHD_NO;
@@ -222,64 +226,62 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 	return MHD_YES;
 }
 
+static int processes_arg(void *q, const char *key, size_t key_len, const char *value,
+			 size_t value_len, const char **ret_reason)
+{
+	return http_query_add(q, key, key_len, value, value_len, ret_reason);
+}
+
+static int groups_arg(void *q, const char *key, size_t key_len, const char *value, size_t value_len,
+		      const char **ret_reason)
+{
+	return http_groups_query_add(q, key, key_len, value, value_len, ret_reason);
+}
+
+/* Read the query into it; NULL, or the 400 response that names the bad parameter. */
+static struct MHD_Response *read_query(struct MHD_Connection *c, struct query_iter *it)
+{
+	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, query_arg, it);
+	return it->reason ? error_json(it->reason, it->bad_key, it->bad_key_len) : NULL;
+}
+
 static enum MHD_Result serve_processes(struct MHD_Connection *c, struct snapshot *s,
 				       const char *method, const char *url)
 {
-	struct query_iter it = {};
+	struct http_query hq;
+	struct query_iter it = {.add = processes_arg, .q = &hq};
+	struct MHD_Response *bad;
 	struct blob b = {};
 
 	if (MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, NULL, NULL) <= 0)
 		return queue(c, MHD_HTTP_OK, body_response(s, BODY_JSON, CT_JSON), method, url,
 			     NULL);
 
-	http_query_init(&it.hq);
-	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, query_arg, &it);
-	if (it.reason)
-		return queue(c, MHD_HTTP_BAD_REQUEST,
-			     error_json(it.reason, it.bad_key, it.bad_key_len), method, url,
-			     it.reason);
-	if (render_json_processes(s, &it.hq.q, &b) < 0)
+	http_query_init(&hq);
+	bad = read_query(c, &it);
+	if (bad)
+		return queue(c, MHD_HTTP_BAD_REQUEST, bad, method, url, it.reason);
+	if (render_json_processes(s, &hq.q, &b) < 0)
 		return queue(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 			     error_json("out of memory", NULL, 0), method, url, NULL);
 	return queue(c, MHD_HTTP_OK, owned_response(b.data, b.len, CT_JSON), method, url,
 		     "(query)");
 }
 
-struct groups_iter {
-	struct http_groups_query hq;
-	const char *bad_key;
-	size_t bad_key_len;
-	const char *reason;
-};
-
-static enum MHD_Result groups_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-				  size_t key_len, const char *value, size_t value_len)
-{
-	struct groups_iter *it = cls;
-
-	(void)kind;
-	if (http_groups_query_add(&it->hq, key, key_len, value, value_len, &it->reason) < 0) {
-		it->bad_key = key;
-		it->bad_key_len = key_len;
-		return MHD_NO;
-	}
-	return MHD_YES;
-}
-
 static enum MHD_Result serve_groups(struct MHD_Connection *c, struct snapshot *s,
 				    const char *method, const char *url)
 {
-	struct groups_iter it = {};
+	struct http_groups_query hq;
+	struct query_iter it = {.add = groups_arg, .q = &hq};
+	struct MHD_Response *bad;
 	struct blob b = {};
 	int r;
 
-	http_groups_query_init(&it.hq);
-	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, groups_arg, &it);
-	if (it.reason)
-		return queue(c, MHD_HTTP_BAD_REQUEST,
-			     error_json(it.reason, it.bad_key, it.bad_key_len), method, url,
-			     it.reason);
-	r = render_json_groups(s, &it.hq.q, &b);
+	http_groups_query_init(&hq);
+	bad = read_query(c, &it);
+	if (bad)
+		return queue(c, MHD_HTTP_BAD_REQUEST, bad, method, url, it.reason);
+	r = render_json_groups(s, &hq.q, &b);
 	if (r == -ENOENT)
 		return queue(
 			c, MHD_HTTP_NOT_FOUND,
