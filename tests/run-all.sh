@@ -38,7 +38,7 @@ install_deps() {
 	apt-get install -y -qq --no-install-recommends \
 		build-essential clang llvm bpftool libbpf-dev libmicrohttpd-dev libsystemd-dev \
 		libjansson-dev libinih-dev libdeflate-dev zlib1g-dev libcrypt-dev meson ninja-build pkg-config \
-		python3 prometheus curl valgrind clang-format scdoc >/dev/null
+		python3 python3-prometheus-client prometheus curl valgrind clang-format scdoc >/dev/null
 	# the VM guests' switch load (attach loop, per-event cost) and test-hang-watch's pgrep
 	apt-get install -y -qq --no-install-recommends stress-ng procps >/dev/null
 }

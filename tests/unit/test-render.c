@@ -402,6 +402,62 @@ static void check_python(const char *format, const struct blob *b, const struct 
 	json_decref(decoded);
 }
 
+/*
+ * Parse with prometheus_client and print {unit: [histogram type, +Inf bucket, count]} of
+ * rawtpd_run_queue_latency_seconds: the parser takes the family as a histogram.
+ */
+#define PY_HIST                                                                         \
+	"/usr/bin/python3 -c '\n"                                                       \
+	"import json, sys\n"                                                            \
+	"try:\n"                                                                        \
+	"    if sys.argv[1] == \"om\":\n"                                               \
+	"        from prometheus_client.openmetrics.parser import "                     \
+	"text_string_to_metric_families\n"                                              \
+	"    else:\n"                                                                   \
+	"        from prometheus_client.parser import text_string_to_metric_families\n" \
+	"except ImportError:\n"                                                         \
+	"    sys.exit(77)\n"                                                            \
+	"text = open(sys.argv[2], encoding=\"utf-8\", errors=\"strict\").read()\n"      \
+	"out = {}\n"                                                                    \
+	"for f in text_string_to_metric_families(text):\n"                              \
+	"    if f.name != \"rawtpd_run_queue_latency_seconds\":\n"                      \
+	"        continue\n"                                                            \
+	"    for s in f.samples:\n"                                                     \
+	"        o = out.setdefault(s.labels[\"unit\"], [f.type, 0, 0])\n"              \
+	"        if s.name.endswith(\"_bucket\") and s.labels[\"le\"] == \"+Inf\":\n"   \
+	"            o[1] = s.value\n"                                                  \
+	"        if s.name.endswith(\"_count\"):\n"                                     \
+	"            o[2] = s.value\n"                                                  \
+	"print(json.dumps(out))\n"                                                      \
+	"' %s %%s"
+
+/* Both formats' histograms, as Python's parser reads them: 8 waits of the hostile unit. */
+static void check_python_hist(const char *format, const struct blob *b)
+{
+	char cmd[2048], *out = NULL;
+	json_t *decoded, *h;
+	int r;
+
+	if (access("/usr/bin/python3", X_OK) != 0)
+		return;
+	snprintf(cmd, sizeof(cmd), PY_HIST, format);
+	r = run_on(cmd, b, &out);
+	if (r == 77) {
+		printf("SKIP %s histogram parse: python3-prometheus-client missing\n", format);
+		free(out);
+		return;
+	}
+	CHECK_EQ_U64(r, 0);
+	decoded = out ? json_loads(out, 0, NULL) : NULL;
+	free(out);
+	CHECK(decoded && json_object_size(decoded) == 2);
+	h = json_object_get(decoded, "we\"ird\\\\xc0\n.service");
+	CHECK_STREQ(json_string_value(json_array_get(h, 0)), "histogram");
+	CHECK(json_number_value(json_array_get(h, 1)) == 8);
+	CHECK(json_number_value(json_array_get(h, 2)) == 8);
+	json_decref(decoded);
+}
+
 static void test_prom(enum group_by g)
 {
 	const struct snapshot *s = make_snapshot(g);
@@ -764,6 +820,8 @@ static void test_groups(void)
 	CHECK(contains(&om, "# TYPE rawtpd_preemptions counter\n"));
 	CHECK(!contains(&prom, "pid=\""));
 	check_promtool(&prom);
+	check_python_hist("prom", &prom);
+	check_python_hist("om", &om);
 
 	/* the median of 8: rank 4 falls in bucket 12, 2 in, 5 there: 2^21 + 2^21 * 2/5 ns */
 	CHECK(fabs(render_hist_quantile(gs[1].hist, 8, 0.5) - (2097152 + 2097152 * 0.4) / 1e9) <
