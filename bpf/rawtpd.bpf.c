@@ -100,6 +100,18 @@ struct {
 	__type(value, struct rawtpd_slot);
 } slots SEC(".maps");
 
+/*
+ * Counting latency: each slot's thread's run-queue latency histogram, at the slot's index;
+ * sized like "slots" then, else one entry (the code that uses it is not loaded).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct rawtpd_hist);
+} hists SEC(".maps");
+
 /* a stack: the lowest indexes are taken again first, so the slots in use stay at the front */
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK);
@@ -468,6 +480,16 @@ static __always_inline __u32 hist_bucket(__u64 ns)
 	return b < RAWTPD_HIST_BUCKETS ? b : RAWTPD_HIST_BUCKETS - 1;
 }
 
+/* One wait of ns nanoseconds in the histogram of slot idx's thread. */
+static __always_inline void hist_add(__u32 idx, __u64 ns)
+{
+	struct rawtpd_hist *h = bpf_map_lookup_elem(&hists, &idx);
+	__u32 k = hist_bucket(ns);
+
+	if (h && k < RAWTPD_HIST_BUCKETS) /* k: for the verifier */
+		h->bucket[k]++;
+}
+
 /*
  * prev was preempted (switched out involuntarily) and next takes its CPU: count the pair of
  * their cgroups when they differ. next is NULL where the hook does not have it (the classic
@@ -562,12 +584,8 @@ static __always_inline void slot_take(struct task_struct *t, bool involuntary, b
 	slot_base(e, t, involuntary);
 	slot_figures(e, t, compat_run_delay(t, true));
 	/* born after attaching: its first wait counts, as it does in run_delay */
-	if (count_latency && t->start_time >= new_after_ns) {
-		__u32 k = hist_bucket(e->run_delay_ns);
-
-		if (k < RAWTPD_HIST_BUCKETS)
-			e->hist[k]++;
-	}
+	if (count_latency && t->start_time >= new_after_ns)
+		hist_add(idx, e->run_delay_ns);
 	e->cgroup_id = task_cgroup_id(t, true);
 	e->cgroup_gen = (__u32)cgroup_gen;
 	e->tgid = t->tgid;
@@ -599,7 +617,6 @@ static __always_inline int thread_switch(struct task_struct *prev, struct task_s
 	struct rawtpd_thread *b;
 	struct rawtpd_slot *e;
 	__u64 rd;
-	__u32 k;
 
 	if (prev->pid == 0)
 		return 0;
@@ -621,9 +638,7 @@ static __always_inline int thread_switch(struct task_struct *prev, struct task_s
 	if (count_latency) {
 		if (prev->nivcsw != e->involuntary)
 			count_preemption(prev, next, hook);
-		k = hist_bucket(rd - e->run_delay_ns);
-		if (k < RAWTPD_HIST_BUCKETS) /* for the verifier */
-			e->hist[k]++;
+		hist_add(b->slot, rd - e->run_delay_ns);
 	}
 	slot_figures(e, prev, rd);
 	if (b->cgroup_gen != (__u32)cgroup_gen || b->early < RAWTPD_EARLY_SWITCHES) {

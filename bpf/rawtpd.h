@@ -81,7 +81,8 @@ struct rawtpd_thread {
 #define RAWTPD_EARLY_SWITCHES 64
 
 /*
- * Thread data path: the run-queue latency histogram of a thread, its waits for a CPU by length:
+ * Thread data path: the run-queue latency histogram of a thread (struct rawtpd_hist), its waits
+ * for a CPU by length:
  * bucket k (0 to RAWTPD_HIST_BUCKETS - 2) counts the waits shorter than 2^(RAWTPD_HIST_SHIFT + k)
  * ns (and not shorter than the bucket before's bound), the last one every longer wait. 2^10 ns
  * (1.024 us) to 2^32 ns (4.29 s), as runqlat's log2 buckets of microseconds.
@@ -96,9 +97,8 @@ struct rawtpd_thread {
  * switch-out; what it did while rawtpd watched is each minus its base (zero for a thread born
  * after attaching). A slot is in use while tid is not 0 (written last, when the slot is
  * taken); the thread's last switch sets dead, and user space frees the slot (zeroes it and
- * puts its index back in "free_slots") once it has read it dead twice. 256 bytes: what every
- * switch writes is the first cache line and one histogram bucket; the second line is written
- * when the slot is taken.
+ * puts its index back in "free_slots") once it has read it dead twice. 128 bytes: what every
+ * switch writes is the first cache line.
  */
 struct rawtpd_slot {
 	__u64 voluntary;
@@ -120,10 +120,15 @@ struct rawtpd_slot {
 	__u64 base_run_delay_ns;
 	char comm[RAWTPD_COMM_LEN]; /* its group leader's when the slot was taken */
 	__u64 pad1[2];
-	/* its waits for a CPU since the slot was taken, by length; u32 counts, which user space
-	 * reads as growth since its last read (wrapping) */
-	__u32 hist[RAWTPD_HIST_BUCKETS];
-	__u64 pad2[4];
+};
+
+/*
+ * Thread data path, counting latency: the waits for a CPU of the thread in the slot of the same
+ * index, since the slot was taken, by length (the "hists" array, beside "slots"). u32 counts,
+ * which user space reads as growth since its last read (wrapping). Only the thread writes it.
+ */
+struct rawtpd_hist {
+	__u32 bucket[RAWTPD_HIST_BUCKETS];
 };
 
 /*

@@ -295,7 +295,7 @@ int collector_open(const struct collector_options *o, struct collector **ret, ch
 	};
 	r = collector_set_maps(c, &maps);
 	if (r >= 0 && fds.preempts >= 0 && c->slots) {
-		r = slots_count_latency(c->slots);
+		r = slots_count_latency(c->slots, fds.hists);
 		c->preempts = fds.preempts;
 	}
 	if (r < 0) {
@@ -462,7 +462,7 @@ static int add_entries(const struct collector *c, uint32_t count, struct entries
 	return 0;
 }
 
-_Static_assert(sizeof(struct rawtpd_slot) == 256, "a slot is four cache lines");
+_Static_assert(sizeof(struct rawtpd_slot) == 128, "a slot is two cache lines");
 _Static_assert(sizeof(struct rawtpd_thread) == 16, "a thread's storage stays small");
 
 /* Read the whole map into es, c->chunk entries per BPF_MAP_LOOKUP_BATCH; 0 or a negative errno. */

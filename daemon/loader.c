@@ -129,6 +129,7 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_p
 	bpf_map__set_autocreate(skel->maps.slots, thread);
 	bpf_map__set_autocreate(skel->maps.free_slots, thread);
 	bpf_map__set_autocreate(skel->maps.preempts, thread);
+	bpf_map__set_autocreate(skel->maps.hists, thread);
 	bpf_map__set_autocreate(skel->maps.oncpu, !thread);
 	bpf_map__set_autocreate(skel->maps.tid_runtime, !thread);
 	/* unknown: assume a current kernel (a wrong guess fails the load, not the counts) */
@@ -142,6 +143,12 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_p
 		r = bpf_map__set_max_entries(skel->maps.slots, max_processes);
 	if (r >= 0)
 		r = bpf_map__set_max_entries(skel->maps.free_slots, max_processes);
+	/* one entry each when not counting latency: no code that reads them is loaded then */
+	if (r >= 0)
+		r = bpf_map__set_max_entries(skel->maps.hists,
+					     latency && thread ? max_processes : 1);
+	if (r >= 0 && !(latency && thread))
+		r = bpf_map__set_max_entries(skel->maps.preempts, 1);
 	/*
 	 * Where the kernel can allocate map memory from any context (bpf_mem_alloc, Linux 6.1),
 	 * create entries as processes appear instead of preallocating max_processes of them on
@@ -261,6 +268,9 @@ void loader_fds(const struct loader *l, struct loader_fds *ret)
 			l->path == DATA_PATH_THREAD ? bpf_map__fd(l->skel->maps.free_slots) : -1,
 		.renames = l->rename_link ? bpf_map__fd(l->skel->maps.renames) : -1,
 		.stats = bpf_map__fd(l->skel->maps.stats),
+		.hists = l->path == DATA_PATH_THREAD && l->skel->rodata->count_latency
+				 ? bpf_map__fd(l->skel->maps.hists)
+				 : -1,
 		.preempts = l->path == DATA_PATH_THREAD && l->skel->rodata->count_latency
 				    ? bpf_map__fd(l->skel->maps.preempts)
 				    : -1,

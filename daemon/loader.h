@@ -43,6 +43,7 @@ struct loader_fds {
 	int renames;	/* hash of the renames noted since the last read; -1: no rename hook */
 	int stats;	/* per-CPU array of RAWTPD_STAT_* */
 	int preempts;	/* thread path counting latency: the pairs of cgroups; else -1 */
+	int hists;	/* ... and the threads' latency histograms (mmap'able array); else -1 */
 	int prog;	/* the sched_switch program */
 };
 void loader_fds(const struct loader *l, struct loader_fds *ret);

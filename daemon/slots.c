@@ -63,6 +63,8 @@ struct slots {
 	 * slots never used cost nothing), and the growth by cgroup, with its index by id */
 	uint32_t (*seen)[RAWTPD_HIST_BUCKETS];
 	size_t seen_len;
+	struct rawtpd_hist *hist; /* the BPF side's histograms, one per slot (mmap'ed) */
+	size_t hist_len;
 	struct sample_hist *hists;
 	size_t n_hists, hists_cap;
 	uint32_t *hist_index; /* open addressing over hists, 0: empty, else index + 1 */
@@ -146,6 +148,8 @@ struct slots *slots_close(struct slots *s)
 	munmap(s->map, s->map_len);
 	if (s->seen)
 		munmap(s->seen, s->seen_len);
+	if (s->hist)
+		munmap(s->hist, s->hist_len);
 	free(s->hists);
 	free(s->hist_index);
 	free(s->views);
@@ -252,17 +256,35 @@ static struct counters slot_counters(const struct rawtpd_slot *e)
 	};
 }
 
-int slots_count_latency(struct slots *s)
+int slots_count_latency(struct slots *s, int hists_fd)
 {
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	long page = sysconf(_SC_PAGESIZE);
+	void *m;
+
 	if (s->seen)
 		return 0;
+	if (bpf_obj_get_info_by_fd(hists_fd, &info, &len) < 0)
+		return -errno;
+	if (info.type != BPF_MAP_TYPE_ARRAY || info.value_size != sizeof(struct rawtpd_hist) ||
+	    !(info.map_flags & BPF_F_MMAPABLE) || info.max_entries < s->n)
+		return -EINVAL;
+	s->hist_len = ((size_t)s->n * sizeof(struct rawtpd_hist) + page - 1) / page * page;
+	m = mmap(NULL, s->hist_len, PROT_READ | PROT_WRITE, MAP_SHARED, hists_fd, 0);
+	if (m == MAP_FAILED)
+		return -errno;
 	s->seen_len = (size_t)s->n * sizeof(*s->seen);
 	s->seen = mmap(NULL, s->seen_len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (s->seen == MAP_FAILED) {
+		int r = -errno;
+
+		munmap(m, s->hist_len);
 		s->seen = NULL;
-		return -errno;
+		return r;
 	}
+	s->hist = m;
 	return 0;
 }
 
@@ -308,12 +330,12 @@ static struct sample_hist *hist_entry(struct slots *s, uint64_t id)
 /* Slot k's histogram growth since the last read, added to its cgroup's. */
 static int read_hist(struct slots *s, uint32_t k, uint64_t cgroup_id)
 {
-	const struct rawtpd_slot *e = &s->map[k];
+	const struct rawtpd_hist *e = &s->hist[k];
 	uint32_t now[RAWTPD_HIST_BUCKETS], grew = 0;
 	struct sample_hist *h;
 
 	for (int b = 0; b < RAWTPD_HIST_BUCKETS; b++) {
-		now[b] = READ_ONCE(e->hist[b]);
+		now[b] = READ_ONCE(e->bucket[b]);
 		grew |= now[b] - s->seen[k][b];
 	}
 	if (!grew)
@@ -445,8 +467,10 @@ int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64
 	/* zeroed before it goes back: the BPF side takes it from the queue only after that */
 	for (size_t k = 0; k < n_free; k++) {
 		memset(&s->map[s->to_free[k]], 0, sizeof(s->map[0]));
-		if (s->seen)
+		if (s->seen) {
+			memset(&s->hist[s->to_free[k]], 0, sizeof(s->hist[0]));
 			memset(s->seen[s->to_free[k]], 0, sizeof(s->seen[0]));
+		}
 		if (bpf_map_update_elem(s->free_fd, NULL, &s->to_free[k], BPF_ANY) < 0)
 			s->lost++;
 	}

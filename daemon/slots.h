@@ -38,10 +38,12 @@ uint32_t slots_capacity(const struct slots *s);
 int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64_t *ret_threads);
 
 /*
- * Read the threads' run-queue latency histograms too (the BPF side counts them): from then on
- * each read also gives their growth by cgroup (slots_hists()). 0 or -errno.
+ * Read the threads' run-queue latency histograms too, from hists_fd (the BPF side's mmap'able
+ * array of struct rawtpd_hist, one per slot; the fd stays the caller's): from then on each read
+ * also gives their growth by cgroup (slots_hists()). 0, -EINVAL when the map is not that, or
+ * another -errno.
  */
-int slots_count_latency(struct slots *s);
+int slots_count_latency(struct slots *s, int hists_fd);
 
 /*
  * The last read's histogram growth, one entry per cgroup id (any order); lent until the next
