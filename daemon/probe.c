@@ -339,6 +339,8 @@ static void print_thread_memory(const struct probe_thread_memory *m, FILE *out)
 		" B a thread running; %s when full\n",
 		bytes_text(m->preallocated, a), sizeof(struct rawtpd_slot), m->per_thread,
 		bytes_text(m->full, b));
+	fprintf(out, "  counting latency (group_by unit or cgroup at start): + %zu B a slot\n",
+		sizeof(struct rawtpd_hist));
 }
 
 static void print_text(const struct probe_report *rep, FILE *out)
@@ -438,6 +440,9 @@ static json_t *json_thread_memory(const struct probe_thread_memory *m)
 
 	json_object_set_new(o, "per_thread_bytes", json_integer((json_int_t)m->per_thread));
 	json_object_set_new(o, "slot_bytes", json_integer((json_int_t)SLOT_BYTES));
+	/* the "hists" array, made only when counting latency: one per slot, from the start */
+	json_object_set_new(o, "latency_slot_bytes",
+			    json_integer((json_int_t)sizeof(struct rawtpd_hist)));
 	json_object_set_new(o, "preallocated_bytes", json_integer((json_int_t)m->preallocated));
 	json_object_set_new(o, "full_bytes", json_integer((json_int_t)m->full));
 	return o;
