@@ -491,31 +491,26 @@ static __always_inline void hist_add(__u32 idx, __u64 ns)
 }
 
 /*
- * prev was preempted (switched out involuntarily) and next takes its CPU: count the pair of
- * their cgroups when they differ. next is NULL where the hook does not have it (the classic
- * tracepoint), or raw (not BTF-typed) in the raw tracepoint.
+ * Counting latency, per CPU: the thread last switched out here involuntarily, by its cgroup (and
+ * css_set), until the next switch here says who took the CPU from it.
  */
-static __always_inline void count_preemption(struct task_struct *prev, struct task_struct *next,
-					     const int hook)
+struct rawtpd_preempted {
+	__u64 css; /* its css_set; 0: the last switch here was no preemption */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rawtpd_preempted);
+} preempted SEC(".maps");
+
+/* One preemption of a thread of cgroup victim by one of cgroup by. */
+static __always_inline void count_pair(__u64 victim, __u64 by)
 {
-	struct rawtpd_pair pair;
+	struct rawtpd_pair pair = {.victim = victim, .by = by};
 	__u64 one = 1, *v;
 
-	if (!next)
-		return;
-	/* one css_set: one cgroup (the common case, a preemption within a service) */
-	if (hook == HOOK_TP_BTF) {
-		if (next->cgroups == prev->cgroups || !next->pid)
-			return;
-		pair.by = task_cgroup_id(next, true);
-	} else {
-		if (BPF_CORE_READ(next, cgroups) == prev->cgroups || !BPF_CORE_READ(next, pid))
-			return;
-		pair.by = task_cgroup_id(next, false);
-	}
-	pair.victim = task_cgroup_id(prev, true);
-	if (pair.victim == pair.by)
-		return;
 	v = bpf_map_lookup_elem(&preempts, &pair);
 	if (!v) {
 		if (bpf_map_update_elem(&preempts, &pair, &one, BPF_NOEXIST) == 0)
@@ -527,6 +522,35 @@ static __always_inline void count_preemption(struct task_struct *prev, struct ta
 		}
 	}
 	__sync_fetch_and_add(v, 1);
+}
+
+/*
+ * Preemptions, from prev alone (every hook has it as a typed pointer): if the switch before on
+ * this CPU preempted a thread, prev is the thread that took its CPU; a pair of cgroups is
+ * counted when their css_sets differ and so do the cgroups. Then, if prev is preempted now
+ * (involuntary: the kernel bumped its nivcsw), it waits for the next switch here.
+ */
+static __always_inline void note_preemption(struct task_struct *prev, bool involuntary)
+{
+	__u32 zero = 0;
+	struct rawtpd_preempted *st = bpf_map_lookup_elem(&preempted, &zero);
+	__u64 css;
+
+	if (!st)
+		return;
+	css = (__u64)prev->cgroups;
+	if (st->css && st->css != css && prev->pid) {
+		/* rare (another css_set took the CPU): only then the victim's cgroup, through
+		 * its css_set, which a task that ran since may have left: read with care */
+		struct css_set *was = (struct css_set *)st->css;
+		__u64 victim = BPF_CORE_READ(was, dfl_cgrp, kn, id);
+		__u64 by = task_cgroup_id(prev, true);
+
+		if (victim && by != victim)
+			count_pair(victim, by);
+	}
+	/* the common case costs a load and a store */
+	st->css = involuntary && prev->pid ? css : 0;
 }
 
 /*
@@ -606,20 +630,23 @@ full:
 }
 
 /*
- * prev leaves the CPU, next (NULL: not known) takes it; involuntary is only asked for when prev
- * is seen for the first time. The wait before the slice that ends is the growth of prev's
- * run_delay since its last switch-out (one switch-in between the two).
+ * prev leaves the CPU; involuntary is only asked for when prev is seen for the first time. The
+ * wait before the slice that ends is the growth of prev's run_delay since its last switch-out
+ * (one switch-in between the two).
  */
-static __always_inline int thread_switch(struct task_struct *prev, struct task_struct *next,
-					 unsigned long long *ctx, bool preempt, const int hook)
+static __always_inline int thread_switch(struct task_struct *prev, unsigned long long *ctx,
+					 bool preempt, const int hook)
 {
 	bool dead = prev->__state & TASK_DEAD_STATE;
 	struct rawtpd_thread *b;
 	struct rawtpd_slot *e;
 	__u64 rd;
 
-	if (prev->pid == 0)
+	if (prev->pid == 0) {
+		if (count_latency) /* the idle task took a CPU: no one was preempted for it */
+			note_preemption(prev, false);
 		return 0;
+	}
 	b = bpf_task_storage_get(&threads, prev, 0, 0);
 	if (!b) {
 		bool involuntary;
@@ -628,6 +655,8 @@ static __always_inline int thread_switch(struct task_struct *prev, struct task_s
 			involuntary = tp_guess_involuntary(prev, ctx[0]);
 		else
 			involuntary = guess_involuntary(prev, ctx, preempt, hook);
+		if (count_latency)
+			note_preemption(prev, involuntary);
 		slot_take(prev, involuntary, dead);
 		return 0;
 	}
@@ -636,8 +665,7 @@ static __always_inline int thread_switch(struct task_struct *prev, struct task_s
 		return 0;
 	rd = compat_run_delay(prev, true);
 	if (count_latency) {
-		if (prev->nivcsw != e->involuntary)
-			count_preemption(prev, next, hook);
+		note_preemption(prev, prev->nivcsw != e->involuntary);
 		hist_add(b->slot, rd - e->run_delay_ns);
 	}
 	slot_figures(e, prev, rd);
@@ -656,13 +684,13 @@ static __always_inline int thread_switch(struct task_struct *prev, struct task_s
 SEC("tp_btf/sched_switch")
 int BPF_PROG(rawtpd_thread_tp_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return thread_switch(prev, next, ctx, preempt, HOOK_TP_BTF);
+	return thread_switch(prev, ctx, preempt, HOOK_TP_BTF);
 }
 
 SEC("raw_tp/sched_switch")
 int BPF_PROG(rawtpd_thread_raw_tp, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return thread_switch(bpf_get_current_task_btf(), next, ctx, preempt, HOOK_RAW_TP);
+	return thread_switch(bpf_get_current_task_btf(), ctx, preempt, HOOK_RAW_TP);
 }
 
 SEC("tracepoint/sched/sched_switch")
@@ -670,7 +698,7 @@ int rawtpd_thread_tracepoint(struct trace_event_raw_sched_switch *ctx)
 {
 	unsigned long long state = ctx->prev_state;
 
-	return thread_switch(bpf_get_current_task_btf(), NULL, &state, false, HOOK_TRACEPOINT);
+	return thread_switch(bpf_get_current_task_btf(), &state, false, HOOK_TRACEPOINT);
 }
 
 /*

@@ -685,6 +685,11 @@ bool collector_latency(const struct collector *c, const struct sample_hist **ret
 	return true;
 }
 
+uint64_t collector_pairs_lost(const struct collector *c)
+{
+	return c->preempts >= 0 ? read_stat(c, RAWTPD_STAT_PAIRS_FULL) : 0;
+}
+
 int collector_delete_pairs(struct collector *c, const struct sample_pair *p, size_t n)
 {
 	int failed = 0;

@@ -82,6 +82,9 @@ bool collector_latency(const struct collector *c, const struct sample_hist **ret
 		       size_t *ret_n_hists, const struct sample_pair **ret_pairs,
 		       size_t *ret_n_pairs);
 
+/* Preemptions the BPF side could count in no pair (its pairs map was full), so far. */
+uint64_t collector_pairs_lost(const struct collector *c);
+
 /* Delete pairs of cgroups that are gone from the BPF side. Returns how many failed. */
 int collector_delete_pairs(struct collector *c, const struct sample_pair *p, size_t n);
 

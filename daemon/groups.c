@@ -12,7 +12,7 @@ struct entry {
 	struct counters c;
 	struct counters delta; /* growth in the last update */
 	uint64_t hist[GROUPS_HIST_BUCKETS];
-	uint64_t hist_count;
+	uint64_t hist_count, hist_sum;
 	uint64_t exited;
 	uint64_t last_grew; /* the update it last grew in */
 	uint32_t view_idx;  /* groups_view()'s scratch */
@@ -29,13 +29,22 @@ struct pair {
 	uint64_t count;
 };
 
+/* A pair as the BPF side last showed it, and for how many updates it has not grown. */
+struct last_pair {
+	uint64_t victim, by, count;
+	uint32_t idle;
+};
+
+/* Updates without growth after which a pair leaves the BPF map (made again when it grows). */
+#define PAIRS_IDLE 60
+
 struct groups {
 	enum group_by by;
 	struct entry **e; /* sorted by key labels */
 	size_t n, cap;
 	struct memo *memo;
-	size_t memo_n, memo_cap;  /* memo_cap: a power of two, or 0 */
-	struct sample_pair *last; /* the BPF side's counts at the previous update, sorted */
+	size_t memo_n, memo_cap; /* memo_cap: a power of two, or 0 */
+	struct last_pair *last;	 /* the BPF side's counts at the previous update, sorted */
 	size_t n_last;
 	struct pair *pairs; /* admitted pairs, sorted by (victim, by) */
 	size_t n_pairs, pairs_cap;
@@ -103,7 +112,11 @@ struct groups *groups_free(struct groups *g)
 static int labels_copy(enum group_by by, const struct cgroup_labels *l, struct cgroup_labels *ret)
 {
 	const char *path = by == GROUP_BY_CGROUP ? l->cgroup : "";
-	const char *src[5] = {path, l->unit, l->user_unit, l->container_id, l->pod_uid};
+	/* by unit, a container id or pod uid is the unit's only where the unit is the container
+	 * (docker-ID.scope, cri-containerd-ID.scope); outside any unit it would be one of many */
+	bool own = by == GROUP_BY_CGROUP || l->unit[0];
+	const char *src[5] = {path, l->unit, l->user_unit, own ? l->container_id : "",
+			      own ? l->pod_uid : ""};
 	size_t len[5], total = 0;
 	char *p;
 
@@ -210,21 +223,28 @@ static void pairs_drop(struct groups *g, const struct entry *e)
 	g->n_pairs = w;
 }
 
-/* Make room by dropping the group idle longest, if one has been idle GROUPS_IDLE updates. */
+/*
+ * Make room by dropping every group that has not grown for GROUPS_IDLE updates, in one pass (a
+ * burst of new cgroups pays for it once, not once each). A group used in this update is never
+ * dropped: group_of() marks it. Returns whether any went.
+ */
 static bool evict_idle(struct groups *g)
 {
-	size_t best = g->n;
+	size_t w = 0, n = g->n;
 
-	for (size_t i = 0; i < g->n; i++)
-		if (g->updates - g->e[i]->last_grew > GROUPS_IDLE &&
-		    (best == g->n || g->e[i]->last_grew < g->e[best]->last_grew))
-			best = i;
-	if (best == g->n)
+	for (size_t i = 0; i < n; i++) {
+		struct entry *e = g->e[i];
+
+		if (g->updates - e->last_grew > GROUPS_IDLE) {
+			pairs_drop(g, e);
+			entry_free(e);
+		} else {
+			g->e[w++] = e;
+		}
+	}
+	g->n = w;
+	if (w == n)
 		return false;
-	pairs_drop(g, g->e[best]);
-	entry_free(g->e[best]);
-	memmove(&g->e[best], &g->e[best + 1], (g->n - best - 1) * sizeof(*g->e));
-	g->n--;
 	memo_clear(g);
 	return true;
 }
@@ -264,7 +284,10 @@ static struct entry *entry_get(struct groups *g, const struct cgroup_labels *l)
 	return e;
 }
 
-/* The group of cgroup id; a cgroup that cannot be named is "[unknown]" (not remembered). */
+/*
+ * The group of cgroup id, for growth to be added to it; a cgroup that cannot be named is
+ * "[unknown]" (not remembered).
+ */
 static struct entry *group_of(struct groups *g, const struct groups_input *in, uint64_t id)
 {
 	const struct cgroup_labels *l = NULL;
@@ -273,14 +296,18 @@ static struct entry *group_of(struct groups *g, const struct groups_input *in, u
 	if (id && g->memo_cap) {
 		struct memo *m = memo_slot(g, id);
 
-		if (m->id)
+		if (m->id) {
+			m->e->last_grew = g->updates;
 			return m->e;
+		}
 	}
 	if (id && in->resolve)
 		l = in->resolve(in->userdata, id);
 	e = entry_get(g, l ?: &unknown_labels);
 	if (e && l)
 		memo_put(g, id, e);
+	if (e) /* only growth comes here: it is used now, and not to be dropped this update */
+		e->last_grew = g->updates;
 	return e;
 }
 
@@ -316,6 +343,7 @@ static int add_hist(struct groups *g, const struct groups_input *in, const struc
 		e->hist[b] += h->bucket[b];
 		e->hist_count += h->bucket[b];
 	}
+	e->hist_sum += h->sum_ns;
 	e->last_grew = g->updates;
 	return 0;
 }
@@ -343,7 +371,7 @@ static int delta_desc(const void *a, const void *b)
 }
 
 /* Add d to its pair: admitted (largest growth first) while there is room, else "[other]". */
-static int pair_add(struct groups *g, const struct pair_delta *d, uint32_t max_pairs)
+static void pair_add(struct groups *g, const struct pair_delta *d, uint32_t max_pairs)
 {
 	struct pair key = {d->victim, d->by, 0}, *p;
 
@@ -351,81 +379,99 @@ static int pair_add(struct groups *g, const struct pair_delta *d, uint32_t max_p
 	p = g->n_pairs ? bsearch(&key, g->pairs, g->n_pairs, sizeof(key), pair_cmp) : NULL;
 	if (p) {
 		p->count += d->delta;
-		return 0;
+		return;
 	}
 	if (g->n_pairs >= max_pairs) {
 		g->other += d->delta;
-		return 0;
+		return;
 	}
-	if (g->n_pairs == g->pairs_cap) {
-		size_t cap = g->pairs_cap ? 2 * g->pairs_cap : 64;
-		struct pair *t = realloc(g->pairs, cap * sizeof(*t));
-
-		if (!t)
-			return -ENOMEM;
-		g->pairs = t;
-		g->pairs_cap = cap;
-	}
-	key.count = d->delta;
+	key.count = d->delta; /* pairs_reserve() made room */
 	g->pairs[g->n_pairs++] = key;
 	qsort(g->pairs, g->n_pairs, sizeof(*g->pairs), pair_cmp);
+}
+
+static int pairs_reserve(struct groups *g, size_t more)
+{
+	size_t cap = g->pairs_cap ? g->pairs_cap : 64;
+	struct pair *t;
+
+	while (cap < g->n_pairs + more)
+		cap *= 2;
+	if (cap == g->pairs_cap)
+		return 0;
+	t = realloc(g->pairs, cap * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	g->pairs = t;
+	g->pairs_cap = cap;
 	return 0;
 }
 
-static int sample_pair_cmp(const struct sample_pair *a, const struct sample_pair *b)
+static int sample_pair_cmp(uint64_t av, uint64_t ab, uint64_t bv, uint64_t bb)
 {
-	if (a->victim != b->victim)
-		return a->victim < b->victim ? -1 : 1;
-	return (a->by > b->by) - (a->by < b->by);
+	if (av != bv)
+		return av < bv ? -1 : 1;
+	return (ab > bb) - (ab < bb);
 }
 
-/* What pair p grew by since the previous update (the BPF count, less the one seen then). */
-static uint64_t pair_growth(const struct groups *g, const struct sample_pair *p, size_t *j)
+/* Pair p as the previous update saw it, or NULL (j: where the search goes on from). */
+static const struct last_pair *pair_before(const struct groups *g, const struct sample_pair *p,
+					   size_t *j)
 {
-	while (*j < g->n_last && sample_pair_cmp(&g->last[*j], p) < 0)
+	while (*j < g->n_last &&
+	       sample_pair_cmp(g->last[*j].victim, g->last[*j].by, p->victim, p->by) < 0)
 		(*j)++;
-	if (*j < g->n_last && sample_pair_cmp(&g->last[*j], p) == 0 &&
-	    g->last[*j].count <= p->count)
-		return p->count - g->last[*j].count;
-	return p->count; /* new, or made again after it was deleted */
+	if (*j < g->n_last &&
+	    sample_pair_cmp(g->last[*j].victim, g->last[*j].by, p->victim, p->by) == 0)
+		return &g->last[*j];
+	return NULL;
 }
 
 /*
- * The pairs' growth, placed in groups. A pair with a cgroup that cannot be named any more is
- * gone: its growth goes to "[unknown]" and it is handed back to be deleted from the map.
+ * The pairs' growth, placed in groups. A pair whose cgroups cannot both be named any more, or
+ * that has not grown for PAIRS_IDLE updates, is handed back to be deleted from the map: every
+ * pair listed is remembered with the count it showed, so a pair whose deletion failed is not
+ * counted again, and one made again after it was deleted is counted from zero.
  */
 static int add_pairs(struct groups *g, const struct groups_input *in, struct sample_pair *gone,
 		     size_t *n_gone)
 {
 	_cleanup_free_ struct pair_delta *d = malloc((in->n_pairs + 1) * sizeof(*d));
-	_cleanup_free_ struct sample_pair *keep = malloc((in->n_pairs + 1) * sizeof(*keep));
-	size_t nd = 0, nk = 0, j = 0;
+	_cleanup_free_ struct last_pair *keep = malloc((in->n_pairs + 1) * sizeof(*keep));
+	size_t nd = 0, j = 0;
 
 	if (!d || !keep)
 		return -ENOMEM;
 	for (size_t i = 0; i < in->n_pairs; i++) {
 		const struct sample_pair *p = &in->pairs[i];
-		uint64_t delta = pair_growth(g, p, &j);
+		const struct last_pair *was = pair_before(g, p, &j);
+		uint64_t delta = was && was->count <= p->count ? p->count - was->count : p->count;
 		bool known = in->resolve && in->resolve(in->userdata, p->victim) &&
 			     in->resolve(in->userdata, p->by);
-		struct entry *v = group_of(g, in, p->victim), *b = group_of(g, in, p->by);
+		struct entry *v, *b;
 
+		keep[i] = (struct last_pair){p->victim, p->by, p->count,
+					     delta ? 0 : (was ? was->idle : 0) + 1};
+		if (!known || keep[i].idle > PAIRS_IDLE)
+			gone[(*n_gone)++] = *p;
+		if (!delta)
+			continue;
+		/* both marked used in this update: neither can be dropped before the pair is in */
+		v = group_of(g, in, p->victim);
+		b = group_of(g, in, p->by);
 		if (!v || !b)
 			return -ENOMEM;
-		if (known)
-			keep[nk++] = *p;
-		else
-			gone[(*n_gone)++] = *p;
-		if (delta && v != b)
+		if (v != b)
 			d[nd++] = (struct pair_delta){v, b, delta};
 	}
+	if (pairs_reserve(g, nd) < 0)
+		return -ENOMEM;
 	qsort(d, nd, sizeof(*d), delta_desc);
 	for (size_t i = 0; i < nd; i++)
-		if (pair_add(g, &d[i], in->max_pairs) < 0)
-			return -ENOMEM;
+		pair_add(g, &d[i], in->max_pairs);
 	free(g->last);
 	g->last = TAKE_PTR(keep);
-	g->n_last = nk;
+	g->n_last = in->n_pairs;
 	return 0;
 }
 
@@ -514,6 +560,7 @@ struct groups_view *groups_view(struct groups *g)
 		o->delta = e->delta;
 		memcpy(o->hist, e->hist, sizeof(o->hist));
 		o->hist_count = e->hist_count;
+		o->hist_sum = e->hist_sum;
 		o->exited = e->exited;
 		g->e[i]->view_idx = (uint32_t)i;
 	}

@@ -46,6 +46,7 @@ struct group {
 	struct counters delta;		    /* growth in the last update */
 	uint64_t hist[GROUPS_HIST_BUCKETS]; /* waits by length (see above), cumulative */
 	uint64_t hist_count;		    /* their sum */
+	uint64_t hist_sum;		    /* the waits' total, ns: the growth of run_delay */
 	uint64_t exited;		    /* processes that exited in it */
 };
 
@@ -79,6 +80,7 @@ void groups_view_unref(struct groups_view *v); /* any thread; accepts NULL */
 struct sample_hist {
 	uint64_t cgroup_id;
 	uint32_t bucket[GROUPS_HIST_BUCKETS];
+	uint64_t sum_ns; /* the threads' run_delay growth, the same waits' total */
 };
 
 /* The BPF side's running count of preemptions of cgroup victim's threads by by's. */

@@ -348,6 +348,7 @@ int render_json_status(const struct snapshot *s, struct blob *ret)
 	    !set(root, "data_path", text(in->data_path, SIZE_MAX)) ||
 	    !set(root, "data_path_reason", text(in->data_path_reason, SIZE_MAX)) ||
 	    !set(root, "counting_latency", json_boolean(s->groups[0] && s->groups[0]->latency)) ||
+	    !set(root, "preemptions_lost", json_integer((json_int_t)in->preemptions_lost)) ||
 	    !set(root, "interval_seconds", real(in->interval_s)) ||
 	    !set(root, "start_time", real(in->start_time)) ||
 	    !set(root, "uptime_seconds", real(uptime > 0 ? uptime : 0)) ||

@@ -413,7 +413,7 @@ static void put_latency(struct out *o, const struct snapshot *s)
 		put_lit(o, "_sum{");
 		put_series_labels(o, s->group_by, e);
 		put_lit(o, "} ");
-		put_ns_seconds(o, e->group->c.run_delay_ns);
+		put_ns_seconds(o, e->group->hist_sum);
 		put_lit(o, "\n");
 		put_str(o, f->name);
 		put_lit(o, "_count{");

@@ -42,6 +42,7 @@ struct service {
 	struct cgroup_cache *cgroups; /* cgroup ids to paths and units; no labels without */
 	struct groups *groups[2];     /* by unit, by cgroup (groups.h) */
 	bool latency;		      /* the BPF side counts latency and preemptions */
+	uint64_t pairs_lost_logged;   /* preemptions in no pair, as last logged */
 };
 
 /* What the snapshots say about the daemon and the kernel, known before attaching. */
@@ -146,6 +147,7 @@ static int publish(struct service *s, uint64_t t0)
 	info.aggregations = s->aggregations + 1;
 	info.collect_duration_s = s->collect_s;
 	info.cgroups = s->cgroups;
+	info.preemptions_lost = s->pairs_lost_logged;
 	for (int k = 0; k < 2; k++)
 		info.groups[k] = s->groups[k] ? groups_view(s->groups[k]) : NULL;
 	info.pool = s->pool;
@@ -221,6 +223,9 @@ static void update_groups(struct service *s)
 		.userdata = s->cgroups,
 	};
 
+	uint64_t lost;
+	bool deleted = false;
+
 	in.latency =
 		collector_latency(s->collector, &in.hists, &in.n_hists, &in.pairs, &in.n_pairs);
 	for (int k = 0; k < 2; k++) {
@@ -233,8 +238,18 @@ static void update_groups(struct service *s)
 			log_warning("Failed to count the groups: %s", strerror(ENOMEM));
 			continue;
 		}
-		if (k == 1 || !s->groups[1]) /* both find the same pairs gone */
+		if (!deleted) /* both find the same pairs to delete */
 			(void)collector_delete_pairs(s->collector, gone, n_gone);
+		deleted = true;
+	}
+	lost = collector_pairs_lost(s->collector);
+	if (lost > s->pairs_lost_logged) {
+		if (!s->pairs_lost_logged)
+			log_warning("The BPF map of preemption pairs is full: %" PRIu64
+				    " preemptions so far are in no pair (they stay in the "
+				    "switch counters); pairs that stop growing make room",
+				    lost);
+		s->pairs_lost_logged = lost;
 	}
 }
 

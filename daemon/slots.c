@@ -63,6 +63,8 @@ struct slots {
 	 * slots never used cost nothing), and the growth by cgroup, with its index by id */
 	uint32_t (*seen)[RAWTPD_HIST_BUCKETS];
 	size_t seen_len;
+	uint64_t *seen_delay; /* each slot's run_delay growth as the last read saw it */
+	size_t seen_delay_len;
 	struct rawtpd_hist *hist; /* the BPF side's histograms, one per slot (mmap'ed) */
 	size_t hist_len;
 	struct sample_hist *hists;
@@ -148,6 +150,8 @@ struct slots *slots_close(struct slots *s)
 	munmap(s->map, s->map_len);
 	if (s->seen)
 		munmap(s->seen, s->seen_len);
+	if (s->seen_delay)
+		munmap(s->seen_delay, s->seen_delay_len);
 	if (s->hist)
 		munmap(s->hist, s->hist_len);
 	free(s->hists);
@@ -275,13 +279,21 @@ int slots_count_latency(struct slots *s, int hists_fd)
 	if (m == MAP_FAILED)
 		return -errno;
 	s->seen_len = (size_t)s->n * sizeof(*s->seen);
+	s->seen_delay_len = (size_t)s->n * sizeof(*s->seen_delay);
 	s->seen = mmap(NULL, s->seen_len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (s->seen == MAP_FAILED) {
+	s->seen_delay = mmap(NULL, s->seen_delay_len, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (s->seen == MAP_FAILED || s->seen_delay == MAP_FAILED) {
 		int r = -errno;
 
 		munmap(m, s->hist_len);
+		if (s->seen != MAP_FAILED)
+			munmap(s->seen, s->seen_len);
+		if (s->seen_delay != MAP_FAILED)
+			munmap(s->seen_delay, s->seen_delay_len);
 		s->seen = NULL;
+		s->seen_delay = NULL;
 		return r;
 	}
 	s->hist = m;
@@ -327,8 +339,11 @@ static struct sample_hist *hist_entry(struct slots *s, uint64_t id)
 	return &s->hists[s->n_hists - 1];
 }
 
-/* Slot k's histogram growth since the last read, added to its cgroup's. */
-static int read_hist(struct slots *s, uint32_t k, uint64_t cgroup_id)
+/*
+ * Slot k's histogram growth since the last read, and its run_delay's (delay: since its base),
+ * added to its cgroup's.
+ */
+static int read_hist(struct slots *s, uint32_t k, uint64_t cgroup_id, uint64_t delay)
 {
 	const struct rawtpd_hist *e = &s->hist[k];
 	uint32_t now[RAWTPD_HIST_BUCKETS], grew = 0;
@@ -338,7 +353,7 @@ static int read_hist(struct slots *s, uint32_t k, uint64_t cgroup_id)
 		now[b] = READ_ONCE(e->bucket[b]);
 		grew |= now[b] - s->seen[k][b];
 	}
-	if (!grew)
+	if (!grew && delay == s->seen_delay[k])
 		return 0;
 	h = hist_entry(s, cgroup_id);
 	if (!h)
@@ -347,6 +362,9 @@ static int read_hist(struct slots *s, uint32_t k, uint64_t cgroup_id)
 		h->bucket[b] += now[b] - s->seen[k][b]; /* u32: right across a wrap */
 		s->seen[k][b] = now[b];
 	}
+	if (delay > s->seen_delay[k])
+		h->sum_ns += delay - s->seen_delay[k];
+	s->seen_delay[k] = delay;
 	return 0;
 }
 
@@ -383,7 +401,7 @@ int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64
 		v->free = dead && e->seen_dead;
 		v->ended = dead && e->ended;
 		nv++;
-		if (s->seen && read_hist(s, k, v->cgroup_id) < 0)
+		if (s->seen && read_hist(s, k, v->cgroup_id, v->c.run_delay_ns) < 0)
 			return -ENOMEM;
 	}
 	/* at most one process per slot and one per kept entry: no allocation after these */
@@ -470,6 +488,7 @@ int slots_read(struct slots *s, struct sample_entry **ret, size_t *ret_n, uint64
 		if (s->seen) {
 			memset(&s->hist[s->to_free[k]], 0, sizeof(s->hist[0]));
 			memset(s->seen[s->to_free[k]], 0, sizeof(s->seen[0]));
+			s->seen_delay[s->to_free[k]] = 0;
 		}
 		if (bpf_map_update_elem(s->free_fd, NULL, &s->to_free[k], BPF_ANY) < 0)
 			s->lost++;

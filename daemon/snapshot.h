@@ -58,7 +58,7 @@ struct snapshot_proc {
 };
 
 /* Kernel memory of one of the daemon's BPF maps: memlock in its fdinfo. */
-#define SNAPSHOT_MAPS_MAX 8
+#define SNAPSHOT_MAPS_MAX 12
 struct snapshot_map_memory {
 	char name[16];	/* the map's name (BPF_OBJ_NAME_LEN): "counts", "renames", ... */
 	uint64_t bytes; /* used from Linux 6.4 on; before, what max_entries would take */
@@ -92,6 +92,7 @@ struct snapshot_info {
 	double self_cpu_seconds;
 	/* the daemon's cgroup cache, to label processes with (NULL: no labels); not owned */
 	struct cgroup_cache *cgroups;
+	uint64_t preemptions_lost; /* preemptions the BPF side found no room to pair */
 	/* the groups by unit and by cgroup (NULL: none); the snapshot takes a reference */
 	struct groups_view *groups[2];
 	/* where the snapshot's large buffers come from and go back to (NULL: malloc and free

@@ -320,7 +320,8 @@ static void test_bad_values(void)
 		 "basic_auth_password_hash: not a crypt(3) hash ($2b$, $2y$ or $2a$ bcrypt, $6$ "
 		 "sha512crypt, $5$ sha256crypt or $y$ yescrypt; e.g. from 'htpasswd -nBC 10 "
 		 "USER')"},
-		{"metrics", "group_by", "tgid", "group_by: 'tgid' is not a grouping (pid, comm, unit, cgroup)"},
+		{"metrics", "group_by", "tgid",
+		 "group_by: 'tgid' is not a grouping (pid, comm, unit, cgroup)"},
 		{"metrics", "max_series", "lots",
 		 "max_series: 'lots' is not a number in 0..4294967295 (0: unlimited)"},
 		{"metrics", "max_series", "4294967296",
@@ -622,7 +623,8 @@ static void test_argv(void)
 			 "--log-level", "loud");
 	CHECK_ARGV_ERROR("--max-processes: '10' is not a number in 64..4194304", "--max-processes",
 			 "10");
-	CHECK_ARGV_ERROR("--group-by: 'tgid' is not a grouping (pid, comm, unit, cgroup)", "--group-by", "tgid");
+	CHECK_ARGV_ERROR("--group-by: 'tgid' is not a grouping (pid, comm, unit, cgroup)",
+			 "--group-by", "tgid");
 	CHECK_ARGV_ERROR("--max-series: '-1' is not a number in 0..4294967295 (0: unlimited)",
 			 "--max-series", "-1");
 	CHECK_ARGV_ERROR("--listen: 'host:80' is not a listen address: the host must be a numeric "

@@ -297,11 +297,73 @@ static void test_churn_bounded(void)
 	groups_free(g);
 }
 
+/*
+ * A full table of idle groups and a pair that grows between one of them and a new cgroup: the
+ * new group makes room, the idle one in the pair stays (it is used in this update), and a pair
+ * that stops growing brings back no group.
+ */
+static void test_evict_with_pairs(void)
+{
+	struct groups *g;
+	struct agg_state st;
+	struct groups_view *v;
+	struct proc p = {.tgid = 1, .delta = {.voluntary = 1}};
+	struct sample_pair pair = {.victim = 1000, .by = 900000, .count = 5};
+	struct sample_pair *gone;
+	size_t n_gone, n;
+
+	aggregate_init(&st);
+	st.procs = &p;
+	st.n_procs = 1;
+	CHECK(groups_new(GROUP_BY_UNIT, &g) == 0);
+	for (uint64_t i = 0; i < GROUPS_MAX; i++) { /* full: one group per update */
+		struct groups_input in = {.st = &st, .resolve = resolve_many};
+
+		p.cgroup_id = 1000 + i;
+		CHECK(groups_update(g, &in, &gone, &n_gone) == 0);
+	}
+	st.n_procs = 0;
+	for (int i = 0; i < GROUPS_IDLE + 1; i++) { /* everything idle */
+		struct groups_input in = {.st = &st, .resolve = resolve_many};
+
+		CHECK(groups_update(g, &in, &gone, &n_gone) == 0);
+	}
+	struct groups_input in = {.st = &st,
+				  .pairs = &pair,
+				  .n_pairs = 1,
+				  .latency = true,
+				  .max_pairs = 10,
+				  .resolve = resolve_many};
+
+	CHECK(groups_update(g, &in, &gone, &n_gone) == 0);
+	v = groups_view(g);
+	CHECK_EQ_U64(v->n_pairs, 1);
+	CHECK_EQ_U64(v->n_pairs ? v->pairs[0].count : 0, 5);
+	CHECK_STREQ(v->n_pairs ? v->groups[v->pairs[0].victim].cg.unit : NULL, "run-r1000.scope");
+	CHECK_STREQ(v->n_pairs ? v->groups[v->pairs[0].by].cg.unit : NULL, "run-r900000.scope");
+	n = v->n_groups;
+	CHECK(n == 2); /* the idle rest made room at once */
+	groups_view_unref(v);
+	/* no growth: nothing is looked up, nothing made again */
+	CHECK(groups_update(g, &in, &gone, &n_gone) == 0);
+	v = groups_view(g);
+	CHECK_EQ_U64(v->n_groups, n);
+	CHECK_EQ_U64(v->preemptions, 5);
+	groups_view_unref(v);
+	/* a pair that has not grown for PAIRS_IDLE (60) updates is handed back to be deleted */
+	for (int i = 0; i < 70 && !n_gone; i++)
+		CHECK(groups_update(g, &in, &gone, &n_gone) == 0);
+	CHECK_EQ_U64(n_gone, 1);
+	free(gone);
+	groups_free(g);
+}
+
 int main(void)
 {
 	test_counters();
 	test_histograms();
 	test_pairs();
 	test_churn_bounded();
+	test_evict_with_pairs();
 	TEST_DONE();
 }

@@ -786,6 +786,7 @@ static void test_groups(void)
 	gs[1].hist[12] = 5; /* 2.097 ms to 4.194 ms */
 	gs[1].hist[23] = 1; /* over 4.29 s */
 	gs[1].hist_count = 8;
+	gs[1].hist_sum = 1500000000; /* the waits' total, from the same slots as the buckets */
 	v.groups = gs;
 	v.n_groups = 2;
 	v.pairs = pairs;
@@ -812,7 +813,8 @@ static void test_groups(void)
 	CHECK(contains(&prom, "\\n.service\",le=\"0.004194304\"} 7\n"));
 	CHECK(contains(&prom, "\\n.service\",le=\"4.294967296\"} 7\n"));
 	CHECK(contains(&prom, "\\n.service\",le=\"+Inf\"} 8\n"));
-	CHECK(contains(&prom, "rawtpd_run_queue_latency_seconds_sum{unit=\"web.service\"} 0.5\n"));
+	CHECK(contains(&prom, "rawtpd_run_queue_latency_seconds_sum{unit=\"web.service\"} 0\n"));
+	CHECK(contains(&prom, "\\n.service\"} 1.5\n"));
 	CHECK(contains(&prom, "rawtpd_run_queue_latency_seconds_count{unit=\"web.service\"} 0\n"));
 	CHECK(contains(&prom, "\\n.service\",by_unit=\"web.service\"} 7\n"));
 	CHECK(contains(&prom,
