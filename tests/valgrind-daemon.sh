@@ -1,7 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 # A short run of the real daemon under valgrind memcheck, with scrapes of every endpoint (text,
-# gzip, OpenMetrics, JSON with queries, errors), a SIGHUP and a SIGTERM. Fails on any memcheck
+# gzip, OpenMetrics, JSON with queries, errors), a SIGHUP and a SIGTERM. It groups by unit, so
+# that the groups, the latency histograms and the preemption pairs run too (render-prom's per-pid
+# output is test-render's, under valgrind as a unit test). Fails on any memcheck
 # error or definite leak (tests/valgrind.supp lists valgrind's own bpf(2) false positives only).
 #
 #   tests/valgrind-daemon.sh BUILD_DIR
@@ -15,7 +17,7 @@ base=http://127.0.0.1:$port
 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite --suppressions="$src/tests/valgrind.supp" -q \
 	"$build/daemon/rawtpd" --listen "127.0.0.1:$port" --interval 500ms --config /dev/null \
-	>"$log" 2>&1 &
+	--group-by unit >"$log" 2>&1 &
 pid=$!
 trap 'kill -KILL $pid 2>/dev/null || true' EXIT
 
@@ -45,6 +47,9 @@ for round in 1 2; do
 	scrape 200 '/api/v1/processes?top=5&sort=cpu'
 	scrape 200 '/api/v1/processes?comm=rawtpd&pid=1'
 	scrape 400 '/api/v1/processes?top=0'
+	scrape 200 /api/v1/groups
+	scrape 200 '/api/v1/groups?by=cgroup&sort=cpu&top=3'
+	scrape 400 '/api/v1/groups?by=pid'
 	scrape 200 /api/v1/status
 	scrape 200 /
 	scrape 404 /nope
