@@ -802,6 +802,8 @@ static void test_groups(void)
 
 	CHECK(render_prom(s, &prom) == 0);
 	CHECK(render_openmetrics(s, &om) == 0);
+	check_golden("metrics-unit.prom", &prom);
+	check_golden("metrics-unit.om", &om);
 	CHECK(contains(&prom, "\nrawtpd_process_cpu_seconds_total{unit=\"web.service\"} 3\n"));
 	CHECK(contains(&prom, "\nrawtpd_process_context_switches_total{unit=\"we\\\"ird\\\\\\\\xc0"
 			      "\\n.service\",type=\"involuntary\"} 9\n"));
