@@ -419,6 +419,19 @@ if [ "$mode" != machinery ] && want groups; then
 	latency=$(http /api/v1/status | python3 -c 'import json, sys
 print("yes" if json.load(sys.stdin).get("counting_latency") else "no")' || echo no)
 	note "counting latency histograms and preemptions: $latency ($(uname -r))"
+	# a real Prometheus scrapes it every second from before the hogs start (if installed)
+	prom_pid=
+	if command -v prometheus >/dev/null; then
+		mkdir -p /run/rawtpd-test/prom
+		printf 'global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: rawtpd\n    static_configs:\n      - targets: ["127.0.0.1:%s"]\n' \
+			"$port" >/run/rawtpd-test/prom.yml
+		prometheus --config.file=/run/rawtpd-test/prom.yml \
+			--storage.tsdb.path=/run/rawtpd-test/prom --web.listen-address=127.0.0.1:9099 \
+			>/run/rawtpd-test/prom.log 2>&1 &
+		prom_pid=$!
+		prom_up() { curl -fsS --max-time 5 http://127.0.0.1:9099/-/ready >/dev/null; }
+		wait_for 60 prom_up || note "Prometheus did not get ready"
+	fi
 	hog='import time
 end = time.monotonic() + 4
 while time.monotonic() < end:
@@ -471,13 +484,31 @@ g = {x["unit"]: x for x in json.load(sys.stdin)["groups"]}
 l = g["rawtpd-hog-a.service"]["run_queue_latency"]
 sys.exit(not (l["p99_seconds"] >= l["p50_seconds"] > 0))' <<<"$groups"; }
 		check "/api/v1/groups has hog-a's p50 and p99 wait" p99
+		if [ -n "$prom_pid" ]; then
+			sleep 2 # two more scrapes
+			# histogram_quantile() over the unit's buckets as Prometheus stored them, and
+			# the bucket rawtpd's own p50 lies in: the same one
+			q='histogram_quantile(0.5, sum by (le) (rawtpd_run_queue_latency_seconds_bucket{unit="rawtpd-hog-a.service"}))'
+			promq=$(curl -fsS --max-time 20 -G http://127.0.0.1:9099/api/v1/query \
+				--data-urlencode "query=$q" || true)
+			same_bucket() { python3 -c 'import json, math, sys
+prom = json.loads(sys.argv[1])["data"]["result"]
+ours = {x["unit"]: x for x in json.loads(sys.argv[2])["groups"]}
+mine = ours["rawtpd-hog-a.service"]["run_queue_latency"]["p50_seconds"]
+theirs = float(prom[0]["value"][1])
+print("#   Prometheus histogram_quantile(0.5):", theirs, "s; rawtpd p50:", mine, "s")
+# bucket k holds (2^(9+k), 2^(10+k)] ns: the same k for both
+k = lambda v: math.ceil(math.log2(v * 1e9)) - 10
+sys.exit(not (theirs > 0 and k(theirs) == k(mine)))' "$promq" "$groups"; }
+			check "Prometheus scrapes it: histogram_quantile() over hog-a's buckets is in rawtpd's p50 bucket" same_bucket
+		fi
 	else
 		ok "latency histograms and preemptions # SKIP: the process data path ($(uname -r) is before 6.5)"
 	fi
 	container() { grep -Fq "rawtpd_process_cpu_seconds_total{unit=\"docker-$hex.scope\",container_id=\"$hex\"}" <<<"$metrics"; }
 	check "a docker-<id>.scope made by hand is a unit with its container_id" container
-	kill "$ctr" 2>/dev/null || true
-	wait "$ctr" 2>/dev/null || true
+	kill "$ctr" ${prom_pid:+"$prom_pid"} 2>/dev/null || true
+	wait "$ctr" ${prom_pid:+"$prom_pid"} 2>/dev/null || true
 	systemctl stop rawtpd-hog-a.service rawtpd-hog-b.service 2>/dev/null || true
 	rmdir "$scope" /sys/fs/cgroup/rawtpd-test.slice 2>/dev/null || true
 	if [ -e /run/rawtpd-test-conf.orig ]; then cp /run/rawtpd-test-conf.orig "$conf"; fi
