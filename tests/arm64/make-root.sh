@@ -74,6 +74,7 @@ ensure_binfmt() {
 # chroot ROOT CMD..., with /proc and /dev for apt and maintainer scripts, in a private mount
 # namespace: nothing stays mounted below the root when this returns or is killed.
 in_root() {
+	# shellcheck disable=SC2016 # expanded by the inner bash
 	unshare --mount --propagation private -- /bin/bash -c '
 		set -e
 		root=$1; shift
