@@ -160,7 +160,7 @@ install_arm64_deps() {
 		libcrypt-dev:arm64 >/dev/null
 }
 # qemu-user has no bpf() (test-slots) and no /proc of the emulated program's own (test-self-stats):
-# those two run for real in the arm64 guests' daemon checks instead
+# those two run in the arm64 guests instead (tests/arm64/guest-unit.sh, from arm64-vm)
 arm64_unit() {
 	local -a tests
 	mapfile -t tests < <(meson test -C "$out/arm64" --suite unit --list 2>/dev/null |
