@@ -617,9 +617,9 @@ static __always_inline void slot_take(struct task_struct *t, bool involuntary, b
 	bpf_probe_read_kernel(e->comm, sizeof(e->comm), t->group_leader->comm);
 	if (dead)
 		slot_dead(e, t);
-	/* in use from here: the atomic orders the stores above before it (user space reads tid
-	 * first) */
-	__sync_fetch_and_add(&e->tid, t->pid);
+	/* in use from here: the exchange (BPF_XCHG, fully ordered on every JIT; a plain atomic add
+	 * is not on arm64) orders the stores above before it; user space reads tid first, acquire */
+	__atomic_exchange_n(&e->tid, t->pid, __ATOMIC_SEQ_CST);
 	return;
 back:
 	/* the queue has room for it (it came from there), but its lock may refuse (6.15+) */

@@ -1,9 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# build-deb.sh [--ref REF] [OUTDIR] - build the rawtpd .deb from this work tree, or from the
-# commit REF (`git archive`; use it when the work tree holds others' half-done edits). A tree
-# that is not a git work tree is copied whole, build directories left out.
+# build-deb.sh [-a ARCH] [--ref REF] [OUTDIR] - build the rawtpd .deb from this work tree, or
+# from the commit REF (`git archive`; use it when the work tree holds others' half-done edits). A
+# tree that is not a git work tree is copied whole, build directories left out. -a ARCH
+# cross-builds for the Debian architecture ARCH (arm64) with Debian's multiarch packages
+# (`dpkg-buildpackage -a ARCH`, meson given packaging/cross/<GNU triplet>.ini); the unit tests
+# are then left out (DEB_BUILD_OPTIONS=nocheck): under qemu-user there is no bpf() and no
+# /proc of the program's own, so they run in an arm64 guest instead (tests/arm64/).
 #
 # dpkg-buildpackage wants debian/ at the top of the source tree, and the repository keeps it in
 # packaging/debian/, so this copies the tree (the files git knows of, tracked or not ignored)
@@ -27,16 +31,26 @@ repo=$(cd "$here/.." && pwd)
 die() { printf '%s: error: %s\n' "$prog" "$*" >&2; exit 1; }
 
 ref=
-if [ "${1:-}" = --ref ]; then
-	[ $# -ge 2 ] || die "--ref needs a commit"
-	ref=$2
-	shift 2
-fi
+arch=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--ref) [ $# -ge 2 ] || die "--ref needs a commit"; ref=$2; shift 2 ;;
+	-a) [ $# -ge 2 ] || die "-a needs a Debian architecture"; arch=$2; shift 2 ;;
+	*) break ;;
+	esac
+done
 out=$(mkdir -p "${1:-.}" && cd "${1:-.}" && pwd)
 
 command -v dpkg-buildpackage >/dev/null || die "dpkg-buildpackage missing (apt-get install dpkg-dev debhelper)"
-dpkg-checkbuilddeps "$here/debian/control" ||
-	die "missing build dependencies (see above; apt-get install them)"
+declare -a cross=()
+if [ -n "$arch" ] && [ "$arch" != "$(dpkg --print-architecture)" ]; then
+	triplet=$(dpkg-architecture -a "$arch" -q DEB_HOST_GNU_TYPE 2>/dev/null) ||
+		die "dpkg-architecture knows no architecture $arch"
+	[ -f "$here/cross/$triplet.ini" ] || die "no meson cross file packaging/cross/$triplet.ini"
+	cross=(-a "$arch")
+fi
+dpkg-checkbuilddeps "${cross[@]}" "$here/debian/control" ||
+	die "missing build dependencies (see above; apt-get install them${arch:+, the libraries as :$arch})"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rawtpd-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -56,7 +70,12 @@ fi
 rm -rf "$src/debian"
 cp -r "$here/debian" "$src/debian"
 
-(cd "$src" && dpkg-buildpackage -us -uc -b) >&2
+if [ ${#cross[@]} -gt 0 ]; then
+	(cd "$src" && CC=$triplet-gcc DH_MESON_CROSS_FILE=$src/packaging/cross/$triplet.ini \
+		DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" dpkg-buildpackage -us -uc -b "${cross[@]}") >&2
+else
+	(cd "$src" && dpkg-buildpackage -us -uc -b) >&2
+fi
 shopt -s nullglob
 debs=("$work"/rawtpd_*.deb)
 [ ${#debs[@]} -gt 0 ] || die "dpkg-buildpackage made no .deb"

@@ -11,6 +11,9 @@
 # RAWTPD_VM_MIRROR overrides the Debian mirror for bullseye and trixie (default: the host's own,
 # from /etc/apt/sources.list.d/*.sources or sources.list). RAWTPD_VM_SUITES="bookworm bullseye
 # trixie" (the default) picks.
+# RAWTPD_VM_ARCH=arm64 fetches Debian's arm64 kernels instead (linux-image-arm64: bookworm's 6.1,
+# trixie's 6.12; every suite through a private apt directory, apt-<suite>-arm64/), linked as
+# CACHE_DIR/<suite>-arm64, for run-vm.sh's qemu-system-aarch64; default amd64.
 # CACHE_DIR defaults to $RAWTPD_VM_CACHE, else <build dir>/vm-cache, where the build dir is
 # $RAWTPD_BUILD_DIR, $MESON_BUILD_ROOT or <repository>/build. Idempotent: a kernel already
 # unpacked is not downloaded again (set RAWTPD_VM_REFRESH=1 to look for newer packages).
@@ -21,7 +24,8 @@
 #   kernels/<release>/vmlinuz  the kernel image
 #   kernels/<release>/config   its build configuration
 #   kernels/<release>/lib/modules/<release>/...   its modules, as shipped (.ko, .ko.xz, ...)
-#   bookworm, bullseye, trixie symbolic links to kernels/<release>
+#   kernels/<release>/arch     its Debian architecture (amd64, arm64): run-vm.sh's qemu
+#   bookworm, bullseye, trixie symbolic links to kernels/<release> (<suite>-arm64 for arm64)
 #
 # On success it prints one line per kernel, "<suite> <kernel dir>", on stdout; a kernel dir is
 # what run-vm.sh takes. Progress goes to stderr. Exit status 1, with a message naming the kernel
@@ -44,6 +48,12 @@ default_cache() {
 cache=${1:-${RAWTPD_VM_CACHE:-$(default_cache)}}
 mkdir -p "$cache/debs" "$cache/kernels"
 cache=$(cd "$cache" && pwd)
+arch=${RAWTPD_VM_ARCH:-amd64}
+case $arch in
+amd64) qemu=qemu-system-x86_64 qemu_pkg=qemu-system-x86 link_suffix= ;;
+arm64) qemu=qemu-system-aarch64 qemu_pkg=qemu-system-arm link_suffix=-arm64 ;;
+*) die "RAWTPD_VM_ARCH must be amd64 or arm64, not $arch" ;;
+esac
 
 apt_get() {
 	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"
@@ -57,7 +67,7 @@ apt_download() {
 # Install the host tools the VM tests need (qemu, a static busybox, decompressors, cpio).
 ensure_tools() {
 	local -a want=()
-	command -v qemu-system-x86_64 >/dev/null || want+=(qemu-system-x86)
+	command -v "$qemu" >/dev/null || want+=("$qemu_pkg")
 	# busybox-static may be unpacked but not configured; the binary is what counts.
 	if ! { [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; } &&
 	   ! dpkg-query -W -f '${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'; then
@@ -106,6 +116,7 @@ unpack_kernel() {
 	depmod -b "$dir" "$rel" || { rm -rf "$tmp" "$dir"; die "depmod failed for $rel"; }
 	printf '%s\n' "$rel" >"$dir/release"
 	printf '%s\n' "${deb##*/}" >"$dir/package"
+	dpkg-deb -f "$deb" Architecture >"$dir/arch"
 	rm -rf "$tmp"
 	printf '%s\n' "$dir"
 }
@@ -116,29 +127,29 @@ fetch_one() {
 	local suite=$1 pkg=$2 deb dir
 	shift 2
 	local -a apt_opts=("$@")
-	deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*_amd64.deb" -printf '%p\n' | sort -V | tail -n1)
+	deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*_$arch.deb" -printf '%p\n' | sort -V | tail -n1)
 	if [ -z "$deb" ]; then
 		log "$suite: downloading $pkg"
 		(cd "$cache/debs" && apt_download "${apt_opts[@]}" -q download "$pkg" >&2) ||
 			die "$suite: 'apt-get download $pkg' failed: is the Debian mirror reachable?"
-		deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*_amd64.deb" -printf '%p\n' | sort -V | tail -n1)
+		deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*_$arch.deb" -printf '%p\n' | sort -V | tail -n1)
 		[ -n "$deb" ] || die "$suite: apt-get download $pkg left no .deb in $cache/debs"
 	fi
-	dir=$(readlink -f "$cache/$suite" 2>/dev/null || true)
+	dir=$(readlink -f "$cache/$suite$link_suffix" 2>/dev/null || true)
 	if [ -z "$dir" ] || [ ! -f "$dir/vmlinuz" ] || [ "$(cat "$dir/package" 2>/dev/null)" != "${deb##*/}" ]; then
 		log "$suite: unpacking ${deb##*/}"
 		dir=$(unpack_kernel "$deb")
-		ln -sfn "kernels/${dir##*/}" "$cache/$suite"
+		ln -sfn "kernels/${dir##*/}" "$cache/$suite$link_suffix"
 	fi
 	printf '%s %s\n' "$suite" "$dir"
 }
 
-# The versioned image package the amd64 metapackage of this apt configuration points at.
+# The versioned image package the $arch metapackage of this apt configuration points at.
 resolve_image() {
 	local suite=$1 pkg
 	shift
-	pkg=$(apt-cache "$@" depends linux-image-amd64 2>/dev/null |
-		awk '$1 ~ /Depends:/ && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }')
+	pkg=$(apt-cache "$@" depends "linux-image-$arch" 2>/dev/null |
+		awk -v a="$arch" '$1 ~ /Depends:/ && $2 ~ "^linux-image-[0-9].*-" a "$" { print $2; exit }')
 	[ -n "$pkg" ] || return 1
 	printf '%s\n' "$pkg"
 }
@@ -146,7 +157,7 @@ resolve_image() {
 cached_ok() {
 	local suite=$1 dir
 	[ -z "${RAWTPD_VM_REFRESH:-}" ] || return 1
-	dir=$(readlink -f "$cache/$suite" 2>/dev/null) || return 1
+	dir=$(readlink -f "$cache/$suite$link_suffix" 2>/dev/null) || return 1
 	[ -f "$dir/vmlinuz" ] && [ -d "$dir/lib/modules" ] || return 1
 	printf '%s %s\n' "$suite" "$dir"
 }
@@ -169,7 +180,7 @@ fetch_bookworm() {
 fetch_private() {
 	local suite=$1 prefix=$2
 	cached_ok "$suite" && return 0
-	local priv=$cache/apt-$suite mirror pkg keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+	local priv=$cache/apt-$suite$link_suffix mirror pkg keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 	mkdir -p "$priv/state/lists/partial" "$priv/cache/archives/partial" "$priv/etc/preferences.d"
 	: >"$priv/state/status"
 	mirror=${RAWTPD_VM_MIRROR:-$(debian_mirror)}
@@ -183,8 +194,8 @@ fetch_private() {
 		-o "Dir::Etc::SourceParts=/dev/null"
 		-o "Dir::Etc::Preferences=/dev/null"
 		-o "Dir::Etc::PreferencesParts=$priv/etc/preferences.d"
-		-o "APT::Architecture=amd64"
-		-o "APT::Architectures=amd64"
+		-o "APT::Architecture=$arch"
+		-o "APT::Architectures=$arch"
 		-o "Acquire::Languages=none"
 		-o "Acquire::Retries=2"
 		-o "Acquire::http::Timeout=30"
@@ -194,11 +205,11 @@ fetch_private() {
 		apt-get "${opts[@]}" -q --error-on=any update >&2 ||
 			die "$suite: apt-get update from $mirror $suite failed: is the mirror reachable?"
 		pkg=$(resolve_image "$suite" "${opts[@]}") ||
-			die "$suite: no ${prefix}*-amd64 found behind linux-image-amd64 at $mirror"
+			die "$suite: no ${prefix}*-$arch found behind linux-image-$arch at $mirror"
 	fi
 	case $pkg in
 	"$prefix"*) ;;
-	*) die "$suite: linux-image-amd64 points at $pkg, not a ${prefix#linux-image-} kernel" ;;
+	*) die "$suite: linux-image-$arch points at $pkg, not a ${prefix#linux-image-} kernel" ;;
 	esac
 	fetch_one "$suite" "$pkg" "${opts[@]}"
 }
@@ -208,8 +219,9 @@ ensure_tools
 exec 9>"$cache/.lock"
 flock -w 900 9 || die "$cache is locked by another fetch-kernels.sh for 15 minutes"
 suites=${RAWTPD_VM_SUITES:-bookworm bullseye trixie}
+# The host's apt names bookworm for amd64 only; another architecture's comes privately too.
 case $suites in
-*bookworm*) fetch_bookworm ;;
+*bookworm*) if [ "$arch" = amd64 ]; then fetch_bookworm; else fetch_private bookworm linux-image-6.1.; fi ;;
 esac
 case $suites in
 *bullseye*) fetch_private bullseye linux-image-5.10. ;;

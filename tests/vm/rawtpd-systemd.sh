@@ -19,6 +19,9 @@
 #                   root of tests/trixie/make-root.sh, systemd 257; its kernel defaults to trixie
 #                   (6.12). With --deb the .deb is copied into the guest's overlay.
 #   --kernel SUITE  boot fetch-kernels.sh's kernel of SUITE (bookworm, bullseye, trixie)
+#   --root with an arm64 root (tests/arm64/make-root.sh, bookworm) boots Debian's arm64 kernel
+#                   of SUITE (default bookworm) in qemu-system-aarch64 (RAWTPD_VM_ARCH=arm64 for
+#                   fetch-kernels.sh); --deb must then be an arm64 .deb (build-deb.sh -a arm64)
 #
 # BUILD_DIR defaults to $MESON_BUILD_ROOT, else <repository>/build. The kernel is
 # $RAWTPD_VM_KERNEL_DIR, else --kernel's from fetch-kernels.sh (cached; bookworm, or trixie with
@@ -63,7 +66,18 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (apt-get install qemu-system-x86)" 77
+# the guest's architecture is its root's (bash's ELF header); an arm64 root's own suite is bookworm
+arch=amd64
+qemu=qemu-system-x86_64 qemu_pkg=qemu-system-x86
+if [ -n "$vmroot" ] && file -L "$vmroot/usr/bin/bash" | grep -q 'ARM aarch64'; then
+	arch=arm64 qemu=qemu-system-aarch64 qemu_pkg=qemu-system-arm
+	suite=${suite:-bookworm}
+	if [ "$mode" = deb ] && [ "$(dpkg-deb -f "$deb" Architecture)" != arm64 ]; then
+		die "$deb is not an arm64 package, for the arm64 root $vmroot"
+	fi
+fi
+export RAWTPD_VM_ARCH=$arch
+command -v "$qemu" >/dev/null || die "$qemu missing (apt-get install $qemu_pkg)" 77
 
 if [ -n "$vmroot" ]; then
 	[ -x "$vmroot/usr/lib/systemd/systemd" ] || die "$vmroot has no systemd: not a root for this test"
@@ -126,7 +140,7 @@ esac
 export RAWTPD_SD_MODE=$mode RAWTPD_SD_DEB=${deb_guest:-$deb} RAWTPD_SD_CONF=$conf RAWTPD_SD_PORT=$port
 export RAWTPD_VM_INIT=systemd RAWTPD_VM_OVERLAY=$overlay RAWTPD_VM_ROOT=${vmroot:-/}
 export RAWTPD_VM_PASSENV="RAWTPD_SD_MODE RAWTPD_SD_DEB RAWTPD_SD_CONF RAWTPD_SD_PORT RAWTPD_SD_CHECKS"
-log "mode $mode, kernel $(cat "$kdir/release" 2>/dev/null || echo "$kdir"), root ${vmroot:-/}, config $conf, port $port"
+log "mode $mode, $arch, kernel $(cat "$kdir/release" 2>/dev/null || echo "$kdir"), root ${vmroot:-/}, config $conf, port $port"
 start=$SECONDS
 # A guest that hangs (run-vm.sh's hang watch, exit 123) or times out (124) is booted once more;
 # only a second hang fails.

@@ -18,6 +18,12 @@
 # after the other instead of side by side; RAWTPD_VM_ATTACH_CYCLES (default 20) sizes each
 # guest's attach loop (guest-attach-loop.sh). Per-kernel files (guest output,
 # console log, probe.json) are kept in BUILDDIR/vm-results/<suite>/.
+#
+# RAWTPD_VM_ARCH=arm64 runs the same on Debian's arm64 kernels (bookworm 6.1, trixie 6.12) in
+# qemu-system-aarch64, for an arm64 BUILDDIR (meson --cross-file packaging/cross/...): the guest's
+# root is RAWTPD_VM_ROOT (tests/arm64/make-root.sh; required), the source tree and BUILDDIR are
+# shared at their own paths (RAWTPD_VM_SHARE), and the smoke loader is cross-built with
+# aarch64-linux-gnu-gcc against libbpf-dev:arm64.
 
 set -euo pipefail
 
@@ -32,6 +38,20 @@ export RAWTPD_BUILD_DIR=$build
 
 log() { printf '%s: %s\n' "$prog" "$*" >&2; }
 
+vm_arch=${RAWTPD_VM_ARCH:-amd64}
+src=$(cd "$here/../.." && pwd)
+case $vm_arch in
+amd64) default_suites="bookworm bullseye trixie" triplet=$(uname -m)-linux-gnu cc=${CC:-cc} ;;
+arm64)
+	default_suites="bookworm trixie" triplet=aarch64-linux-gnu cc=aarch64-linux-gnu-gcc
+	[ -n "${RAWTPD_VM_ROOT:-}" ] || { log "RAWTPD_VM_ARCH=arm64 needs RAWTPD_VM_ROOT (tests/arm64/make-root.sh)"; exit 2; }
+	export RAWTPD_VM_SHARE="${RAWTPD_VM_SHARE:-} $src"
+	case $build/ in "$src"/*) ;; *) RAWTPD_VM_SHARE+=" $build" ;; esac
+	;;
+*) log "RAWTPD_VM_ARCH must be amd64 or arm64"; exit 2 ;;
+esac
+export RAWTPD_VM_ARCH=$vm_arch RAWTPD_VM_SUITES=${RAWTPD_VM_SUITES:-$default_suites}
+
 t0=$SECONDS
 mapfile -t kernels < <("$here/fetch-kernels.sh" "${RAWTPD_VM_CACHE:-$build/vm-cache}")
 [ ${#kernels[@]} -gt 0 ] || { log "no kernels fetched"; exit 1; }
@@ -39,14 +59,15 @@ mapfile -t kernels < <("$here/fetch-kernels.sh" "${RAWTPD_VM_CACHE:-$build/vm-ca
 # The smoke loader: built here, not by meson, so the VM tests stand on their own.
 build_smoke() {
 	local d=$build/vm-smoke arch
-	arch=$(uname -m)
+	arch=${triplet%%-*}
 	case $arch in x86_64) arch=x86 ;; aarch64) arch=arm64 ;; esac
-	command -v clang >/dev/null && [ -f /usr/include/bpf/libbpf.h ] || return 1
+	command -v clang >/dev/null && command -v "$cc" >/dev/null && [ -f /usr/include/bpf/libbpf.h ] ||
+		return 1
 	mkdir -p "$d"
 	clang -g -O2 -Wall -Werror -target bpf "-D__TARGET_ARCH_$arch" \
-		"-I/usr/include/$(uname -m)-linux-gnu" "-I$here" \
+		"-I/usr/include/$triplet" "-I$here" \
 		-c "$here/smoke.bpf.c" -o "$d/smoke.bpf.o" &&
-		"${CC:-cc}" -O2 -g -Wall -Wextra -Werror "-I$here" "$here/smoke.c" \
+		"$cc" -O2 -g -Wall -Wextra -Werror "-I$here" "$here/smoke.c" \
 			-o "$d/rawtpd-vm-smoke" -lbpf
 }
 
@@ -63,7 +84,6 @@ if [ -x "$rawtpd" ] && "$rawtpd" --help 2>&1 | grep -q -- '--probe'; then
 else
 	log "$rawtpd missing or without --probe: kernel facts and smoke checks only"
 fi
-src=$(cd "$here/../.." && pwd)
 export RAWTPD_VM_ATTACH_CYCLES=${RAWTPD_VM_ATTACH_CYCLES:-20}
 export RAWTPD_VM_PASSENV="${RAWTPD_VM_PASSENV:-} RAWTPD_VM_ATTACH_CYCLES"
 
@@ -127,7 +147,7 @@ for res in "${results[@]}"; do
 done
 
 # Every suite asked for must have run: one that fetch-kernels.sh could not get fails here.
-for suite in ${RAWTPD_VM_SUITES:-bookworm bullseye trixie}; do
+for suite in $RAWTPD_VM_SUITES; do
 	printf '%s\n' "${kernels[@]}" | grep -q "^$suite " && continue
 	summary+=("$(printf '%-9s %-18s %s' "$suite" "-" "FAIL (kernel could not be had: see fetch-kernels.sh above)")")
 	failed=1

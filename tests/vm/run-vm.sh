@@ -30,6 +30,10 @@
 #   RAWTPD_VM_MODULES="m.."  more modules for the initramfs to load (dependencies resolved)
 #   RAWTPD_VM_MEM=1024, RAWTPD_VM_CPUS=2, RAWTPD_VM_APPEND="..." (more kernel command line)
 #   RAWTPD_VM_ACCEL=tcg,thread=single  qemu's -accel; RAWTPD_VM_CPU=max its -cpu
+#                            (max,pauth-impdef=on for arm64: QARMA pointer authentication is
+#                            most of an emulated arm64 kernel's time otherwise)
+#   RAWTPD_VM_SHARE="DIR.."  host directories shown at the same paths in the guest (9p, under
+#                            a tmpfs overlay): the build and source dirs, for another root
 #   RAWTPD_VM_STALL=60       seconds without progress that make a hang (see watch_guest)
 #   RAWTPD_VM_RESULT_DIR=DIR keep the run's files there (stdout, stderr, rc, console.log,
 #                            boot-seconds, anything the script writes to $RAWTPD_VM_RESULT)
@@ -37,6 +41,11 @@
 #
 # In the guest the script sees RAWTPD_VM=1, RAWTPD_VM_KERNEL=<release> and
 # RAWTPD_VM_RESULT=/rawtpd-vm (shared with the host, writable: leave artefacts there).
+#
+# The kernel dir's `arch` file (fetch-kernels.sh writes it; amd64 when missing) picks the
+# machine: qemu-system-x86_64, or for arm64 qemu-system-aarch64 -machine virt (console on
+# ttyAMA0), which needs RAWTPD_VM_ROOT: an arm64 root (tests/arm64/make-root.sh) whose static
+# busybox the initramfs takes.
 
 set -euo pipefail
 
@@ -67,15 +76,37 @@ case $init in busybox | systemd) ;; *) die "RAWTPD_VM_INIT must be busybox or sy
 # static call, a kprobe's int3), and the guest then froze or oopsed in its scheduler within
 # 20-40 attach cycles; single-threaded it never did (tests/vm/README.md, "The TCG hang").
 accel=${RAWTPD_VM_ACCEL:-tcg,thread=single}
-cpu=${RAWTPD_VM_CPU:-max}
-command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (run fetch-kernels.sh as root)"
+arch=$(cat "$kdir/arch" 2>/dev/null || echo amd64)
+case $arch in
+amd64)
+	qemu=(qemu-system-x86_64)
+	cpu=${RAWTPD_VM_CPU:-max}
+	console=ttyS0
+	;;
+arm64)
+	qemu=(qemu-system-aarch64 -machine virt)
+	cpu=${RAWTPD_VM_CPU:-max,pauth-impdef=on}
+	console=ttyAMA0
+	[ "$vmroot" != / ] || die "an arm64 kernel needs RAWTPD_VM_ROOT=<an arm64 root> (tests/arm64/make-root.sh)"
+	;;
+*) die "$kdir/arch says $arch: amd64 or arm64 only" ;;
+esac
+command -v "${qemu[0]}" >/dev/null || die "${qemu[0]} missing (run fetch-kernels.sh as root)"
 command -v cpio >/dev/null || die "cpio missing (run fetch-kernels.sh as root)"
 
+# A static busybox of the guest's architecture: the host's, or for another one the root's.
 busybox=
-for b in /bin/busybox /usr/bin/busybox; do
-	if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then busybox=$b; break; fi
-done
-[ -n "$busybox" ] || die "no static busybox (apt-get install busybox-static)"
+if [ "$arch" = amd64 ]; then
+	for b in /bin/busybox /usr/bin/busybox; do
+		if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then busybox=$b; break; fi
+	done
+	[ -n "$busybox" ] || die "no static busybox (apt-get install busybox-static)"
+else
+	for b in "$vmroot/bin/busybox" "$vmroot/usr/bin/busybox"; do
+		if [ -x "$b" ] && file -L "$b" | grep -q 'ARM aarch64.*statically linked'; then busybox=$b; break; fi
+	done
+	[ -n "$busybox" ] || die "$vmroot has no static arm64 busybox (busybox-static in the root)"
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rawtpd-vm.XXXXXX")
 result=${RAWTPD_VM_RESULT_DIR:-$work/result}
@@ -147,6 +178,7 @@ build_initramfs() {
 		printf '%s\n' "$base" >>"$root/modules.list"
 	done
 	printf 'RELEASE=%q\nKERNEL_DIR=%q\nMSIZE=%q\n' "$release" "$kdir" 262144 >"$root/init.conf"
+	printf 'SHARES=%q\n' "${shares[*]}" >>"$root/init.conf"
 	# The host's root has the kernel dir at its host path; another root gets it over 9p.
 	[ "$vmroot" = / ] || printf 'MODULES_TAG=rawtpd-modules\n' >>"$root/init.conf"
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
@@ -248,17 +280,26 @@ watch_guest() {
 	return 0
 }
 
+# RAWTPD_VM_SHARE: tag rawtpd-share<N> for each directory, mounted at its host path
+shares=()
+sharedev=()
+for d in ${RAWTPD_VM_SHARE:-}; do
+	d=$(cd "$d" 2>/dev/null && pwd -P) || die "RAWTPD_VM_SHARE: $d is not a directory"
+	sharedev+=(-virtfs "local,path=$d,mount_tag=rawtpd-share${#shares[@]},security_model=none,readonly=on,multidevs=remap")
+	shares+=("$d")
+done
+
 build_initramfs
 write_guest_files "$@"
 
 # nokaslr: the hang watch names where each vCPU is from System.map.
-append="console=ttyS0 rdinit=/init panic=-1 loglevel=4 nokaslr ${RAWTPD_VM_APPEND:-}"
+append="console=$console rdinit=/init panic=-1 loglevel=4 nokaslr ${RAWTPD_VM_APPEND:-}"
 [ "$init" = systemd ] && append+=" systemd.show_status=1 systemd.log_color=0 systemd.log_target=console"
 modshare=()
 [ "$vmroot" = / ] ||
 	modshare=(-virtfs "local,path=$moddir,mount_tag=rawtpd-modules,security_model=none,readonly=on,multidevs=remap")
 start=$(date +%s%N)
-qemu-system-x86_64 \
+"${qemu[@]}" \
 	-accel "$accel" -cpu "$cpu" -smp "${RAWTPD_VM_CPUS:-2}" -m "${RAWTPD_VM_MEM:-1024}" \
 	-nodefaults -no-user-config -display none -no-reboot \
 	-monitor "unix:$work/monitor.sock,server=on,wait=off" \
@@ -266,7 +307,7 @@ qemu-system-x86_64 \
 	-kernel "$kdir/vmlinuz" -initrd "$work/initramfs.gz" -append "$append" \
 	-virtfs "local,path=$vmroot,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$result,mount_tag=rawtpd-vm,security_model=none,multidevs=remap" \
-	"${modshare[@]}" \
+	"${modshare[@]}" "${sharedev[@]}" \
 	</dev/null >"$work/qemu.out" 2>&1 &
 qemu_pid=$!
 watch=0

@@ -7,7 +7,9 @@
 # under a tmpfs overlay, mounts the run's result directory (9p tag "rawtpd-vm", read-write) at
 # /rawtpd-vm inside it, copies /rawtpd-vm/overlay/ over the new root, and switch_roots into
 # the command in /rawtpd-vm/vm/init-cmd: the guest runner, or systemd.
-# Settings come from /init.conf (written by run-vm.sh): RELEASE, KERNEL_DIR, MSIZE, MODULES_TAG.
+# Settings come from /init.conf (written by run-vm.sh): RELEASE, KERNEL_DIR, MSIZE, MODULES_TAG,
+# SHARES (host directories, 9p tags rawtpd-share0.., each mounted at its own path under a tmpfs
+# overlay).
 
 /bin/busybox mkdir -p /bin /proc /sys /dev /lower /rw /newroot
 /bin/busybox --install -s /bin
@@ -59,6 +61,15 @@ else
 	mount -o bind "/newroot$KERNEL_DIR/lib/modules/$RELEASE" "/newroot/lib/modules/$RELEASE" ||
 		echo "rawtpd-vm init: warning: $KERNEL_DIR/lib/modules/$RELEASE not visible, no modprobe"
 fi
+
+i=0
+for d in ${SHARES:-}; do
+	mkdir -p "/shares/$i" "/rw/share$i/upper" "/rw/share$i/work" "/newroot$d"
+	mount -t 9p -o "$opts,ro,cache=loose" "rawtpd-share$i" "/shares/$i" || fail "cannot mount the share of $d"
+	mount -t overlay -o "lowerdir=/shares/$i,upperdir=/rw/share$i/upper,workdir=/rw/share$i/work" \
+		overlay "/newroot$d" || fail "cannot mount the overlay on $d"
+	i=$((i + 1))
+done
 
 read -r cmd </newroot/rawtpd-vm/vm/init-cmd || fail "no /rawtpd-vm/vm/init-cmd"
 mount --move /dev /newroot/dev

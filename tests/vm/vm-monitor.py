@@ -84,7 +84,8 @@ def main():
             return 0
         halted = {int(m.group(1)): "halted" in m.group(0)
                   for m in re.finditer(r"CPU #(\d+):[^\n]*", text)}
-        rips = [int(x, 16) for x in re.findall(r"RIP=([0-9a-f]{16})", text)]
+        # x86's RIP, arm64's PC (qemu-system-aarch64)
+        rips = [int(x, 16) for x in re.findall(r"(?:RIP|\bPC)=([0-9a-f]{16})", text)]
         cpl = re.findall(r"CPL=(\d)", text)
         line = []
         for cpu, rip in enumerate(rips):
