@@ -449,8 +449,18 @@ time.sleep(1000)'
 while True: time.sleep(0.01)' &
 	ctr=$!
 	echo "$ctr" >"$scope/cgroup.procs"
-	sleep 6 # the hogs' 4 s of spinning on one CPU, under TCG
-	sleep 3 # and three intervals
+	# until both hogs have spun their 4 s and sleep (python's start is slow under TCG), then
+	# three intervals
+	asleep() {
+		local u p
+		for u in a b; do
+			p=$(systemctl show -P MainPID "rawtpd-hog-$u.service")
+			[ "$p" != 0 ] && [ "$(cut -d' ' -f3 "/proc/$p/stat")" = S ] || return 1
+		done
+	}
+	sleep 4
+	wait_for 120 asleep || note "the hogs did not settle"
+	sleep 3
 	metrics=$(http /metrics || true)
 	for u in a b; do
 		unit=rawtpd-hog-$u.service
