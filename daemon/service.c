@@ -106,7 +106,10 @@ static void log_map_episode(struct service *s)
 {
 	switch (aggregate_map_episode(&s->agg, collector_capacity(s->collector))) {
 	case AGG_MAP_FULL:
-		if (s->agg.map_entries < collector_capacity(s->collector))
+		/* entries are counted after the read: what exited meanwhile has made a little
+		 * room again, so within 1/32 of the capacity the map was full */
+		if (s->agg.map_entries + collector_capacity(s->collector) / 32 + 1 <
+		    collector_capacity(s->collector))
 			/* not full: the kernel's BPF allocator refills its per-CPU caches from
 			 * irq_work, and a burst of new processes can find them empty */
 			log_struct_errno(LOG_WARNING, 0, RAWTPD_MESSAGE_MAP_FULL,

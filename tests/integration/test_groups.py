@@ -53,6 +53,19 @@ def hog(path, cpu):
                             preexec_fn=pinned_in(path, cpu))
 
 
+def settle(procs):
+    """Until every process sleeps (blocked on stdin, its figures hold still), 30 s at most."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        states = []
+        for p in procs:
+            with open(f"/proc/{p.pid}/stat") as f:
+                states.append(f.read().rpartition(")")[2].split()[0])
+        if all(s == "S" for s in states):
+            return
+        time.sleep(0.05)
+
+
 def pcount(pid):
     """Times the kernel switched pid's threads in (schedstat's third field), summed."""
     n = 0
@@ -97,8 +110,16 @@ def runqlat(seconds):
     exe = shutil.which("runqlat") or "/usr/sbin/runqlat"
     if not os.access(exe, os.X_OK):
         return None
-    return subprocess.Popen([exe, "-P", str(int(seconds)), "1"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    p = subprocess.Popen(["stdbuf", "-oL", exe, "-P", str(int(seconds)), "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # attached once it says so: the hogs start after, and it sees their whole life
+    first = p.stdout.readline()
+    if b"Tracing" not in first:
+        print(f"info runqlat did not start: {first!r}")
+        p.kill()
+        p.wait()
+        return None
+    return p
 
 
 def parse_runqlat(out):
@@ -175,7 +196,8 @@ def one_path(t, path, root, dirs, hostile):
     cpu = sorted(os.sched_getaffinity(0))[0]
     before = {k: cpu_usage(dirs[k]) for k in ("hog-a", "hog-b")}  # earlier runs' hogs
     with Daemon("--data-path", path, "--group-by", "unit", interval="250ms") as d:
-        rq = runqlat(HOG_SECONDS - 1) if latency else None
+        # over the hogs' whole life, as rawtpd's histograms are (a slow start included)
+        rq = runqlat(HOG_SECONDS + 3) if latency else None
         hogs = {k: hog(dirs[k], cpu) for k in ("hog-a", "hog-b")}
         sleeper = subprocess.Popen([sys.executable, "-c", "import time\n"
                                     "for _ in range(100): time.sleep(0.005)\n"
@@ -185,7 +207,7 @@ def one_path(t, path, root, dirs, hostile):
         for p in list(hogs.values()) + [sleeper]:
             assert p.stdout.readline().strip() == b"done"
         rq_out = rq.communicate(timeout=60)[0] if rq else None
-        time.sleep(0.3)
+        settle(list(hogs.values()) + [sleeper])
         d.wait_aggregations(3)
         kernel = {k: proc_counts(p.pid) for k, p in hogs.items()}
         switched_in = {k: pcount(p.pid) for k, p in hogs.items()}
@@ -212,6 +234,7 @@ def pairs_in_mode(t, mode, dirs):
         hogs = [hog(dirs[k], cpu) for k in ("hog-a", "hog-b")]
         for p in hogs:
             assert p.stdout.readline().strip() == b"done"
+        settle(hogs)
         d.wait_aggregations(3)
         _, text = d.metrics()
         for p in hogs:
