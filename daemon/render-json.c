@@ -503,7 +503,7 @@ int render_json_groups(const struct snapshot *s, const struct json_groups_query 
 	_cleanup_free_ const struct group **order = NULL;
 	json_t *doc, *arr;
 	size_t n;
-	char *text;
+	char *text, *with_nl;
 
 	*ret = (struct blob){};
 	if (!v)
@@ -530,15 +530,13 @@ int render_json_groups(const struct snapshot *s, const struct json_groups_query 
 	if (!text)
 		return -ENOMEM;
 	n = strlen(text);
-	*ret = (struct blob){.data = text, .len = n};
 	/* a final newline, as the other documents have */
-	ret->data = realloc(text, n + 2);
-	if (!ret->data) {
+	with_nl = realloc(text, n + 2);
+	if (!with_nl) {
 		free(text);
-		*ret = (struct blob){};
 		return -ENOMEM;
 	}
-	memcpy(ret->data + n, "\n", 2);
-	ret->len = n + 1;
+	memcpy(with_nl + n, "\n", 2);
+	*ret = (struct blob){.data = with_nl, .len = n + 1};
 	return 0;
 }
