@@ -373,52 +373,45 @@ static void put_series(struct out *o, const struct snapshot *s)
 	}
 }
 
-/* The bound of latency bucket k, in seconds: 2^(10+k) ns. */
-static void put_bucket_bound(struct out *o, int k)
+/* Each group's run-queue latency histogram (counting latency: group_by unit or cgroup). */
+/* A histogram sample up to its value: NAME_SUFFIX{labels[,le="LE"]} */
+static void put_hist_head(struct out *o, const struct snapshot *s, const struct snapshot_series *e,
+			  const char *suffix, const char *le)
 {
-	char t[32];
-
-	snprintf(t, sizeof(t), "%.10g", (double)(1ull << (10 + k)) / 1e9);
-	put_str(o, t);
+	put_str(o, f_latency.name);
+	put_str(o, suffix);
+	put_lit(o, "{");
+	put_series_labels(o, s->group_by, e);
+	if (le) {
+		put_lit(o, ",le=\"");
+		put_str(o, le);
+		put_lit(o, "\"");
+	}
+	put_lit(o, "} ");
 }
 
-/* Each group's run-queue latency histogram (counting latency: group_by unit or cgroup). */
 static void put_latency(struct out *o, const struct snapshot *s)
 {
-	const struct family *f = &f_latency;
-
-	put_family(o, f);
+	put_family(o, &f_latency);
 	for (size_t i = 0; i < s->n_series; i++) {
 		const struct snapshot_series *e = &s->series[i];
 		uint64_t cum = 0;
+		char le[32];
 
 		for (int k = 0; k < GROUPS_HIST_FINITE; k++) {
 			cum += e->group->hist[k];
-			put_str(o, f->name);
-			put_lit(o, "_bucket{");
-			put_series_labels(o, s->group_by, e);
-			put_lit(o, ",le=\"");
-			put_bucket_bound(o, k);
-			put_lit(o, "\"} ");
+			snprintf(le, sizeof(le), "%.10g", (double)(1ull << (10 + k)) / 1e9);
+			put_hist_head(o, s, e, "_bucket", le);
 			put_u64(o, cum);
 			put_lit(o, "\n");
 		}
-		put_str(o, f->name);
-		put_lit(o, "_bucket{");
-		put_series_labels(o, s->group_by, e);
-		put_lit(o, ",le=\"+Inf\"} ");
+		put_hist_head(o, s, e, "_bucket", "+Inf");
 		put_u64(o, e->group->hist_count);
 		put_lit(o, "\n");
-		put_str(o, f->name);
-		put_lit(o, "_sum{");
-		put_series_labels(o, s->group_by, e);
-		put_lit(o, "} ");
+		put_hist_head(o, s, e, "_sum", NULL);
 		put_ns_seconds(o, e->group->hist_sum);
 		put_lit(o, "\n");
-		put_str(o, f->name);
-		put_lit(o, "_count{");
-		put_series_labels(o, s->group_by, e);
-		put_lit(o, "} ");
+		put_hist_head(o, s, e, "_count", NULL);
 		put_u64(o, e->group->hist_count);
 		put_lit(o, "\n");
 	}
