@@ -290,6 +290,17 @@ static const char *const groups_query_names[_GQ_MAX] = {
 	[GQ_TOP] = "top",
 };
 
+/* What by= and sort= may say (the other groupings and orders are not groups'). */
+static const char *const groups_by_names[] = {
+	[GROUP_BY_UNIT] = "unit",
+	[GROUP_BY_CGROUP] = "cgroup",
+};
+static const char *const groups_sort_names[] = {
+	[JSON_SORT_CPU] = "cpu",
+	[JSON_SORT_SWITCHES] = "switches",
+	[JSON_SORT_WAIT] = "wait",
+};
+
 void http_groups_query_init(struct http_groups_query *hq)
 {
 	*hq = (struct http_groups_query){.q = {.by = GROUP_BY_UNIT, .sort = JSON_SORT_WAIT}};
@@ -300,7 +311,7 @@ int http_groups_query_add(struct http_groups_query *hq, const char *key, size_t 
 {
 	struct json_groups_query q = hq->q;
 	uint32_t n;
-	int i;
+	int i, i2;
 
 	i = parse_name_index(groups_query_names, _GQ_MAX, key, key_len);
 	if (i < 0)
@@ -311,22 +322,18 @@ int http_groups_query_add(struct http_groups_query *hq, const char *key, size_t 
 		return bad(ret_reason, "needs a value");
 	switch (i) {
 	case GQ_BY:
-		if (value_len == 4 && memcmp(value, "unit", 4) == 0)
-			q.by = GROUP_BY_UNIT;
-		else if (value_len == 6 && memcmp(value, "cgroup", 6) == 0)
-			q.by = GROUP_BY_CGROUP;
-		else
+		i2 = parse_name_index(groups_by_names, ELEMENTSOF(groups_by_names), value,
+				      value_len);
+		if (i2 < 0)
 			return bad(ret_reason, "must be unit or cgroup");
+		q.by = (enum group_by)i2;
 		break;
 	case GQ_SORT:
-		if (value_len == 4 && memcmp(value, "wait", 4) == 0)
-			q.sort = JSON_SORT_WAIT;
-		else if (value_len == 3 && memcmp(value, "cpu", 3) == 0)
-			q.sort = JSON_SORT_CPU;
-		else if (value_len == 8 && memcmp(value, "switches", 8) == 0)
-			q.sort = JSON_SORT_SWITCHES;
-		else
+		i2 = parse_name_index(groups_sort_names, ELEMENTSOF(groups_sort_names), value,
+				      value_len);
+		if (i2 < 0)
 			return bad(ret_reason, "must be one of wait, cpu, switches");
+		q.sort = (enum json_sort)i2;
 		break;
 	case GQ_TOP:
 		if (!parse_number(value, value_len, 1, HTTP_TOP_MAX, &n))
