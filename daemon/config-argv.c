@@ -158,7 +158,8 @@ int config_parse_argv(int argc, char **argv, struct options *ret)
 	return 0;
 }
 
-/* "  -c, --config PATH         config file ...", the help's further lines under the first. */
+/* "  -c, --config PATH         config file ...", the help's further lines under the first (a
+ * flag too long for its column has all its help under it). */
 static void print_flag_help(const struct config_item *i)
 {
 	char left[32];
@@ -168,6 +169,8 @@ static void print_flag_help(const struct config_item *i)
 		printf("  -%c, %-22s", i->short_flag, left);
 	else
 		printf("      %-22s", left);
+	if (strlen(left) > 21) /* no room for the gap: the help starts under the column */
+		printf("\n%28s", "");
 	for (const char *l = i->help;;) {
 		size_t n = strcspn(l, "\n");
 

@@ -95,6 +95,12 @@ def main():
         t.check(flag in out, f"--help mentions {flag}")
     for mode in ["auto"] + ORDER:
         t.check(mode in out, f"--help names the mode {mode}")
+    # each flag line: the flag (and its argument), then two spaces or more, or its help on the
+    # lines under it: a flag longer than the column never runs into its text
+    glued = [l for l in out.splitlines()
+             if re.match(r"\s+(-\w, )?--[\w-]+", l)
+             and not re.match(r"\s+(-\w, )?--[\w-]+( [A-Z]+)?(\s{2,}\S|$)", l)]
+    t.check(not glued, f"--help keeps every flag apart from its text: {glued}")
 
     good = os.path.join(CONFIGS, "full.conf")
     rc, out, err = run("--check-config", "--config", good)
