@@ -635,9 +635,7 @@ static int sample_pair_order(const void *a, const void *b)
 {
 	const struct sample_pair *x = a, *y = b;
 
-	if (x->victim != y->victim)
-		return x->victim < y->victim ? -1 : 1;
-	return (x->by > y->by) - (x->by < y->by);
+	return sample_pair_cmp(x->victim, x->by, y->victim, y->by);
 }
 
 /* Every pair of cgroups in the preemptions map (a few hundred: one syscall pair each). */

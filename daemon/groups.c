@@ -407,13 +407,6 @@ static int pairs_reserve(struct groups *g, size_t more)
 	return 0;
 }
 
-static int sample_pair_cmp(uint64_t av, uint64_t ab, uint64_t bv, uint64_t bb)
-{
-	if (av != bv)
-		return av < bv ? -1 : 1;
-	return (ab > bb) - (ab < bb);
-}
-
 /* Pair p as the previous update saw it, or NULL (j: where the search goes on from). */
 static const struct last_pair *pair_before(const struct groups *g, const struct sample_pair *p,
 					   size_t *j)

@@ -89,6 +89,15 @@ struct sample_pair {
 	uint64_t count;
 };
 
+/* The order pairs are kept in (groups_input.pairs): by victim, then by. <0, 0 or >0. */
+static inline int sample_pair_cmp(uint64_t victim_a, uint64_t by_a, uint64_t victim_b,
+				  uint64_t by_b)
+{
+	if (victim_a != victim_b)
+		return victim_a < victim_b ? -1 : 1;
+	return (by_a > by_b) - (by_a < by_b);
+}
+
 /* The labels of a cgroup id, NULL when it is not known (gone, or no cgroup2 mount). */
 typedef const struct cgroup_labels *(*groups_resolve_fn)(void *userdata, uint64_t cgroup_id);
 
