@@ -23,6 +23,7 @@
  *                 stored into its own entry, no stash, no atomics (each entry has one writer)
  *   parts_tslot   prev's task local storage holds the index of its own slot in a shared
  *                 mmap'able array, where its figures are stored: the thread data path's floor
+ *   parts_tslot_raw the same on raw_tp/sched_switch, prev from bpf_get_current_task_btf()
  *
  * Kept in step with bpf/rawtpd.bpf.c by hand; it is a measuring device, not a second counter.
  */
@@ -332,8 +333,7 @@ struct {
 
 __u32 next_slot;
 
-SEC("tp_btf/sched_switch")
-int BPF_PROG(parts_tslot, bool preempt, struct task_struct *prev, struct task_struct *next)
+static __always_inline int tslot(struct task_struct *prev)
 {
 	struct tfig *e;
 	__u32 *s;
@@ -352,4 +352,18 @@ int BPF_PROG(parts_tslot, bool preempt, struct task_struct *prev, struct task_st
 		return 0;
 	tfig_store(e, prev);
 	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(parts_tslot, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return tslot(prev);
+}
+
+/* the same on the raw tracepoint, whose untyped arguments leave prev to
+ * bpf_get_current_task_btf() (current is still prev): what that one helper call costs */
+SEC("raw_tp/sched_switch")
+int BPF_PROG(parts_tslot_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return tslot(bpf_get_current_task_btf());
 }
