@@ -100,6 +100,14 @@ struct {
 	__type(value, struct rawtpd_slot);
 } slots SEC(".maps");
 
+/* each CPU's memo of its last threads' slots (rawtpd.h); made on the thread path */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rawtpd_slot_cache);
+} slot_cache SEC(".maps");
+
 /*
  * Counting latency: each slot's thread's run-queue latency histogram, at the slot's index;
  * sized like "slots" then, else one entry (the code that uses it is not loaded).
@@ -586,7 +594,19 @@ static __always_inline void slot_dead(struct rawtpd_slot *e, struct task_struct 
  * When none is free, or t's storage cannot be made (bpf_mem_alloc ran dry in a burst of new
  * threads), the slot goes back and t is tried again at its next switch: counted as map-full.
  */
-static __always_inline void slot_take(struct task_struct *t, bool involuntary, bool dead)
+static __always_inline void cache_slot(struct rawtpd_cached_slot *c, struct task_struct *t,
+				       __u32 idx)
+{
+	if (!c)
+		return;
+	c->task = (__u64)t;
+	c->start_ns = t->start_time;
+	c->slot = idx;
+}
+
+/* c: t's place in this CPU's slot cache (NULL: none), where the slot taken is noted */
+static __always_inline void slot_take(struct task_struct *t, bool involuntary, bool dead,
+				      struct rawtpd_cached_slot *c)
 {
 	struct rawtpd_thread init = {}, *b = NULL;
 	struct rawtpd_slot *e;
@@ -599,12 +619,12 @@ static __always_inline void slot_take(struct task_struct *t, bool involuntary, b
 		goto back;
 	if (!dead) {
 		init.slot = idx;
-		init.cgroup_gen = (__u32)cgroup_gen;
-		init.early = 1;
 		b = bpf_task_storage_get(&threads, t, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (!b)
 			goto back;
+		cache_slot(c, t, idx);
 	}
+	e->early = 1;
 	slot_base(e, t, involuntary);
 	slot_figures(e, t, compat_run_delay(t, true));
 	/* born after attaching: its first wait counts, as it does in run_delay */
@@ -632,14 +652,17 @@ full:
 /*
  * prev leaves the CPU; involuntary is only asked for when prev is seen for the first time. The
  * wait before the slice that ends is the growth of prev's run_delay since its last switch-out
- * (one switch-in between the two).
+ * (one switch-in between the two). prev's slot is found in this CPU's slot cache, else
+ * through its task storage (and cached).
  */
 static __always_inline int thread_switch(struct task_struct *prev, unsigned long long *ctx,
 					 bool preempt, const int hook)
 {
 	bool dead = prev->__state & TASK_DEAD_STATE;
-	struct rawtpd_thread *b;
+	struct rawtpd_cached_slot *c = NULL;
+	struct rawtpd_slot_cache *sc;
 	struct rawtpd_slot *e;
+	__u32 zero = 0, idx;
 	__u64 rd;
 
 	if (prev->pid == 0) {
@@ -647,34 +670,43 @@ static __always_inline int thread_switch(struct task_struct *prev, unsigned long
 			note_preemption(prev, false);
 		return 0;
 	}
-	b = bpf_task_storage_get(&threads, prev, 0, 0);
-	if (!b) {
-		bool involuntary;
+	sc = bpf_map_lookup_elem(&slot_cache, &zero);
+	if (sc)
+		c = &sc->e[prev->pid & (RAWTPD_SLOT_CACHE - 1)];
+	if (c && c->task == (__u64)prev && c->start_ns == prev->start_time) {
+		idx = c->slot;
+	} else {
+		struct rawtpd_thread *b = bpf_task_storage_get(&threads, prev, 0, 0);
 
-		if (hook == HOOK_TRACEPOINT)
-			involuntary = tp_guess_involuntary(prev, ctx[0]);
-		else
-			involuntary = guess_involuntary(prev, ctx, preempt, hook);
-		if (count_latency)
-			note_preemption(prev, involuntary);
-		slot_take(prev, involuntary, dead);
-		return 0;
+		if (!b) {
+			bool involuntary;
+
+			if (hook == HOOK_TRACEPOINT)
+				involuntary = tp_guess_involuntary(prev, ctx[0]);
+			else
+				involuntary = guess_involuntary(prev, ctx, preempt, hook);
+			if (count_latency)
+				note_preemption(prev, involuntary);
+			slot_take(prev, involuntary, dead, c);
+			return 0;
+		}
+		idx = b->slot;
+		cache_slot(c, prev, idx);
 	}
-	e = bpf_map_lookup_elem(&slots, &b->slot);
+	e = bpf_map_lookup_elem(&slots, &idx);
 	if (!e)
 		return 0;
 	rd = compat_run_delay(prev, true);
 	if (count_latency) {
 		note_preemption(prev, prev->nivcsw != e->involuntary);
-		hist_add(b->slot, rd - e->run_delay_ns);
+		hist_add(idx, rd - e->run_delay_ns);
 	}
 	slot_figures(e, prev, rd);
-	if (b->cgroup_gen != (__u32)cgroup_gen || b->early < RAWTPD_EARLY_SWITCHES) {
+	if (e->cgroup_gen != (__u32)cgroup_gen || e->early < RAWTPD_EARLY_SWITCHES) {
 		e->cgroup_id = task_cgroup_id(prev, true);
 		e->cgroup_gen = (__u32)cgroup_gen;
-		b->cgroup_gen = (__u32)cgroup_gen;
-		if (b->early < RAWTPD_EARLY_SWITCHES)
-			b->early++;
+		if (e->early < RAWTPD_EARLY_SWITCHES)
+			e->early++;
 	}
 	if (dead)
 		slot_dead(e, prev);

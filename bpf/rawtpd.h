@@ -64,14 +64,34 @@ struct rawtpd_tid {
 
 /*
  * Thread data path (see daemon/DESIGN.md, "Data paths"): each thread's task local storage. It
- * only says where the thread's figures are (its slot in the "slots" array) and when it last
- * noted its cgroup; made when rawtpd first sees the thread leave a CPU.
+ * only says where the thread's figures are (its slot in the "slots" array); made when rawtpd
+ * first sees the thread leave a CPU.
  */
 struct rawtpd_thread {
-	__u32 slot;	  /* index of its struct rawtpd_slot */
-	__u32 cgroup_gen; /* the interval in which it last noted its cgroup */
-	__u16 early;	  /* its first switches seen, up to RAWTPD_EARLY_SWITCHES */
-	__u16 pad[3];
+	__u32 slot; /* index of its struct rawtpd_slot */
+	__u32 pad;
+};
+
+/*
+ * Thread data path: each CPU's memo of the slots of the threads that left it last, a direct-
+ * mapped cache by tid (the "slot_cache" per-CPU array, one entry). A thread found there, by
+ * its task_struct's address and its start time, needs no task storage lookup: the helper call
+ * that was most of the hot path's cost. The address tells a thread that took its leader's tid
+ * and start time in exec from the leader; the start time tells a new task_struct at a freed
+ * one's address. A slot goes back to the free queue only once its thread is dead, and a dead
+ * thread never switches again, so what a stale entry names is never used.
+ */
+#define RAWTPD_SLOT_CACHE 128 /* a power of two */
+
+struct rawtpd_cached_slot {
+	__u64 task;	/* the thread's struct task_struct address; 0: empty */
+	__u64 start_ns; /* its start_time */
+	__u32 slot;
+	__u32 pad;
+};
+
+struct rawtpd_slot_cache {
+	struct rawtpd_cached_slot e[RAWTPD_SLOT_CACHE];
 };
 
 /*
@@ -110,7 +130,7 @@ struct rawtpd_slot {
 	__u8 dead;	  /* its last switch is in: the thread exited */
 	__u8 ended;	  /* ... and it was its process's last thread (signal->live 0) */
 	__u8 seen_dead;	  /* user space: read dead once already */
-	__u8 pad0;
+	__u8 early;	  /* its first switches seen, up to RAWTPD_EARLY_SWITCHES */
 	__u32 tid;
 	__u32 tgid;
 	__u64 leader_start_ns; /* with tgid, its process's key */

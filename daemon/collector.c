@@ -463,7 +463,8 @@ static int add_entries(const struct collector *c, uint32_t count, struct entries
 }
 
 _Static_assert(sizeof(struct rawtpd_slot) == 128, "a slot is two cache lines");
-_Static_assert(sizeof(struct rawtpd_thread) == 16, "a thread's storage stays small");
+_Static_assert(sizeof(struct rawtpd_thread) == 8, "a thread's storage stays small");
+_Static_assert(sizeof(struct rawtpd_slot_cache) == 3072, "a CPU's slot cache is 3 KiB");
 
 /* Read the whole map into es, c->chunk entries per BPF_MAP_LOOKUP_BATCH; 0 or a negative errno. */
 static int read_batch(struct collector *c, struct entries *es)

@@ -131,6 +131,7 @@ static int prepare_mode(struct rawtpd_bpf *skel, enum attach_mode m, enum data_p
 	bpf_map__set_autocreate(skel->maps.preempts, thread);
 	bpf_map__set_autocreate(skel->maps.hists, thread);
 	bpf_map__set_autocreate(skel->maps.preempted, thread);
+	bpf_map__set_autocreate(skel->maps.slot_cache, thread);
 	bpf_map__set_autocreate(skel->maps.oncpu, !thread);
 	bpf_map__set_autocreate(skel->maps.tid_runtime, !thread);
 	/* unknown: assume a current kernel (a wrong guess fails the load, not the counts) */

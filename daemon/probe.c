@@ -74,7 +74,9 @@ struct probe_memory {
 #define SLOT_BYTES		  (sizeof(struct rawtpd_slot) + sizeof(__u32))
 struct probe_thread_memory {
 	uint64_t per_thread;   /* made with each thread */
-	uint64_t preallocated; /* the slots and the free queue, from the start */
+	uint64_t per_cpu;      /* each possible CPU's slot cache */
+	int possible_cpus;     /* -errno when they cannot be counted */
+	uint64_t preallocated; /* the slots, the free queue and the slot caches, from the start */
 	uint64_t full;	       /* max_processes threads */
 };
 
@@ -207,7 +209,11 @@ static void estimate_thread_memory(const struct kernel_facts *f, uint32_t max_pr
 
 	ret->per_thread = size_class(off + THREAD_VALUE_BYTES + LLIST_NODE_BYTES) +
 			  size_class(hdr + LLIST_NODE_BYTES);
+	ret->per_cpu = sizeof(struct rawtpd_slot_cache);
+	ret->possible_cpus = libbpf_num_possible_cpus();
 	ret->preallocated = (uint64_t)max_processes * SLOT_BYTES;
+	if (ret->possible_cpus > 0)
+		ret->preallocated += ret->per_cpu * (uint64_t)ret->possible_cpus;
 	ret->full = ret->preallocated + (uint64_t)max_processes * ret->per_thread;
 }
 
@@ -333,12 +339,13 @@ static void print_thread_memory(const struct probe_thread_memory *m, FILE *out)
 {
 	char a[32], b[32];
 
-	fprintf(out, "thread data path memory (any number of CPUs):\n");
+	fprintf(out, "thread data path memory (a thread's does not depend on the CPUs):\n");
 	fprintf(out,
-		"  %s from the start (a %zu B slot for each of max_processes threads), + %" PRIu64
+		"  %s from the start: a %zu B slot for each of max_processes threads, and a "
+		"%" PRIu64 " B slot cache\n  for each of %d possible CPUs; + %" PRIu64
 		" B a thread running; %s when full\n",
-		bytes_text(m->preallocated, a), sizeof(struct rawtpd_slot), m->per_thread,
-		bytes_text(m->full, b));
+		bytes_text(m->preallocated, a), sizeof(struct rawtpd_slot), m->per_cpu,
+		m->possible_cpus, m->per_thread, bytes_text(m->full, b));
 	fprintf(out, "  counting latency (group_by unit or cgroup at start): + %zu B a slot\n",
 		sizeof(struct rawtpd_hist));
 }
@@ -440,6 +447,7 @@ static json_t *json_thread_memory(const struct probe_thread_memory *m)
 
 	json_object_set_new(o, "per_thread_bytes", json_integer((json_int_t)m->per_thread));
 	json_object_set_new(o, "slot_bytes", json_integer((json_int_t)SLOT_BYTES));
+	json_object_set_new(o, "per_cpu_bytes", json_integer((json_int_t)m->per_cpu));
 	/* the "hists" array, made only when counting latency: one per slot, from the start */
 	json_object_set_new(o, "latency_slot_bytes",
 			    json_integer((json_int_t)sizeof(struct rawtpd_hist)));

@@ -266,6 +266,41 @@ def check_accuracy(t, d, mode=None):
         p.wait()
 
 
+def check_exec_thread(t, d, label):
+    """A process whose second thread execs: that thread takes the leader's pid and start time
+    (de_thread) and goes on in a new program, and the leader ends. rawtpd's figures for the pid
+    against the process's own getrusage() totals, which keep the leader's and survive the
+    exec: switches within 1 % (or 3), CPU time within 2 % (or 5 ms). On the thread data path
+    the exec'd thread must go on in its own slot, not in the leader's."""
+    p = subprocess.Popen([sys.executable, WORKLOAD, "execthread", "100"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
+    try:
+        line = p.stdout.readline().split()
+        if not t.check(line[:1] == [b"done"] and len(line) == 4,
+                       f"{label}: exec from a thread: the workload reports {line}"):
+            return
+        kv, ki, kns = (int(v) for v in line[1:])
+        time.sleep(0.3)  # blocked on stdin now: its read's own switch is in
+        d.wait_aggregations(3)
+        got = find_process(d.json("/api/v1/processes"), p.pid)
+        if not t.check(got is not None, f"{label}: exec from a thread: pid {p.pid} is served"):
+            return
+        rv = got["context_switches"]["voluntary"]
+        ri = got["context_switches"]["involuntary"]
+        rns = round(got["cpu_seconds"] * 1e9)
+        print(f"  figures {label}: exec from a thread: voluntary getrusage {kv} rawtpd {rv}; "
+              f"involuntary {ki} rawtpd {ri}; cpu {kns / 1e6:.3f} ms rawtpd {rns / 1e6:.3f} ms")
+        # after its getrusage() the process still writes "done" and blocks on stdin
+        t.check(close(kv, rv, 0.01, 3), f"{label}: exec from a thread: voluntary {rv} vs {kv}")
+        t.check(close(ki, ri, 0.01, 3), f"{label}: exec from a thread: involuntary {ri} vs {ki}")
+        t.check(close(kns, rns, 0.02, 5_000_000),
+                f"{label}: exec from a thread: cpu {rns} ns vs {kns} ns")
+        t.check(rv >= 400, f"{label}: exec from a thread: both threads' sleeps are in ({rv})")
+    finally:
+        p.stdin.close()
+        p.wait()
+
+
 def promtool_check(text):
     """promtool check metrics on text; returns (ok, output). None if promtool is missing."""
     try:

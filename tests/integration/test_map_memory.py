@@ -14,8 +14,8 @@ from rawtpd_test import RAWTPD, Checker, Daemon, require_root  # noqa: E402
 
 # the maps each data path creates (the other path's are not made at all)
 PATH_MAPS = {"process": ["counts", "oncpu", "renames", "stats", "tid_runtime"],
-             "thread": ["counts", "free_slots", "hists", "preempted", "preempts", "renames", "slots", "stats",
-                        "threads"]}
+             "thread": ["counts", "free_slots", "hists", "preempted", "preempts", "renames",
+                        "slot_cache", "slots", "stats", "threads"]}
 MAPS = sorted(set(PATH_MAPS["process"]) | set(PATH_MAPS["thread"]))
 
 

@@ -6,6 +6,12 @@ on stdin so its /proc figures can be read while it still exists.
   workload.py hog SECONDS  spin pinned to CPU 0 (run two: involuntary switches)
   workload.py burn SECONDS spin wherever the scheduler puts it
   workload.py name HEX     set own comm to the given bytes (prctl), then block
+  workload.py execthread N the main thread makes N short sleeps and waits; a second thread
+                           makes 3N, spins 0.2 s, and execs "rusage N" from itself: it takes
+                           the leader's pid and start time (de_thread), and the leader ends
+  workload.py rusage N     N short sleeps, then "done" with the process's own totals from
+                           getrusage(): voluntary, involuntary, CPU ns (its exec'd-away
+                           threads included)
   workload.py threads N    pinned to CPU 0, N threads spin 0.3 s each, then wait; "spun" is
                            printed, and a line on stdin lets them go: each reads its own
                            figures and exits, and "done" is followed by their sums: voluntary,
@@ -64,10 +70,35 @@ def threads(n):
     return [sum(f[i] for f in got) for i in range(4)]
 
 
+def execthread(n):
+    import threading
+
+    def work():
+        for _ in range(3 * n):
+            time.sleep(0.001)
+        spin(0.2)
+        os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), "rusage", str(n)])
+
+    threading.Thread(target=work).start()
+    for _ in range(n):
+        time.sleep(0.001)
+    while True:  # the exec ends this thread
+        time.sleep(60)
+
+
 def main():
     mode, arg = sys.argv[1], sys.argv[2]
     extra = ""
-    if mode == "threads":
+    if mode == "execthread":
+        execthread(int(arg))
+    elif mode == "rusage":
+        import resource
+        for _ in range(int(arg)):
+            time.sleep(0.001)
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_ns = round((ru.ru_utime + ru.ru_stime) * 1e9)
+        extra = f" {ru.ru_nvcsw} {ru.ru_nivcsw} {cpu_ns}"
+    elif mode == "threads":
         extra = " " + " ".join(str(v) for v in threads(int(arg)))
     elif mode == "sleep":
         for _ in range(int(arg)):
