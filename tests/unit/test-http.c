@@ -858,7 +858,7 @@ static void test_tls(void)
 	close(saved);
 	log_text = calloc(1, 4096);
 	rewind(logf);
-	fread(log_text, 1, 4095, logf);
+	CHECK(fread(log_text, 1, 4095, logf) > 0);
 	fclose(logf);
 	CHECK(strstr(log_text, key) && strstr(log_text, "0644"));
 	free(log_text);
