@@ -589,11 +589,13 @@ static __always_inline void slot_dead(struct rawtpd_slot *e, struct task_struct 
 	e->dead = 1;
 }
 
-/*
- * Take a free slot for t, first seen leaving a CPU (dead: at its last switch), and fill it.
- * When none is free, or t's storage cannot be made (bpf_mem_alloc ran dry in a burst of new
- * threads), the slot goes back and t is tried again at its next switch: counted as map-full.
- */
+/* Is way c of this CPU's slot cache t's? (rawtpd.h has why the three tell every thread apart) */
+static __always_inline bool cached_is(const struct rawtpd_cached_slot *c, struct task_struct *t)
+{
+	return c->task == (__u64)t && c->start_ns == t->start_time &&
+	       c->exec_id == (__u32)t->self_exec_id;
+}
+
 static __always_inline void cache_slot(struct rawtpd_cached_slot *c, struct task_struct *t,
 				       __u32 idx)
 {
@@ -601,10 +603,16 @@ static __always_inline void cache_slot(struct rawtpd_cached_slot *c, struct task
 		return;
 	c->task = (__u64)t;
 	c->start_ns = t->start_time;
+	c->exec_id = (__u32)t->self_exec_id;
 	c->slot = idx;
 }
 
-/* c: t's place in this CPU's slot cache (NULL: none), where the slot taken is noted */
+/*
+ * Take a free slot for t, first seen leaving a CPU (dead: at its last switch), and fill it.
+ * When none is free, or t's storage cannot be made (bpf_mem_alloc ran dry in a burst of new
+ * threads), the slot goes back and t is tried again at its next switch: counted as map-full.
+ * c: t's way in this CPU's slot cache (NULL: none), where the slot taken is noted.
+ */
 static __always_inline void slot_take(struct task_struct *t, bool involuntary, bool dead,
 				      struct rawtpd_cached_slot *c)
 {
@@ -673,7 +681,7 @@ static __always_inline int thread_switch(struct task_struct *prev, unsigned long
 	sc = bpf_map_lookup_elem(&slot_cache, &zero);
 	if (sc)
 		c = &sc->e[prev->pid & (RAWTPD_SLOT_CACHE - 1)];
-	if (c && c->task == (__u64)prev && c->start_ns == prev->start_time) {
+	if (c && cached_is(c, prev)) {
 		idx = c->slot;
 	} else {
 		struct rawtpd_thread *b = bpf_task_storage_get(&threads, prev, 0, 0);

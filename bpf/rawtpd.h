@@ -74,20 +74,25 @@ struct rawtpd_thread {
 
 /*
  * Thread data path: each CPU's memo of the slots of the threads that left it last, a direct-
- * mapped cache by tid (the "slot_cache" per-CPU array, one entry). A thread found there, by
- * its task_struct's address and its start time, needs no task storage lookup: the helper call
- * that was most of the hot path's cost. The address tells a thread that took its leader's tid
- * and start time in exec from the leader; the start time tells a new task_struct at a freed
- * one's address. A slot goes back to the free queue only once its thread is dead, and a dead
- * thread never switches again, so what a stale entry names is never used.
+ * mapped cache by tid (the "slot_cache" per-CPU array, one entry). A thread found there needs
+ * no task storage lookup: the helper call that was most of the hot path's cost. A way names a
+ * thread by three things, since a slot goes back to the free queue once its thread is dead,
+ * and a dead thread never switches again, so what a stale way names must never be matched by
+ * a live one:
+ * - its start_time tells a new task_struct at a freed one's address;
+ * - but a thread that execs takes its leader's tid and start_time (de_thread()): its address
+ *   tells it from the leader it replaces;
+ * - and a later thread of the same process that execs takes them again, possibly at the
+ *   first one's address, freed meanwhile: self_exec_id (which each exec bumps, and a new
+ *   thread inherits) tells it from that one.
  */
 #define RAWTPD_SLOT_CACHE 128 /* a power of two */
 
 struct rawtpd_cached_slot {
 	__u64 task;	/* the thread's struct task_struct address; 0: empty */
 	__u64 start_ns; /* its start_time */
+	__u32 exec_id;	/* its self_exec_id, low half */
 	__u32 slot;
-	__u32 pad;
 };
 
 struct rawtpd_slot_cache {

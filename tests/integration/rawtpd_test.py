@@ -266,18 +266,22 @@ def check_accuracy(t, d, mode=None):
         p.wait()
 
 
-def check_exec_thread(t, d, label):
-    """A process whose second thread execs: that thread takes the leader's pid and start time
-    (de_thread) and goes on in a new program, and the leader ends. rawtpd's figures for the pid
-    against the process's own getrusage() totals, which keep the leader's and survive the
-    exec: switches within 1 % (or 3), CPU time within 2 % (or 5 ms). On the thread data path
-    the exec'd thread must go on in its own slot, not in the leader's."""
-    p = subprocess.Popen([sys.executable, WORKLOAD, "execthread", "100"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE)
+def check_exec_thread(t, d, label, generations=4):
+    """A process whose second thread execs, generations times over: each time that thread
+    takes the leader's pid and start time (de_thread) and goes on in a new program, and the
+    leader ends. rawtpd's figures for the pid against the process's own getrusage() totals,
+    which keep the ended threads' and survive the execs: switches within 1 % (or 3), CPU time
+    within 2 % (or 5 ms). On the thread data path each exec'd thread must go on in its own
+    slot, not in that of a leader it replaced (nor in a freed one's: a later generation may
+    get an earlier one's task_struct address)."""
+    n = 100
+    p = subprocess.Popen([sys.executable, WORKLOAD, "execthread", str(n), str(generations)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         line = p.stdout.readline().split()
         if not t.check(line[:1] == [b"done"] and len(line) == 4,
-                       f"{label}: exec from a thread: the workload reports {line}"):
+                       f"{label}: exec from a thread, {generations} times: the workload "
+                       f"reports {line}"):
             return
         kv, ki, kns = (int(v) for v in line[1:])
         time.sleep(0.3)  # blocked on stdin now: its read's own switch is in
@@ -295,7 +299,8 @@ def check_exec_thread(t, d, label):
         t.check(close(ki, ri, 0.01, 3), f"{label}: exec from a thread: involuntary {ri} vs {ki}")
         t.check(close(kns, rns, 0.02, 5_000_000),
                 f"{label}: exec from a thread: cpu {rns} ns vs {kns} ns")
-        t.check(rv >= 400, f"{label}: exec from a thread: both threads' sleeps are in ({rv})")
+        t.check(rv >= 4 * n * generations,
+                f"{label}: exec from a thread: every generation's sleeps are in ({rv})")
     finally:
         p.stdin.close()
         p.wait()

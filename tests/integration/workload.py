@@ -6,9 +6,12 @@ on stdin so its /proc figures can be read while it still exists.
   workload.py hog SECONDS  spin pinned to CPU 0 (run two: involuntary switches)
   workload.py burn SECONDS spin wherever the scheduler puts it
   workload.py name HEX     set own comm to the given bytes (prctl), then block
-  workload.py execthread N the main thread makes N short sleeps and waits; a second thread
+  workload.py execthread N [D]
+                           the main thread makes N short sleeps and waits; a second thread
                            makes 3N, spins 0.2 s, and execs "rusage N" from itself: it takes
-                           the leader's pid and start time (de_thread), and the leader ends
+                           the leader's pid and start time (de_thread), and the leader ends.
+                           D (default 1) such generations: each exec'd thread starts the next
+                           one ("execthread N D-1"), the last execs "rusage N"
   workload.py rusage N     N short sleeps, then "done" with the process's own totals from
                            getrusage(): voluntary, involuntary, CPU ns (its exec'd-away
                            threads included)
@@ -70,14 +73,15 @@ def threads(n):
     return [sum(f[i] for f in got) for i in range(4)]
 
 
-def execthread(n):
+def execthread(n, depth):
     import threading
 
     def work():
         for _ in range(3 * n):
             time.sleep(0.001)
         spin(0.2)
-        os.execv(sys.executable, [sys.executable, os.path.abspath(__file__), "rusage", str(n)])
+        nxt = ["execthread", str(n), str(depth - 1)] if depth > 1 else ["rusage", str(n)]
+        os.execv(sys.executable, [sys.executable, os.path.abspath(__file__)] + nxt)
 
     threading.Thread(target=work).start()
     for _ in range(n):
@@ -90,7 +94,7 @@ def main():
     mode, arg = sys.argv[1], sys.argv[2]
     extra = ""
     if mode == "execthread":
-        execthread(int(arg))
+        execthread(int(arg), int(sys.argv[3]) if len(sys.argv) > 3 else 1)
     elif mode == "rusage":
         import resource
         for _ in range(int(arg)):
