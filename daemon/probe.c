@@ -340,12 +340,24 @@ static void print_thread_memory(const struct probe_thread_memory *m, FILE *out)
 	char a[32], b[32];
 
 	fprintf(out, "thread data path memory (a thread's does not depend on the CPUs):\n");
+	if (m->possible_cpus <= 0) {
+		fprintf(out,
+			"  %s from the start: a %zu B slot for each of max_processes threads, and "
+			"a "
+			"%" PRIu64
+			" B slot cache\n  for each possible CPU (cannot count them: %s); + "
+			"%" PRIu64 " B a thread running; %s when full\n",
+			bytes_text(m->preallocated, a), sizeof(struct rawtpd_slot), m->per_cpu,
+			strerror(-m->possible_cpus), m->per_thread, bytes_text(m->full, b));
+		goto latency;
+	}
 	fprintf(out,
 		"  %s from the start: a %zu B slot for each of max_processes threads, and a "
 		"%" PRIu64 " B slot cache\n  for each of %d possible CPUs; + %" PRIu64
 		" B a thread running; %s when full\n",
 		bytes_text(m->preallocated, a), sizeof(struct rawtpd_slot), m->per_cpu,
 		m->possible_cpus, m->per_thread, bytes_text(m->full, b));
+latency:
 	fprintf(out, "  counting latency (group_by unit or cgroup at start): + %zu B a slot\n",
 		sizeof(struct rawtpd_hist));
 }
@@ -448,6 +460,8 @@ static json_t *json_thread_memory(const struct probe_thread_memory *m)
 	json_object_set_new(o, "per_thread_bytes", json_integer((json_int_t)m->per_thread));
 	json_object_set_new(o, "slot_bytes", json_integer((json_int_t)SLOT_BYTES));
 	json_object_set_new(o, "per_cpu_bytes", json_integer((json_int_t)m->per_cpu));
+	json_object_set_new(o, "possible_cpus",
+			    m->possible_cpus > 0 ? json_integer(m->possible_cpus) : json_null());
 	/* the "hists" array, made only when counting latency: one per slot, from the start */
 	json_object_set_new(o, "latency_slot_bytes",
 			    json_integer((json_int_t)sizeof(struct rawtpd_hist)));

@@ -565,8 +565,8 @@ def system_runs(args, rounds, seconds, loader, empty_obj, empty_prog):
     secs = 2
     arms = ("none", "empty", "rawtpd")
     out = []
-    load = subprocess.Popen(["stress-ng", "--switch", "2", "-t",
-                             str(int(n_rounds * len(arms) * (secs + 4) + 30))],
+    # no -t: it runs until the last window is done, and is stopped then
+    load = subprocess.Popen(["stress-ng", "--switch", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with open(path, "w") as f:
@@ -607,8 +607,12 @@ def system_runs(args, rounds, seconds, loader, empty_obj, empty_prog):
                 f"{rates['empty']:.0f} with an empty program ({run['empty_ratio']:.3f}x), "
                 f"{rates['rawtpd']:.0f} with rawtpd ({run['ratio']:.3f}x)")
     finally:
-        load.kill()
-        load.wait()
+        load.terminate()  # SIGTERM: stress-ng stops its workers itself
+        try:
+            load.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            load.kill()
+            load.wait()
         with open(path, "w") as f:
             f.write(old)
     return out
