@@ -255,7 +255,11 @@ def check_accuracy(t, d, mode=None):
     sv = find_process(doc, procs[0].pid)
     hog = find_process(doc, procs[1].pid)
     if sv and hog:
-        t.check(sv["context_switches"]["voluntary"] >= 2000, f"{label}: sleeper: voluntary")
+        # 2000 sleeps: a sleep whose timer fires before its thread is off the CPU is no
+        # voluntary switch (the kernel's own count was 1999 once here, rawtpd's the same)
+        t.check(sv["context_switches"]["voluntary"] >= 1900,
+                f"{label}: sleeper: voluntary ({sv['context_switches']['voluntary']} of 2000 "
+                f"sleeps)")
         t.check(hog["context_switches"]["involuntary"] > 10,
                 f"{label}: pinned hogs preempt each other")
         t.check(hog["run_queue_wait_seconds"] >= 0.3 * hog["cpu_seconds"],
